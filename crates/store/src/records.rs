@@ -1,0 +1,269 @@
+//! The rows the store reads and writes. Times are UTC milliseconds since the Unix epoch;
+//! configuration documents are JSON values whose shape the server owns.
+
+use serde_json::Value;
+use switchboard_model::{
+    AgentId, Channel, CustomerId, InteractionId, InteractionState, Presence, QueueId, Role,
+    Sensitive, SkillId, TenantId, UserId,
+};
+
+/// A tenant: one business.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Tenant {
+    /// Id.
+    pub id: TenantId,
+    /// Short unique name (`demo`).
+    pub slug: String,
+    /// Display name.
+    pub name: String,
+    /// Creation time.
+    pub created_at: i64,
+}
+
+/// A login account.
+#[derive(Debug, Clone, PartialEq)]
+pub struct User {
+    /// Id.
+    pub id: UserId,
+    /// Its tenant.
+    pub tenant: TenantId,
+    /// Login name, unique across tenants.
+    pub username: String,
+    /// Argon2 PHC string.
+    pub password_hash: String,
+    /// Role.
+    pub role: Role,
+    /// Name shown to others.
+    pub display_name: String,
+    /// Creation time.
+    pub created_at: i64,
+}
+
+/// A login session; the token itself is never stored, only its SHA-256.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Session {
+    /// Hex SHA-256 of the bearer token.
+    pub token_hash: String,
+    /// Its user.
+    pub user: UserId,
+    /// Its tenant.
+    pub tenant: TenantId,
+    /// Creation time.
+    pub created_at: i64,
+    /// Expiry time.
+    pub expires_at: i64,
+}
+
+/// A skill.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Skill {
+    /// Id.
+    pub id: SkillId,
+    /// Tenant.
+    pub tenant: TenantId,
+    /// Unique name within the tenant.
+    pub name: String,
+    /// Free text.
+    pub description: String,
+    /// Creation time.
+    pub created_at: i64,
+}
+
+/// A queue: a name and a versioned configuration document.
+#[derive(Debug, Clone, PartialEq)]
+pub struct QueueRecord {
+    /// Id.
+    pub id: QueueId,
+    /// Tenant.
+    pub tenant: TenantId,
+    /// Unique name within the tenant.
+    pub name: String,
+    /// Configuration (JSON; shape owned by the server).
+    pub config: Value,
+    /// Incremented at every change.
+    pub version: i64,
+    /// Creation time.
+    pub created_at: i64,
+    /// Last change.
+    pub updated_at: i64,
+}
+
+/// An agent profile and its presence.
+#[derive(Debug, Clone, PartialEq)]
+pub struct AgentRecord {
+    /// Id.
+    pub id: AgentId,
+    /// Tenant.
+    pub tenant: TenantId,
+    /// The login account.
+    pub user: UserId,
+    /// Display name.
+    pub name: String,
+    /// Skills with levels (JSON).
+    pub skills: Value,
+    /// Capacity (JSON).
+    pub capacity: Value,
+    /// Presence.
+    pub presence: Presence,
+    /// Reason for a break.
+    pub presence_reason: Option<String>,
+    /// When the presence last changed.
+    pub presence_since: i64,
+    /// Creation time.
+    pub created_at: i64,
+}
+
+/// A way to reach a customer.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ContactPoint {
+    /// `phone`, `email` or a provider name (`whatsapp`, `telegram`, ...).
+    pub kind: String,
+    /// The number, address or handle.
+    pub value: Sensitive<String>,
+}
+
+/// A customer.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Customer {
+    /// Id.
+    pub id: CustomerId,
+    /// Tenant.
+    pub tenant: TenantId,
+    /// Name.
+    pub name: String,
+    /// Creation time.
+    pub created_at: i64,
+    /// Contact points.
+    pub contact_points: Vec<ContactPoint>,
+}
+
+/// The current state of an interaction (a projection of its events).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Interaction {
+    /// Id.
+    pub id: InteractionId,
+    /// Tenant.
+    pub tenant: TenantId,
+    /// Channel.
+    pub channel: Channel,
+    /// State.
+    pub state: InteractionState,
+    /// Queue it waits in or came from.
+    pub queue: Option<QueueId>,
+    /// Priority (higher first).
+    pub priority: i32,
+    /// Subject line.
+    pub subject: Option<String>,
+    /// Customer.
+    pub customer: Option<CustomerId>,
+    /// Free attributes (JSON object).
+    pub attributes: Value,
+    /// Agent offered or handling it.
+    pub agent: Option<AgentId>,
+    /// Outcome code.
+    pub disposition: Option<String>,
+    /// Agent's notes.
+    pub notes: Option<String>,
+    /// Creation time.
+    pub created_at: i64,
+    /// When it started waiting in its queue.
+    pub waiting_since: Option<i64>,
+    /// Last offer time.
+    pub offered_at: Option<i64>,
+    /// When an agent accepted it.
+    pub answered_at: Option<i64>,
+    /// When it ended.
+    pub ended_at: Option<i64>,
+    /// Last change.
+    pub updated_at: i64,
+}
+
+/// A filter for listing interactions.
+#[derive(Debug, Clone, Default)]
+pub struct InteractionFilter {
+    /// Only this state.
+    pub state: Option<InteractionState>,
+    /// Only this channel.
+    pub channel: Option<Channel>,
+    /// Only this queue.
+    pub queue: Option<QueueId>,
+    /// Only this customer.
+    pub customer: Option<CustomerId>,
+    /// Only this agent.
+    pub agent: Option<AgentId>,
+    /// At most this many (default 100).
+    pub limit: Option<i64>,
+}
+
+/// An event to append.
+#[derive(Debug, Clone, PartialEq)]
+pub struct NewEvent {
+    /// Tenant.
+    pub tenant: TenantId,
+    /// The interaction it is about, if any.
+    pub interaction: Option<InteractionId>,
+    /// The agent it is about, if any.
+    pub agent: Option<AgentId>,
+    /// Event type (`interaction.created`, `agent.state_changed`, ...).
+    pub kind: String,
+    /// When it happened.
+    pub at: i64,
+    /// Details.
+    pub data: Value,
+}
+
+/// A stored event.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Event {
+    /// Position in the log (orders everything).
+    pub seq: i64,
+    /// Tenant.
+    pub tenant: TenantId,
+    /// The interaction it is about, if any.
+    pub interaction: Option<InteractionId>,
+    /// The agent it is about, if any.
+    pub agent: Option<AgentId>,
+    /// Event type.
+    pub kind: String,
+    /// When it happened.
+    pub at: i64,
+    /// Details.
+    pub data: Value,
+}
+
+/// One write of a [`crate::Store::commit`] transaction.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Change {
+    /// Append an event.
+    Event(NewEvent),
+    /// Insert or replace an interaction's projection row.
+    Interaction(Interaction),
+    /// Set an agent's presence.
+    AgentPresence {
+        /// Tenant.
+        tenant: TenantId,
+        /// Agent.
+        agent: AgentId,
+        /// New presence.
+        presence: Presence,
+        /// Reason (breaks).
+        reason: Option<String>,
+        /// When.
+        since: i64,
+    },
+}
+
+/// A queue's service figures over a period.
+#[derive(Debug, Clone, PartialEq)]
+pub struct QueueService {
+    /// Queue.
+    pub queue: QueueId,
+    /// Answered or abandoned in the period.
+    pub offered: i64,
+    /// Answered within the service-level threshold.
+    pub answered_in_threshold: i64,
+    /// Answered.
+    pub answered: i64,
+    /// Ended without being answered.
+    pub abandoned: i64,
+}

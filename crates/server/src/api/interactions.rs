@@ -1,0 +1,489 @@
+//! Interactions (create tasks, list, read with events, accept, reject, end, transfer) and
+//! customers (contact points and cross-channel history).
+
+use super::views::{ContactPointBody, CustomerView, ErrorBody, EventView, InteractionView};
+use crate::auth::Caller;
+use crate::engine::Command;
+use crate::error::{ApiError, ApiJson, ApiPath, ApiQuery, ApiResult};
+use crate::state::AppState;
+use axum::extract::State;
+use axum::http::StatusCode;
+use serde::Deserialize;
+use serde_json::Value;
+use switchboard_model::{
+    AgentId, Channel, CustomerId, InteractionId, InteractionState, QueueId, Role, Sensitive,
+    TenantId,
+};
+use switchboard_store::{ContactPoint, Customer, Interaction, InteractionFilter};
+use utoipa::{IntoParams, ToSchema};
+
+/// Body of `POST /api/v1/interactions`: a task from a CRM or another system.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct NewTask {
+    /// Queue id or queue name.
+    pub queue: String,
+    /// Subject shown to the agent.
+    pub subject: String,
+    /// Customer id.
+    #[schema(value_type = Option<String>)]
+    pub customer: Option<CustomerId>,
+    /// Free attributes (a JSON object, at most 16 KiB).
+    #[schema(value_type = Option<Object>)]
+    pub attributes: Option<Value>,
+    /// Priority (default: the queue's); higher first.
+    pub priority: Option<i32>,
+}
+
+/// Body of `POST /api/v1/interactions/{id}/end`.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct EndBody {
+    /// Outcome code (one of the queue's dispositions when it lists any).
+    pub disposition: String,
+    /// Notes.
+    pub notes: Option<String>,
+}
+
+/// Body of `POST /api/v1/interactions/{id}/transfer`.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct TransferBody {
+    /// Target queue id or name.
+    pub queue: String,
+}
+
+/// Filters of `GET /api/v1/interactions`.
+#[derive(Debug, Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+pub struct ListQuery {
+    /// Only this state.
+    pub state: Option<String>,
+    /// Only this channel.
+    pub channel: Option<String>,
+    /// Only this queue (id).
+    pub queue: Option<String>,
+    /// Only this customer (id).
+    pub customer: Option<String>,
+    /// Only this agent (id; supervisors).
+    pub agent: Option<String>,
+    /// At most this many (1-1000, default 100).
+    pub limit: Option<i64>,
+}
+
+fn parse_filter<T: std::str::FromStr>(
+    name: &str,
+    v: Option<String>,
+) -> Result<Option<T>, ApiError> {
+    v.map(|s| {
+        s.parse().map_err(|_| {
+            ApiError::bad_request("invalid_query", format!("{name}: {s:?} is not valid"))
+        })
+    })
+    .transpose()
+}
+
+async fn resolve_queue(s: &AppState, tenant: TenantId, q: &str) -> Result<QueueId, ApiError> {
+    if let Ok(id) = q.parse::<QueueId>() {
+        if s.store.queue(tenant, id).await?.is_some() {
+            return Ok(id);
+        }
+    } else if let Some(found) = s
+        .store
+        .queues(tenant)
+        .await?
+        .into_iter()
+        .find(|x| x.name == q)
+    {
+        return Ok(found.id);
+    }
+    Err(ApiError::unprocessable(
+        "unknown_queue",
+        format!("no queue {q:?} in this tenant"),
+    ))
+}
+
+fn may_see(caller: &Caller, it: &Interaction) -> bool {
+    caller.is_supervisor() || (caller.agent.is_some() && it.agent == caller.agent)
+}
+
+/// Lists interactions, newest first. Agents see only their own.
+#[utoipa::path(get, path = "/api/v1/interactions", tag = "interactions", params(ListQuery),
+    responses((status = 200, body = Vec<InteractionView>), (status = 400, body = ErrorBody)))]
+pub async fn list(
+    State(s): State<AppState>,
+    caller: Caller,
+    ApiQuery(q): ApiQuery<ListQuery>,
+) -> ApiResult<ApiJson<Vec<InteractionView>>> {
+    let mut f = InteractionFilter {
+        state: parse_filter::<InteractionState>("state", q.state)?,
+        channel: parse_filter::<Channel>("channel", q.channel)?,
+        queue: parse_filter::<QueueId>("queue", q.queue)?,
+        customer: parse_filter::<CustomerId>("customer", q.customer)?,
+        agent: parse_filter::<AgentId>("agent", q.agent)?,
+        limit: Some(q.limit.unwrap_or(100).clamp(1, 1000)),
+    };
+    if !caller.is_supervisor() {
+        f.agent = Some(caller.agent.ok_or_else(|| {
+            ApiError::forbidden("only agents and supervisors can list interactions")
+        })?);
+    }
+    let list = s.store.interactions(caller.user.tenant, &f).await?;
+    Ok(ApiJson(list.iter().map(InteractionView::from).collect()))
+}
+
+/// Creates a task interaction in a queue (supervisor, admin or an integration account). It is
+/// stored before this answers, then routed.
+#[utoipa::path(post, path = "/api/v1/interactions", tag = "interactions", request_body = NewTask,
+    responses((status = 201, body = InteractionView), (status = 403, body = ErrorBody), (status = 422, body = ErrorBody)))]
+pub async fn create(
+    State(s): State<AppState>,
+    caller: Caller,
+    ApiJson(b): ApiJson<NewTask>,
+) -> ApiResult<(StatusCode, ApiJson<InteractionView>)> {
+    caller.require(Role::Supervisor)?;
+    let tenant = caller.user.tenant;
+    let queue = resolve_queue(&s, tenant, &b.queue).await?;
+    if b.subject.chars().count() > 1000 {
+        return Err(ApiError::unprocessable(
+            "invalid_value",
+            "subject: at most 1000 characters",
+        ));
+    }
+    let attributes = b
+        .attributes
+        .unwrap_or_else(|| Value::Object(Default::default()));
+    if !attributes.is_object() || attributes.to_string().len() > 16 * 1024 {
+        return Err(ApiError::unprocessable(
+            "invalid_value",
+            "attributes: a JSON object of at most 16 KiB",
+        ));
+    }
+    if let Some(c) = b.customer
+        && s.store.customer(tenant, c).await?.is_none()
+    {
+        return Err(ApiError::unprocessable(
+            "unknown_customer",
+            format!("no customer {c} in this tenant"),
+        ));
+    }
+    let it = s
+        .ask(tenant, |reply| Command::CreateTask {
+            queue,
+            subject: Some(b.subject),
+            customer: b.customer,
+            attributes,
+            priority: b.priority,
+            reply,
+        })
+        .await??;
+    Ok((StatusCode::CREATED, ApiJson(InteractionView::from(&it))))
+}
+
+/// Reads an interaction with its ordered events.
+#[utoipa::path(get, path = "/api/v1/interactions/{id}", tag = "interactions", params(("id" = String, Path)),
+    responses((status = 200, body = InteractionView), (status = 404, body = ErrorBody)))]
+pub async fn get(
+    State(s): State<AppState>,
+    caller: Caller,
+    ApiPath(id): ApiPath<InteractionId>,
+) -> ApiResult<ApiJson<InteractionView>> {
+    let tenant = caller.user.tenant;
+    let it = s
+        .store
+        .interaction(tenant, id)
+        .await?
+        .filter(|it| may_see(&caller, it))
+        .ok_or_else(|| ApiError::not_found("interaction"))?;
+    let events = s.store.interaction_events(tenant, id).await?;
+    let mut v = InteractionView::from(&it);
+    v.events = Some(events.iter().map(EventView::from).collect());
+    Ok(ApiJson(v))
+}
+
+fn own_agent(caller: &Caller) -> Result<AgentId, ApiError> {
+    caller
+        .agent
+        .ok_or_else(|| ApiError::forbidden("only an agent can accept or reject offers"))
+}
+
+/// Accepts an offer made to the calling agent.
+#[utoipa::path(post, path = "/api/v1/interactions/{id}/accept", tag = "interactions", params(("id" = String, Path)),
+    responses((status = 200, body = InteractionView), (status = 403, body = ErrorBody), (status = 409, body = ErrorBody)))]
+pub async fn accept(
+    State(s): State<AppState>,
+    caller: Caller,
+    ApiPath(id): ApiPath<InteractionId>,
+) -> ApiResult<ApiJson<InteractionView>> {
+    let agent = own_agent(&caller)?;
+    let it = s
+        .ask(caller.user.tenant, |reply| Command::Accept {
+            id,
+            agent,
+            reply,
+        })
+        .await??;
+    Ok(ApiJson(InteractionView::from(&it)))
+}
+
+/// Rejects an offer made to the calling agent; the interaction goes back to the head of its
+/// queue for another agent.
+#[utoipa::path(post, path = "/api/v1/interactions/{id}/reject", tag = "interactions", params(("id" = String, Path)),
+    responses((status = 200, body = InteractionView), (status = 403, body = ErrorBody), (status = 409, body = ErrorBody)))]
+pub async fn reject(
+    State(s): State<AppState>,
+    caller: Caller,
+    ApiPath(id): ApiPath<InteractionId>,
+) -> ApiResult<ApiJson<InteractionView>> {
+    let agent = own_agent(&caller)?;
+    let it = s
+        .ask(caller.user.tenant, |reply| Command::Reject {
+            id,
+            agent,
+            reply,
+        })
+        .await??;
+    Ok(ApiJson(InteractionView::from(&it)))
+}
+
+fn acting_agent(caller: &Caller) -> Result<Option<AgentId>, ApiError> {
+    if caller.is_supervisor() {
+        Ok(None)
+    } else {
+        caller
+            .agent
+            .map(Some)
+            .ok_or_else(|| ApiError::forbidden("no agent profile"))
+    }
+}
+
+/// Ends an interaction with a disposition: a connected one goes to wrap-up (the queue's
+/// `wrap_up_s`) and then ends; a waiting one is cancelled (supervisors).
+#[utoipa::path(post, path = "/api/v1/interactions/{id}/end", tag = "interactions", params(("id" = String, Path)), request_body = EndBody,
+    responses((status = 200, body = InteractionView), (status = 403, body = ErrorBody), (status = 409, body = ErrorBody), (status = 422, body = ErrorBody)))]
+pub async fn end(
+    State(s): State<AppState>,
+    caller: Caller,
+    ApiPath(id): ApiPath<InteractionId>,
+    ApiJson(b): ApiJson<EndBody>,
+) -> ApiResult<ApiJson<InteractionView>> {
+    let by_agent = acting_agent(&caller)?;
+    crate::shapes::check_name("disposition", &b.disposition).map_err(|e| {
+        ApiError::unprocessable("invalid_value", format!("{}: {}", e.field, e.problem))
+    })?;
+    if b.notes.as_ref().is_some_and(|n| n.chars().count() > 10_000) {
+        return Err(ApiError::unprocessable(
+            "invalid_value",
+            "notes: at most 10000 characters",
+        ));
+    }
+    if s.store.interaction(caller.user.tenant, id).await?.is_none() {
+        return Err(ApiError::not_found("interaction"));
+    }
+    let it = s
+        .ask(caller.user.tenant, |reply| Command::End {
+            id,
+            by_agent,
+            disposition: b.disposition,
+            notes: b.notes,
+            reply,
+        })
+        .await??;
+    Ok(ApiJson(InteractionView::from(&it)))
+}
+
+/// Transfers a connected interaction to another queue (its agent or a supervisor).
+#[utoipa::path(post, path = "/api/v1/interactions/{id}/transfer", tag = "interactions", params(("id" = String, Path)), request_body = TransferBody,
+    responses((status = 200, body = InteractionView), (status = 403, body = ErrorBody), (status = 409, body = ErrorBody), (status = 422, body = ErrorBody)))]
+pub async fn transfer(
+    State(s): State<AppState>,
+    caller: Caller,
+    ApiPath(id): ApiPath<InteractionId>,
+    ApiJson(b): ApiJson<TransferBody>,
+) -> ApiResult<ApiJson<InteractionView>> {
+    let by_agent = acting_agent(&caller)?;
+    if s.store.interaction(caller.user.tenant, id).await?.is_none() {
+        return Err(ApiError::not_found("interaction"));
+    }
+    let queue = resolve_queue(&s, caller.user.tenant, &b.queue).await?;
+    let it = s
+        .ask(caller.user.tenant, |reply| Command::Transfer {
+            id,
+            by_agent,
+            queue,
+            reply,
+        })
+        .await??;
+    Ok(ApiJson(InteractionView::from(&it)))
+}
+
+/// Body of `POST /api/v1/customers`.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct NewCustomer {
+    /// Name.
+    pub name: String,
+    /// Contact points (each unique in the tenant).
+    #[serde(default)]
+    pub contact_points: Vec<ContactPointBody>,
+}
+
+/// Filters of `GET /api/v1/customers`.
+#[derive(Debug, Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+pub struct CustomerQuery {
+    /// A contact point value (phone number, email, handle) to look up.
+    pub contact: Option<String>,
+    /// At most this many (1-1000, default 100).
+    pub limit: Option<i64>,
+}
+
+fn normalize_contact(kind: &str, value: &str) -> Result<String, ApiError> {
+    let v = value.trim();
+    let bad = |m: &str| ApiError::unprocessable("invalid_value", format!("contact_points: {m}"));
+    match kind {
+        "phone" => {
+            let digits: String = v
+                .chars()
+                .filter(|c| !matches!(c, ' ' | '-' | '(' | ')' | '.'))
+                .collect();
+            let ok = digits.starts_with('+')
+                && (8..=16).contains(&digits.len())
+                && digits[1..].chars().all(|c| c.is_ascii_digit());
+            if ok {
+                Ok(digits)
+            } else {
+                Err(bad("phone numbers must be E.164, like +15551234567"))
+            }
+        }
+        "email" => {
+            let ok = v.len() <= 254
+                && v.split_once('@')
+                    .is_some_and(|(l, d)| !l.is_empty() && d.contains('.'));
+            if ok {
+                Ok(v.to_lowercase())
+            } else {
+                Err(bad("not an email address"))
+            }
+        }
+        k if !k.is_empty()
+            && k.len() <= 32
+            && k.chars().all(|c| c.is_ascii_lowercase() || c == '_') =>
+        {
+            if v.is_empty() || v.len() > 256 {
+                Err(bad("handles are 1-256 characters"))
+            } else {
+                Ok(v.to_owned())
+            }
+        }
+        _ => Err(bad(
+            "kind must be phone, email or a provider name in lower case",
+        )),
+    }
+}
+
+/// Lists customers, newest first, or finds them by a contact point.
+#[utoipa::path(get, path = "/api/v1/customers", tag = "customers", params(CustomerQuery),
+    responses((status = 200, body = Vec<CustomerView>)))]
+pub async fn list_customers(
+    State(s): State<AppState>,
+    caller: Caller,
+    ApiQuery(q): ApiQuery<CustomerQuery>,
+) -> ApiResult<ApiJson<Vec<CustomerView>>> {
+    let limit = q.limit.unwrap_or(100).clamp(1, 1000);
+    let contact = q.contact.map(|c| {
+        let c = c.trim().to_owned();
+        if c.contains('@') { c.to_lowercase() } else { c }
+    });
+    let list = s
+        .store
+        .customers(caller.user.tenant, contact.as_deref(), limit)
+        .await?;
+    Ok(ApiJson(list.iter().map(CustomerView::from).collect()))
+}
+
+/// Creates a customer with contact points.
+#[utoipa::path(post, path = "/api/v1/customers", tag = "customers", request_body = NewCustomer,
+    responses((status = 201, body = CustomerView), (status = 409, body = ErrorBody), (status = 422, body = ErrorBody)))]
+pub async fn create_customer(
+    State(s): State<AppState>,
+    caller: Caller,
+    ApiJson(b): ApiJson<NewCustomer>,
+) -> ApiResult<(StatusCode, ApiJson<CustomerView>)> {
+    crate::shapes::check_name("name", &b.name).map_err(|e| {
+        ApiError::unprocessable("invalid_value", format!("{}: {}", e.field, e.problem))
+    })?;
+    if b.contact_points.len() > 50 {
+        return Err(ApiError::unprocessable(
+            "invalid_value",
+            "contact_points: at most 50",
+        ));
+    }
+    let mut cps = Vec::new();
+    for p in &b.contact_points {
+        cps.push(ContactPoint {
+            kind: p.kind.clone(),
+            value: Sensitive::new(normalize_contact(&p.kind, &p.value)?),
+        });
+    }
+    let c = Customer {
+        id: CustomerId::from_uuid(s.clock.new_uuid()),
+        tenant: caller.user.tenant,
+        name: b.name,
+        created_at: s.clock.wall_ms(),
+        contact_points: cps,
+    };
+    s.store.create_customer(&c).await?;
+    Ok((StatusCode::CREATED, ApiJson(CustomerView::from(&c))))
+}
+
+/// Reads a customer with contact points and the whole cross-channel history.
+#[utoipa::path(get, path = "/api/v1/customers/{id}", tag = "customers", params(("id" = String, Path)),
+    responses((status = 200, body = CustomerView), (status = 404, body = ErrorBody)))]
+pub async fn get_customer(
+    State(s): State<AppState>,
+    caller: Caller,
+    ApiPath(id): ApiPath<CustomerId>,
+) -> ApiResult<ApiJson<CustomerView>> {
+    let tenant = caller.user.tenant;
+    let c = s
+        .store
+        .customer(tenant, id)
+        .await?
+        .ok_or_else(|| ApiError::not_found("customer"))?;
+    let history = s
+        .store
+        .interactions(
+            tenant,
+            &InteractionFilter {
+                customer: Some(id),
+                limit: Some(1000),
+                ..Default::default()
+            },
+        )
+        .await?;
+    let mut v = CustomerView::from(&c);
+    v.history = Some(history.iter().map(InteractionView::from).collect());
+    Ok(ApiJson(v))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::normalize_contact;
+
+    #[test]
+    fn contact_points_are_normalized_or_refused() {
+        assert_eq!(
+            normalize_contact("phone", "+1 (555) 123-4567").expect("ok"),
+            "+15551234567"
+        );
+        assert!(normalize_contact("phone", "5551234567").is_err());
+        assert_eq!(
+            normalize_contact("email", " Ana@Example.COM ").expect("ok"),
+            "ana@example.com"
+        );
+        assert!(normalize_contact("email", "nobody").is_err());
+        assert_eq!(normalize_contact("whatsapp", "+4915").expect("ok"), "+4915");
+        assert!(normalize_contact("Bad Kind", "x").is_err());
+    }
+}

@@ -1,0 +1,235 @@
+//! Configuration: defaults, then an optional TOML file (`--config`), then environment variables
+//! (`SWITCHBOARD_*`), then command-line flags. Unknown keys and bad values are errors that name
+//! the key, and the process exits with code 2.
+
+use serde::Deserialize;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+/// A configuration problem: which key, and what is wrong.
+#[derive(Debug, thiserror::Error)]
+#[error("configuration error: {key}: {problem}")]
+pub struct ConfigError {
+    /// The key (`http`, `SWITCHBOARD_HTTP`, `auth.session_ttl_s`, ...).
+    pub key: String,
+    /// What is wrong and what to do.
+    pub problem: String,
+}
+
+fn err(key: &str, problem: impl ToString) -> ConfigError {
+    ConfigError {
+        key: key.to_owned(),
+        problem: problem.to_string(),
+    }
+}
+
+/// The whole configuration of `switchboard serve`.
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// HTTP listen address.
+    pub http: SocketAddr,
+    /// Data directory (SQLite file, later recordings and mail).
+    pub data_dir: PathBuf,
+    /// `sqlite://...`; `None` means `<data_dir>/switchboard.db`.
+    pub database_url: Option<String>,
+    /// Seed the demo tenant on an empty database.
+    pub demo: bool,
+    /// Login token lifetime.
+    pub session_ttl: Duration,
+    /// Failed logins per username within `login_window` before it is blocked.
+    pub login_failures_per_user: u32,
+    /// Failed logins per client address within `login_window` before it is blocked.
+    pub login_failures_per_ip: u32,
+    /// The window (and block time) of the login limits.
+    pub login_window: Duration,
+    /// Largest accepted request body.
+    pub max_body_bytes: usize,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config {
+            http: SocketAddr::from(([127, 0, 0, 1], 8080)),
+            data_dir: PathBuf::from("./data"),
+            database_url: None,
+            demo: true,
+            session_ttl: Duration::from_secs(12 * 3600),
+            login_failures_per_user: 5,
+            login_failures_per_ip: 20,
+            login_window: Duration::from_secs(60),
+            max_body_bytes: 256 * 1024,
+        }
+    }
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct FileConfig {
+    http: Option<String>,
+    data: Option<PathBuf>,
+    database_url: Option<String>,
+    demo: Option<bool>,
+    max_body_bytes: Option<usize>,
+    #[serde(default)]
+    auth: FileAuth,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct FileAuth {
+    session_ttl_s: Option<u64>,
+    login_failures_per_user: Option<u32>,
+    login_failures_per_ip: Option<u32>,
+    login_window_s: Option<u64>,
+}
+
+fn parse_addr(key: &str, s: &str) -> Result<SocketAddr, ConfigError> {
+    s.parse().map_err(|_| {
+        err(
+            key,
+            format!(
+                "{s:?} is not HOST:PORT with a numeric IP (e.g. 127.0.0.1:8080; port 0 picks one)"
+            ),
+        )
+    })
+}
+
+impl Config {
+    /// Loads the configuration: defaults, the file, then `env` (name → value) overrides.
+    pub fn load(
+        file: Option<&Path>,
+        env: &dyn Fn(&str) -> Option<String>,
+    ) -> Result<Config, ConfigError> {
+        let mut c = Config::default();
+        if let Some(path) = file {
+            let text = std::fs::read_to_string(path)
+                .map_err(|e| err("--config", format!("cannot read {}: {e}", path.display())))?;
+            let f: FileConfig = toml::from_str(&text).map_err(|e| {
+                err(
+                    &format!(
+                        "{} ({})",
+                        path.display(),
+                        e.span()
+                            .map(|s| format!("at byte {}", s.start))
+                            .unwrap_or_default()
+                    ),
+                    e.message(),
+                )
+            })?;
+            if let Some(h) = f.http {
+                c.http = parse_addr("http", &h)?;
+            }
+            if let Some(d) = f.data {
+                c.data_dir = d;
+            }
+            c.database_url = f.database_url.or(c.database_url);
+            c.demo = f.demo.unwrap_or(c.demo);
+            if let Some(m) = f.max_body_bytes {
+                if m < 1024 {
+                    return Err(err("max_body_bytes", "must be at least 1024"));
+                }
+                c.max_body_bytes = m;
+            }
+            if let Some(t) = f.auth.session_ttl_s {
+                if t == 0 {
+                    return Err(err("auth.session_ttl_s", "must be positive"));
+                }
+                c.session_ttl = Duration::from_secs(t);
+            }
+            if let Some(n) = f.auth.login_failures_per_user {
+                c.login_failures_per_user = n.max(1);
+            }
+            if let Some(n) = f.auth.login_failures_per_ip {
+                c.login_failures_per_ip = n.max(1);
+            }
+            if let Some(w) = f.auth.login_window_s {
+                if w == 0 {
+                    return Err(err("auth.login_window_s", "must be positive"));
+                }
+                c.login_window = Duration::from_secs(w);
+            }
+        }
+        if let Some(h) = env("SWITCHBOARD_HTTP") {
+            c.http = parse_addr("SWITCHBOARD_HTTP", &h)?;
+        }
+        if let Some(d) = env("SWITCHBOARD_DATA") {
+            c.data_dir = PathBuf::from(d);
+        }
+        if let Some(u) = env("SWITCHBOARD_DATABASE_URL") {
+            if !(u.starts_with("sqlite:")) {
+                return Err(err(
+                    "SWITCHBOARD_DATABASE_URL",
+                    format!(
+                        "{u:?}: only sqlite://PATH is supported by this build (PostgreSQL arrives with cluster mode)"
+                    ),
+                ));
+            }
+            c.database_url = Some(u);
+        }
+        if let Some(n) = env("SWITCHBOARD_NATS") {
+            return Err(err(
+                "SWITCHBOARD_NATS",
+                format!(
+                    "{n:?}: cluster mode is not available in this build; unset it to run embedded"
+                ),
+            ));
+        }
+        Ok(c)
+    }
+
+    /// The database URL in effect.
+    pub fn database_url(&self) -> String {
+        self.database_url.clone().unwrap_or_else(|| {
+            format!(
+                "sqlite://{}",
+                self.data_dir.join("switchboard.db").display()
+            )
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn no_env(_: &str) -> Option<String> {
+        None
+    }
+
+    #[test]
+    fn env_overrides_and_names_bad_keys() {
+        let c = Config::load(None, &|k| {
+            (k == "SWITCHBOARD_HTTP").then(|| "127.0.0.1:0".into())
+        })
+        .expect("valid");
+        assert_eq!(c.http.port(), 0);
+        let e = Config::load(None, &|k| {
+            (k == "SWITCHBOARD_HTTP").then(|| "nowhere".into())
+        })
+        .expect_err("invalid");
+        assert_eq!(e.key, "SWITCHBOARD_HTTP");
+        assert_eq!(
+            Config::load(None, &no_env).expect("defaults").http.port(),
+            8080
+        );
+    }
+
+    #[test]
+    fn file_rejects_unknown_keys() {
+        let dir = std::env::temp_dir().join(format!("sb-config-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).expect("tmp");
+        let f = dir.join("c.toml");
+        std::fs::write(&f, "http = \"127.0.0.1:9000\"\nbogus = 1\n").expect("write");
+        let e = Config::load(Some(&f), &no_env).expect_err("unknown key");
+        assert!(e.problem.contains("bogus"), "{e}");
+        std::fs::write(
+            &f,
+            "http = \"127.0.0.1:9000\"\n[auth]\nsession_ttl_s = 60\n",
+        )
+        .expect("write");
+        let c = Config::load(Some(&f), &no_env).expect("valid");
+        assert_eq!(c.http.port(), 9000);
+        assert_eq!(c.session_ttl, Duration::from_secs(60));
+    }
+}

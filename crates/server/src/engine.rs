@@ -1,0 +1,1134 @@
+//! The per-tenant engine driver: one tokio task owns the tenant's [`Router`] and its open
+//! interactions, so every change of an interaction's state goes through one place in order.
+//!
+//! The loop: take a command (from an API handler) or wake at the router's deadline; check the
+//! command against the current state; tell the router; collect the router's outputs into store
+//! changes and events; commit them in one transaction (durable before any reply, DESIGN rule 3);
+//! then publish the events on the bus and reply.
+//!
+//! On start the engine rebuilds the router from the store: queues, agents, connected
+//! interactions (their capacity), then queued and offered ones (offered ones go back to the
+//! queue) in their original order, so a crash loses nothing that was acknowledged.
+
+use crate::bus::{Bus, BusEvent};
+use crate::clock::Clock;
+use crate::error::ApiError;
+use crate::shapes::{AgentSkill, CapacityBody, QueueConfig, agent_spec};
+use serde_json::{Value, json};
+use std::collections::HashMap;
+use std::time::Duration;
+use switchboard_model::{
+    AgentId, Channel, CustomerId, InteractionId, InteractionState, MonoTime, Presence, QueueId,
+    TenantId,
+};
+use switchboard_routing::{Arrival, Input, Output, QueueStats, Router, RouterConfig};
+use switchboard_store::{AgentRecord, Change, Interaction, NewEvent, Store};
+use tokio::sync::{mpsc, oneshot};
+
+/// A reply channel.
+pub type Reply<T> = oneshot::Sender<Result<T, ApiError>>;
+
+/// What an API handler asks of the engine.
+#[derive(Debug)]
+pub enum Command {
+    /// Create a task interaction in a queue.
+    CreateTask {
+        /// The queue.
+        queue: QueueId,
+        /// Subject line.
+        subject: Option<String>,
+        /// Customer.
+        customer: Option<CustomerId>,
+        /// Attributes (JSON object).
+        attributes: Value,
+        /// Priority; `None` takes the queue's.
+        priority: Option<i32>,
+        /// Reply.
+        reply: Reply<Interaction>,
+    },
+    /// An agent accepts its offer.
+    Accept {
+        /// Interaction.
+        id: InteractionId,
+        /// The caller's agent.
+        agent: AgentId,
+        /// Reply.
+        reply: Reply<Interaction>,
+    },
+    /// An agent rejects its offer.
+    Reject {
+        /// Interaction.
+        id: InteractionId,
+        /// The caller's agent.
+        agent: AgentId,
+        /// Reply.
+        reply: Reply<Interaction>,
+    },
+    /// End an interaction with a disposition.
+    End {
+        /// Interaction.
+        id: InteractionId,
+        /// The caller's agent; `None` for a supervisor acting on anyone's.
+        by_agent: Option<AgentId>,
+        /// Outcome code.
+        disposition: String,
+        /// Notes.
+        notes: Option<String>,
+        /// Reply.
+        reply: Reply<Interaction>,
+    },
+    /// Move a connected interaction to another queue.
+    Transfer {
+        /// Interaction.
+        id: InteractionId,
+        /// The caller's agent; `None` for a supervisor.
+        by_agent: Option<AgentId>,
+        /// Target queue.
+        queue: QueueId,
+        /// Reply.
+        reply: Reply<Interaction>,
+    },
+    /// Set an agent's presence.
+    SetPresence {
+        /// Agent.
+        agent: AgentId,
+        /// Presence.
+        presence: Presence,
+        /// Reason (breaks).
+        reason: Option<String>,
+        /// Reply.
+        reply: Reply<AgentStatus>,
+    },
+    /// A queue was created or changed (already stored).
+    QueueUpserted {
+        /// Id.
+        id: QueueId,
+        /// Name.
+        name: String,
+        /// Configuration.
+        config: QueueConfig,
+    },
+    /// A queue was deleted (already stored).
+    QueueRemoved(QueueId),
+    /// An agent was created or changed (already stored).
+    AgentUpserted(Box<AgentRecord>),
+    /// An agent is to be deleted; the engine refuses while it holds work.
+    AgentRemoved {
+        /// Agent.
+        agent: AgentId,
+        /// Reply (Ok: the caller may delete the row).
+        reply: Reply<()>,
+    },
+    /// Current figures.
+    Snapshot {
+        /// Reply.
+        reply: oneshot::Sender<Snapshot>,
+    },
+    /// An agent's live status.
+    Status {
+        /// Agent.
+        agent: AgentId,
+        /// Reply.
+        reply: oneshot::Sender<Option<AgentStatus>>,
+    },
+}
+
+/// An agent's presence plus the work it holds.
+#[derive(Debug, Clone, serde::Serialize, utoipa::ToSchema)]
+pub struct AgentStatus {
+    /// `offline`, `available` or `break`.
+    pub state: String,
+    /// Reason of a break.
+    pub reason: Option<String>,
+    /// Since when (RFC 3339).
+    pub since: String,
+    /// `idle`, `busy` (holding work) or `wrap_up`, for a present agent; `null` when offline.
+    pub activity: Option<String>,
+    /// Interactions held per channel.
+    #[schema(value_type = HashMap<String, u16>)]
+    pub load: HashMap<Channel, u16>,
+}
+
+/// Per-queue figures for the real-time view.
+#[derive(Debug, Clone)]
+pub struct QueueSnapshot {
+    /// Queue.
+    pub id: QueueId,
+    /// Name.
+    pub name: String,
+    /// Configuration.
+    pub config: QueueConfig,
+    /// Router figures.
+    pub stats: QueueStats,
+    /// Qualified agents by state (`offline`, `available`, `busy`, `break`).
+    pub agents: HashMap<&'static str, usize>,
+}
+
+/// A tenant's current figures.
+#[derive(Debug, Clone, Default)]
+pub struct Snapshot {
+    /// Per queue.
+    pub queues: Vec<QueueSnapshot>,
+    /// All agents by state.
+    pub agents: HashMap<&'static str, usize>,
+}
+
+struct AgentInfo {
+    skills: Vec<AgentSkill>,
+    presence: Presence,
+    reason: Option<String>,
+    since: i64,
+}
+
+/// The engine of one tenant.
+pub struct Engine {
+    tenant: TenantId,
+    store: Store,
+    clock: Clock,
+    bus: Bus,
+    router: Router,
+    queues: HashMap<QueueId, (String, QueueConfig)>,
+    agents: HashMap<AgentId, AgentInfo>,
+    open: HashMap<InteractionId, Interaction>,
+    pending: Vec<Change>,
+    now: MonoTime,
+    now_ms: i64,
+}
+
+fn in_state(it: &Interaction, want: InteractionState, what: &str) -> Result<(), ApiError> {
+    if it.state == want {
+        Ok(())
+    } else {
+        Err(ApiError::conflict(
+            "wrong_state",
+            format!("cannot {what}: the interaction is {}", it.state.as_str()),
+        ))
+    }
+}
+
+fn gauge(state: InteractionState, channel: Channel, delta: f64) {
+    if state != InteractionState::Ended {
+        metrics::gauge!("switchboard_interactions", "state" => state.as_str(), "channel" => channel.as_str())
+            .increment(delta);
+    }
+}
+
+impl Engine {
+    /// Loads a tenant's state from the store and starts its task.
+    pub async fn start(
+        tenant: TenantId,
+        store: Store,
+        clock: Clock,
+        bus: Bus,
+    ) -> anyhow::Result<(mpsc::Sender<Command>, tokio::task::JoinHandle<()>)> {
+        let mut e = Engine {
+            tenant,
+            store,
+            clock,
+            bus,
+            router: Router::new(RouterConfig::default()),
+            queues: HashMap::new(),
+            agents: HashMap::new(),
+            open: HashMap::new(),
+            pending: Vec::new(),
+            now: MonoTime::ZERO,
+            now_ms: 0,
+        };
+        e.recover().await?;
+        let (tx, rx) = mpsc::channel(1024);
+        let handle = tokio::spawn(e.run(rx));
+        Ok((tx, handle))
+    }
+
+    fn tick(&mut self) {
+        self.now = self.clock.mono();
+        self.now_ms = self.clock.wall_ms();
+    }
+
+    async fn recover(&mut self) -> anyhow::Result<()> {
+        self.tick();
+        for q in self.store.queues(self.tenant).await? {
+            let config: QueueConfig = serde_json::from_value(q.config)?;
+            self.router
+                .handle_input(self.now, Input::QueueUpserted(config.spec(q.id)));
+            self.queues.insert(q.id, (q.name, config));
+        }
+        for a in self.store.agents(self.tenant).await? {
+            self.load_agent(&a)?;
+        }
+        let open = self.store.open_interactions(self.tenant).await?;
+        let mut arrivals = Vec::new();
+        for mut it in open {
+            gauge(it.state, it.channel, 1.0);
+            match it.state {
+                InteractionState::Connected | InteractionState::WrapUp => {
+                    if let Some(agent) = it.agent {
+                        self.router.handle_input(
+                            self.now,
+                            Input::InteractionRestored {
+                                interaction: it.id,
+                                agent,
+                                channel: it.channel,
+                            },
+                        );
+                        if it.state == InteractionState::WrapUp {
+                            let wrap = self.wrap_up_of(it.queue);
+                            let done = Duration::from_millis(
+                                (self.now_ms - it.ended_at.unwrap_or(self.now_ms)).max(0) as u64,
+                            );
+                            self.router.handle_input(
+                                self.now,
+                                Input::InteractionCompleted {
+                                    interaction: it.id,
+                                    wrap_up: wrap.saturating_sub(done),
+                                },
+                            );
+                        }
+                    }
+                    self.open.insert(it.id, it);
+                }
+                InteractionState::Offered | InteractionState::Queued => {
+                    if it.state == InteractionState::Offered {
+                        let agent = it.agent.take();
+                        self.set_state(&mut it, InteractionState::Queued);
+                        self.event(
+                            &it,
+                            "interaction.requeued",
+                            agent,
+                            json!({"reason": "restart", "agent_id": agent}),
+                        );
+                        self.pending.push(Change::Interaction(it.clone()));
+                    }
+                    arrivals.push(it.id);
+                    self.open.insert(it.id, it);
+                }
+                InteractionState::Flow | InteractionState::Ended => {
+                    self.open.insert(it.id, it);
+                }
+            }
+        }
+        let available: Vec<AgentId> = self
+            .agents
+            .iter()
+            .filter(|(_, a)| a.presence == Presence::Available)
+            .map(|(id, _)| *id)
+            .collect();
+        for agent in available {
+            self.router.handle_input(
+                self.now,
+                Input::AgentPresence {
+                    agent,
+                    available: true,
+                },
+            );
+        }
+        for id in arrivals {
+            let it = &self.open[&id];
+            let Some(queue) = it.queue else { continue };
+            let since = it.waiting_since.unwrap_or(it.created_at);
+            let arrival = Arrival {
+                id,
+                queue,
+                channel: it.channel,
+                priority: Some(it.priority),
+                waiting_since: Some(self.clock.mono_at_wall(since)),
+            };
+            self.router
+                .handle_input(self.now, Input::InteractionArrived(arrival));
+        }
+        // Estimated-wait outputs of the replayed arrivals are not news; offers are.
+        self.drain(false);
+        self.flush().await?;
+        Ok(())
+    }
+
+    fn load_agent(&mut self, a: &AgentRecord) -> anyhow::Result<()> {
+        let skills: Vec<AgentSkill> = serde_json::from_value(a.skills.clone())?;
+        let capacity: CapacityBody = serde_json::from_value(a.capacity.clone())?;
+        self.router.handle_input(
+            self.now,
+            Input::AgentUpserted(agent_spec(a.id, &skills, &capacity)),
+        );
+        let prev = self.agents.insert(
+            a.id,
+            AgentInfo {
+                skills,
+                presence: a.presence,
+                reason: a.presence_reason.clone(),
+                since: a.presence_since,
+            },
+        );
+        if let Some(prev) = prev {
+            // An update keeps the live presence.
+            let info = self.agents.get_mut(&a.id).expect("just inserted");
+            info.presence = prev.presence;
+            info.reason = prev.reason;
+            info.since = prev.since;
+        }
+        Ok(())
+    }
+
+    fn wrap_up_of(&self, queue: Option<QueueId>) -> Duration {
+        queue
+            .and_then(|q| self.queues.get(&q))
+            .map(|(_, c)| Duration::from_secs(c.wrap_up_s))
+            .unwrap_or_default()
+    }
+
+    async fn run(mut self, mut rx: mpsc::Receiver<Command>) {
+        loop {
+            let deadline = self.router.poll_timeout();
+            let sleep = async {
+                match deadline {
+                    Some(d) => tokio::time::sleep_until(self.clock.tokio_instant(d)).await,
+                    None => std::future::pending().await,
+                }
+            };
+            tokio::select! {
+                cmd = rx.recv() => {
+                    let Some(cmd) = cmd else { break };
+                    self.tick();
+                    let started = self.now;
+                    self.handle(cmd).await;
+                    metrics::histogram!("switchboard_engine_command_seconds")
+                        .record((self.clock.mono() - started).as_secs_f64());
+                }
+                _ = sleep => {
+                    self.tick();
+                    self.router.handle_timeout(self.now);
+                    self.drain(true);
+                    if let Err(e) = self.flush().await {
+                        tracing::error!(tenant = %self.tenant, error = %e, "could not store timer outcomes");
+                    }
+                }
+            }
+        }
+        tracing::debug!(tenant = %self.tenant, "engine stopped");
+    }
+
+    async fn handle(&mut self, cmd: Command) {
+        match cmd {
+            Command::CreateTask {
+                queue,
+                subject,
+                customer,
+                attributes,
+                priority,
+                reply,
+            } => {
+                let r = self
+                    .create_task(queue, subject, customer, attributes, priority)
+                    .await;
+                let _ = reply.send(r);
+            }
+            Command::Accept { id, agent, reply } => {
+                let r = self.accept(id, agent);
+                let r = self.finish(r.map(|_| id)).await;
+                let _ = reply.send(r);
+            }
+            Command::Reject { id, agent, reply } => {
+                let r = self.reject(id, agent);
+                let r = self.finish(r.map(|_| id)).await;
+                let _ = reply.send(r);
+            }
+            Command::End {
+                id,
+                by_agent,
+                disposition,
+                notes,
+                reply,
+            } => {
+                let r = self.end(id, by_agent, disposition, notes);
+                let r = self.finish(r.map(|_| id)).await;
+                let _ = reply.send(r);
+            }
+            Command::Transfer {
+                id,
+                by_agent,
+                queue,
+                reply,
+            } => {
+                let r = self.transfer(id, by_agent, queue);
+                let r = self.finish(r.map(|_| id)).await;
+                let _ = reply.send(r);
+            }
+            Command::SetPresence {
+                agent,
+                presence,
+                reason,
+                reply,
+            } => {
+                let r = self.set_presence(agent, presence, reason);
+                let r = match r {
+                    Ok(()) => {
+                        self.drain(true);
+                        match self.flush().await {
+                            Ok(()) => self
+                                .status(agent)
+                                .ok_or_else(|| ApiError::not_found("agent")),
+                            Err(e) => Err(ApiError::internal(e)),
+                        }
+                    }
+                    Err(e) => Err(e),
+                };
+                let _ = reply.send(r);
+            }
+            Command::QueueUpserted { id, name, config } => {
+                self.router
+                    .handle_input(self.now, Input::QueueUpserted(config.spec(id)));
+                self.queues.insert(id, (name, config));
+                self.settle().await;
+            }
+            Command::QueueRemoved(id) => {
+                self.router.handle_input(self.now, Input::QueueRemoved(id));
+                self.queues.remove(&id);
+                self.settle().await;
+            }
+            Command::AgentUpserted(a) => {
+                let was_known = self.agents.contains_key(&a.id);
+                if let Err(e) = self.load_agent(&a) {
+                    tracing::error!(agent = %a.id, error = %e, "bad agent record");
+                }
+                if !was_known && a.presence == Presence::Available {
+                    self.router.handle_input(
+                        self.now,
+                        Input::AgentPresence {
+                            agent: a.id,
+                            available: true,
+                        },
+                    );
+                }
+                self.settle().await;
+            }
+            Command::AgentRemoved { agent, reply } => {
+                let holds = self
+                    .open
+                    .values()
+                    .any(|it| it.agent == Some(agent) && it.state != InteractionState::Queued);
+                if holds {
+                    let _ = reply.send(Err(ApiError::conflict(
+                        "agent_busy",
+                        "the agent holds interactions; end or transfer them first",
+                    )));
+                } else {
+                    self.router
+                        .handle_input(self.now, Input::AgentRemoved(agent));
+                    self.agents.remove(&agent);
+                    self.settle().await;
+                    let _ = reply.send(Ok(()));
+                }
+            }
+            Command::Snapshot { reply } => {
+                let _ = reply.send(self.snapshot());
+            }
+            Command::Status { agent, reply } => {
+                let _ = reply.send(self.status(agent));
+            }
+        }
+    }
+
+    /// Drains the router, commits, and logs a failure (for changes nobody waits on).
+    async fn settle(&mut self) {
+        self.drain(true);
+        if let Err(e) = self.flush().await {
+            tracing::error!(tenant = %self.tenant, error = %e, "could not store routing outcomes");
+        }
+    }
+
+    /// Drains the router, commits, and answers with the interaction's current state.
+    async fn finish(
+        &mut self,
+        r: Result<InteractionId, ApiError>,
+    ) -> Result<Interaction, ApiError> {
+        let id = match r {
+            Ok(id) => id,
+            Err(e) => {
+                self.pending.clear();
+                return Err(e);
+            }
+        };
+        self.drain(true);
+        self.flush().await.map_err(ApiError::internal)?;
+        self.current(id).await
+    }
+
+    async fn current(&self, id: InteractionId) -> Result<Interaction, ApiError> {
+        match self.open.get(&id) {
+            Some(it) => Ok(it.clone()),
+            None => self
+                .store
+                .interaction(self.tenant, id)
+                .await?
+                .ok_or_else(|| ApiError::not_found("interaction")),
+        }
+    }
+
+    async fn create_task(
+        &mut self,
+        queue: QueueId,
+        subject: Option<String>,
+        customer: Option<CustomerId>,
+        attributes: Value,
+        priority: Option<i32>,
+    ) -> Result<Interaction, ApiError> {
+        let Some((_, config)) = self.queues.get(&queue) else {
+            return Err(ApiError::unprocessable(
+                "unknown_queue",
+                format!("no queue {queue} in this tenant"),
+            ));
+        };
+        let priority = priority.unwrap_or(config.priority);
+        let mut it = Interaction {
+            id: switchboard_model::InteractionId::from_uuid(self.clock.new_uuid()),
+            tenant: self.tenant,
+            channel: Channel::Task,
+            state: InteractionState::Queued,
+            queue: Some(queue),
+            priority,
+            subject,
+            customer,
+            attributes,
+            agent: None,
+            disposition: None,
+            notes: None,
+            created_at: self.now_ms,
+            waiting_since: Some(self.now_ms),
+            offered_at: None,
+            answered_at: None,
+            ended_at: None,
+            updated_at: self.now_ms,
+        };
+        self.event(
+            &it,
+            "interaction.created",
+            None,
+            json!({
+                "channel": it.channel, "queue_id": queue, "priority": priority,
+                "subject": it.subject, "customer_id": it.customer,
+            }),
+        );
+        self.event(&it, "interaction.queued", None, json!({"queue_id": queue}));
+        self.pending.push(Change::Interaction(it.clone()));
+        // Durable before acknowledged: the creation is committed before the router hears of it.
+        self.flush().await.map_err(ApiError::internal)?;
+        metrics::counter!("switchboard_interactions_created_total", "channel" => it.channel.as_str()).increment(1);
+        gauge(it.state, it.channel, 1.0);
+        it.updated_at = self.now_ms;
+        let id = it.id;
+        self.open.insert(id, it);
+        self.router.handle_input(
+            self.now,
+            Input::InteractionArrived(Arrival {
+                id,
+                queue,
+                channel: Channel::Task,
+                priority: Some(priority),
+                waiting_since: None,
+            }),
+        );
+        self.drain(true);
+        if let Err(e) = self.flush().await {
+            tracing::error!(tenant = %self.tenant, error = %e, "could not store routing outcomes");
+        }
+        self.current(id).await
+    }
+
+    fn get_open(&self, id: InteractionId) -> Result<Interaction, ApiError> {
+        self.open
+            .get(&id)
+            .cloned()
+            .ok_or_else(|| ApiError::conflict("wrong_state", "the interaction is not open"))
+    }
+
+    fn accept(&mut self, id: InteractionId, agent: AgentId) -> Result<(), ApiError> {
+        let mut it = self.get_open(id)?;
+        in_state(&it, InteractionState::Offered, "accept")?;
+        if it.agent != Some(agent) {
+            return Err(ApiError::conflict(
+                "not_offered_to_you",
+                "this interaction is offered to another agent",
+            ));
+        }
+        self.router.handle_input(
+            self.now,
+            Input::OfferAccepted {
+                interaction: id,
+                agent,
+            },
+        );
+        self.set_state(&mut it, InteractionState::Connected);
+        it.answered_at = Some(self.now_ms);
+        let wait = it.waiting_since.map(|w| (self.now_ms - w) as f64 / 1000.0);
+        self.event(
+            &it,
+            "interaction.accepted",
+            Some(agent),
+            json!({"agent_id": agent, "wait_s": wait}),
+        );
+        self.save(it);
+        Ok(())
+    }
+
+    fn reject(&mut self, id: InteractionId, agent: AgentId) -> Result<(), ApiError> {
+        let mut it = self.get_open(id)?;
+        in_state(&it, InteractionState::Offered, "reject")?;
+        if it.agent != Some(agent) {
+            return Err(ApiError::conflict(
+                "not_offered_to_you",
+                "this interaction is offered to another agent",
+            ));
+        }
+        self.router.handle_input(
+            self.now,
+            Input::OfferRejected {
+                interaction: id,
+                agent,
+            },
+        );
+        metrics::counter!("switchboard_routing_decisions_total", "decision" => "rejected")
+            .increment(1);
+        self.set_state(&mut it, InteractionState::Queued);
+        it.agent = None;
+        self.event(
+            &it,
+            "interaction.offer_rejected",
+            Some(agent),
+            json!({"agent_id": agent}),
+        );
+        self.save(it);
+        Ok(())
+    }
+
+    fn end(
+        &mut self,
+        id: InteractionId,
+        by_agent: Option<AgentId>,
+        disposition: String,
+        notes: Option<String>,
+    ) -> Result<(), ApiError> {
+        let mut it = self.get_open(id)?;
+        if let Some(list) = it
+            .queue
+            .and_then(|q| self.queues.get(&q))
+            .map(|(_, c)| &c.dispositions)
+            && !list.is_empty()
+            && !list.contains(&disposition)
+        {
+            return Err(ApiError::unprocessable(
+                "unknown_disposition",
+                format!(
+                    "disposition must be one of the queue's: {}",
+                    list.join(", ")
+                ),
+            ));
+        }
+        match it.state {
+            InteractionState::Connected => {
+                if by_agent.is_some() && it.agent != by_agent {
+                    return Err(ApiError::forbidden(
+                        "only its agent or a supervisor can end this interaction",
+                    ));
+                }
+                let wrap_up = self.wrap_up_of(it.queue);
+                self.router.handle_input(
+                    self.now,
+                    Input::InteractionCompleted {
+                        interaction: id,
+                        wrap_up,
+                    },
+                );
+                self.set_state(&mut it, InteractionState::WrapUp);
+                it.disposition = Some(disposition.clone());
+                it.notes = notes.clone();
+                it.ended_at = Some(self.now_ms);
+                let talk = it.answered_at.map(|a| (self.now_ms - a) as f64 / 1000.0);
+                let agent = it.agent;
+                self.event(
+                    &it,
+                    "interaction.completed",
+                    agent,
+                    json!({
+                        "agent_id": agent, "disposition": disposition, "notes": notes,
+                        "handle_s": talk, "wrap_up_s": wrap_up.as_secs(),
+                    }),
+                );
+                self.save(it);
+                Ok(())
+            }
+            InteractionState::Queued | InteractionState::Offered | InteractionState::Flow => {
+                if by_agent.is_some() {
+                    return Err(ApiError::forbidden(
+                        "only a supervisor can cancel an interaction that is not connected",
+                    ));
+                }
+                self.router
+                    .handle_input(self.now, Input::InteractionWithdrawn(id));
+                let agent = it.agent.take();
+                self.set_state(&mut it, InteractionState::Ended);
+                it.disposition = Some(disposition.clone());
+                it.notes = notes.clone();
+                it.ended_at = Some(self.now_ms);
+                self.event(
+                    &it,
+                    "interaction.cancelled",
+                    agent,
+                    json!({"disposition": disposition, "notes": notes, "agent_id": agent}),
+                );
+                metrics::counter!("switchboard_interactions_ended_total", "channel" => it.channel.as_str(), "outcome" => "cancelled").increment(1);
+                self.save(it);
+                Ok(())
+            }
+            InteractionState::WrapUp | InteractionState::Ended => Err(ApiError::conflict(
+                "wrong_state",
+                "the interaction has already ended",
+            )),
+        }
+    }
+
+    fn transfer(
+        &mut self,
+        id: InteractionId,
+        by_agent: Option<AgentId>,
+        queue: QueueId,
+    ) -> Result<(), ApiError> {
+        let mut it = self.get_open(id)?;
+        in_state(&it, InteractionState::Connected, "transfer")?;
+        if by_agent.is_some() && it.agent != by_agent {
+            return Err(ApiError::forbidden(
+                "only its agent or a supervisor can transfer this interaction",
+            ));
+        }
+        if !self.queues.contains_key(&queue) {
+            return Err(ApiError::unprocessable(
+                "unknown_queue",
+                format!("no queue {queue} in this tenant"),
+            ));
+        }
+        self.router
+            .handle_input(self.now, Input::InteractionReleased(id));
+        let from_agent = it.agent.take();
+        let from_queue = it.queue;
+        self.set_state(&mut it, InteractionState::Queued);
+        it.queue = Some(queue);
+        it.waiting_since = Some(self.now_ms);
+        it.answered_at = None;
+        self.event(
+            &it,
+            "interaction.transferred",
+            from_agent,
+            json!({
+                "from_agent_id": from_agent, "from_queue_id": from_queue, "to_queue_id": queue,
+            }),
+        );
+        self.event(&it, "interaction.queued", None, json!({"queue_id": queue}));
+        let arrival = Arrival {
+            id,
+            queue,
+            channel: it.channel,
+            priority: Some(it.priority),
+            waiting_since: None,
+        };
+        self.save(it);
+        self.router
+            .handle_input(self.now, Input::InteractionArrived(arrival));
+        Ok(())
+    }
+
+    fn set_presence(
+        &mut self,
+        agent: AgentId,
+        presence: Presence,
+        reason: Option<String>,
+    ) -> Result<(), ApiError> {
+        let info = self
+            .agents
+            .get_mut(&agent)
+            .ok_or_else(|| ApiError::not_found("agent"))?;
+        let reason = if presence == Presence::Break {
+            reason
+        } else {
+            None
+        };
+        info.presence = presence;
+        info.reason = reason.clone();
+        info.since = self.now_ms;
+        self.router.handle_input(
+            self.now,
+            Input::AgentPresence {
+                agent,
+                available: presence == Presence::Available,
+            },
+        );
+        self.presence_changed(agent, presence, reason);
+        Ok(())
+    }
+
+    fn presence_changed(&mut self, agent: AgentId, presence: Presence, reason: Option<String>) {
+        self.pending.push(Change::AgentPresence {
+            tenant: self.tenant,
+            agent,
+            presence,
+            reason: reason.clone(),
+            since: self.now_ms,
+        });
+        self.pending.push(Change::Event(NewEvent {
+            tenant: self.tenant,
+            interaction: None,
+            agent: Some(agent),
+            kind: "agent.state_changed".into(),
+            at: self.now_ms,
+            data: json!({"agent_id": agent, "state": presence.as_str(), "reason": reason}),
+        }));
+    }
+
+    fn status(&self, agent: AgentId) -> Option<AgentStatus> {
+        let info = self.agents.get(&agent)?;
+        let mut load = HashMap::new();
+        for c in Channel::ALL {
+            let n = self.router.agent_load(agent, c).unwrap_or(0);
+            if n > 0 {
+                load.insert(c, n);
+            }
+        }
+        let wrapping = self
+            .open
+            .values()
+            .any(|it| it.agent == Some(agent) && it.state == InteractionState::WrapUp);
+        let activity = match info.presence {
+            Presence::Offline => None,
+            _ if wrapping => Some("wrap_up".to_owned()),
+            _ if !load.is_empty() => Some("busy".to_owned()),
+            _ => Some("idle".to_owned()),
+        };
+        Some(AgentStatus {
+            state: info.presence.as_str().to_owned(),
+            reason: info.reason.clone(),
+            since: crate::clock::rfc3339(info.since),
+            activity,
+            load,
+        })
+    }
+
+    fn agent_bucket(&self, id: AgentId, info: &AgentInfo) -> &'static str {
+        match info.presence {
+            Presence::Offline => "offline",
+            Presence::Break => "break",
+            Presence::Available => {
+                let busy = Channel::ALL
+                    .iter()
+                    .any(|c| self.router.agent_load(id, *c).unwrap_or(0) > 0);
+                if busy { "busy" } else { "available" }
+            }
+        }
+    }
+
+    fn snapshot(&self) -> Snapshot {
+        let mut snap = Snapshot::default();
+        for (id, info) in &self.agents {
+            *snap.agents.entry(self.agent_bucket(*id, info)).or_default() += 1;
+        }
+        let mut queues: Vec<_> = self.queues.iter().collect();
+        queues.sort_by(|a, b| a.1.0.cmp(&b.1.0));
+        for (qid, (name, config)) in queues {
+            let Some(stats) = self.router.queue_stats(*qid, self.clock.mono()) else {
+                continue;
+            };
+            let mut agents: HashMap<&'static str, usize> = HashMap::new();
+            for (aid, info) in &self.agents {
+                let qualifies = config.required_skills.iter().all(|r| {
+                    info.skills
+                        .iter()
+                        .any(|s| s.skill == r.skill && s.level >= r.min_level)
+                });
+                if qualifies {
+                    *agents.entry(self.agent_bucket(*aid, info)).or_default() += 1;
+                }
+            }
+            snap.queues.push(QueueSnapshot {
+                id: *qid,
+                name: name.clone(),
+                config: config.clone(),
+                stats,
+                agents,
+            });
+        }
+        snap
+    }
+
+    /// Turns the router's outputs into changes. `announce` is false while replaying a restart.
+    fn drain(&mut self, announce: bool) {
+        while let Some(out) = self.router.poll_output() {
+            self.apply(out, announce);
+        }
+    }
+
+    fn apply(&mut self, out: Output, announce: bool) {
+        match out {
+            Output::Offer {
+                interaction,
+                agent,
+                queue,
+                expires_at,
+            } => {
+                let Some(mut it) = self.open.get(&interaction).cloned() else {
+                    return;
+                };
+                self.set_state(&mut it, InteractionState::Offered);
+                it.agent = Some(agent);
+                it.offered_at = Some(self.now_ms);
+                let expires = self.now_ms + (expires_at - self.now).as_millis() as i64;
+                if let Some(w) = it.waiting_since {
+                    metrics::histogram!("switchboard_offer_wait_seconds")
+                        .record((self.now_ms - w).max(0) as f64 / 1000.0);
+                }
+                metrics::counter!("switchboard_routing_decisions_total", "decision" => "offer")
+                    .increment(1);
+                self.event(&it, "interaction.offered", Some(agent), json!({
+                    "agent_id": agent, "queue_id": queue, "expires_at": crate::clock::rfc3339(expires),
+                    "channel": it.channel, "subject": it.subject, "customer_id": it.customer,
+                }));
+                self.save(it);
+            }
+            Output::OfferExpired { interaction, agent } => {
+                metrics::counter!("switchboard_routing_decisions_total", "decision" => "expired")
+                    .increment(1);
+                if let Some(mut it) = self.open.get(&interaction).cloned() {
+                    self.set_state(&mut it, InteractionState::Queued);
+                    it.agent = None;
+                    self.event(
+                        &it,
+                        "interaction.offer_expired",
+                        Some(agent),
+                        json!({"agent_id": agent}),
+                    );
+                    self.save(it);
+                }
+                let reason = Some("missed_offer".to_owned());
+                if let Some(info) = self.agents.get_mut(&agent) {
+                    info.presence = Presence::Break;
+                    info.reason = reason.clone();
+                    info.since = self.now_ms;
+                }
+                self.presence_changed(agent, Presence::Break, reason);
+            }
+            Output::Overflowed {
+                interaction,
+                from,
+                to,
+                rule,
+            } => {
+                metrics::counter!("switchboard_routing_decisions_total", "decision" => "overflow")
+                    .increment(1);
+                let Some(mut it) = self.open.get(&interaction).cloned() else {
+                    return;
+                };
+                it.queue = Some(to);
+                self.event(
+                    &it,
+                    "interaction.overflowed",
+                    None,
+                    json!({"from_queue_id": from, "to_queue_id": to, "rule": rule}),
+                );
+                self.save(it);
+            }
+            Output::EstimatedWait {
+                interaction,
+                queue,
+                position,
+                wait,
+            } => {
+                if !announce {
+                    return;
+                }
+                let Some(it) = self.open.get(&interaction).cloned() else {
+                    return;
+                };
+                self.event(&it, "interaction.estimated_wait", None, json!({
+                    "queue_id": queue, "position": position, "wait_s": wait.as_secs_f64().round(),
+                }));
+            }
+            Output::WrapUpFinished { interaction, agent } => {
+                let Some(mut it) = self.open.get(&interaction).cloned() else {
+                    return;
+                };
+                self.set_state(&mut it, InteractionState::Ended);
+                metrics::counter!("switchboard_interactions_ended_total", "channel" => it.channel.as_str(), "outcome" => "completed").increment(1);
+                self.event(
+                    &it,
+                    "interaction.ended",
+                    Some(agent),
+                    json!({"agent_id": agent, "disposition": it.disposition}),
+                );
+                self.save(it);
+            }
+            Output::Withdrawn {
+                interaction,
+                reason,
+            } => {
+                let Some(mut it) = self.open.get(&interaction).cloned() else {
+                    return;
+                };
+                let agent = it.agent.take();
+                self.set_state(&mut it, InteractionState::Ended);
+                it.ended_at = Some(self.now_ms);
+                it.disposition = Some("withdrawn".into());
+                metrics::counter!("switchboard_interactions_ended_total", "channel" => it.channel.as_str(), "outcome" => "withdrawn").increment(1);
+                self.event(
+                    &it,
+                    "interaction.withdrawn",
+                    agent,
+                    json!({"reason": format!("{reason:?}"), "agent_id": agent}),
+                );
+                self.save(it);
+            }
+            Output::Ignored { input, reason } => {
+                metrics::counter!("switchboard_routing_ignored_total").increment(1);
+                tracing::warn!(tenant = %self.tenant, input, ?reason, "router ignored an input");
+            }
+        }
+    }
+
+    fn set_state(&self, it: &mut Interaction, state: InteractionState) {
+        gauge(it.state, it.channel, -1.0);
+        gauge(state, it.channel, 1.0);
+        it.state = state;
+    }
+
+    fn save(&mut self, mut it: Interaction) {
+        it.updated_at = self.now_ms;
+        self.pending.push(Change::Interaction(it.clone()));
+        if it.state == InteractionState::Ended {
+            self.open.remove(&it.id);
+        } else {
+            self.open.insert(it.id, it);
+        }
+    }
+
+    fn event(&mut self, it: &Interaction, kind: &str, agent: Option<AgentId>, mut data: Value) {
+        if let Value::Object(m) = &mut data {
+            m.insert("interaction_id".into(), json!(it.id));
+            m.insert("state".into(), json!(it.state.as_str()));
+        }
+        self.pending.push(Change::Event(NewEvent {
+            tenant: self.tenant,
+            interaction: Some(it.id),
+            agent,
+            kind: kind.to_owned(),
+            at: self.now_ms,
+            data,
+        }));
+    }
+
+    /// Commits pending changes in one transaction, then publishes their events.
+    async fn flush(&mut self) -> Result<(), switchboard_store::StoreError> {
+        if self.pending.is_empty() {
+            return Ok(());
+        }
+        let changes = std::mem::take(&mut self.pending);
+        let events = self.store.commit(&changes).await?;
+        for e in events {
+            self.bus.publish(BusEvent::from(e));
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,143 @@
+//! The state shared by every request handler.
+
+use crate::auth::LoginLimiter;
+use crate::bus::Bus;
+use crate::clock::Clock;
+use crate::config::Config;
+use crate::engine::{Command, Engine};
+use crate::error::ApiError;
+use metrics_exporter_prometheus::PrometheusHandle;
+use std::collections::HashMap;
+use std::ops::Deref;
+use std::sync::{Arc, Mutex};
+use switchboard_model::TenantId;
+use switchboard_store::Store;
+use tokio::sync::{RwLock, mpsc};
+
+/// Shared state (cheap to clone).
+#[derive(Clone)]
+pub struct AppState(Arc<Inner>);
+
+/// What the state holds.
+pub struct Inner {
+    /// Persistence.
+    pub store: Store,
+    /// The clock.
+    pub clock: Clock,
+    /// Configuration.
+    pub config: Config,
+    /// The event bus.
+    pub bus: Bus,
+    /// Login limits.
+    pub limiter: Mutex<LoginLimiter>,
+    /// Prometheus rendering.
+    pub metrics: PrometheusHandle,
+    /// An argon2 hash of a random password, checked for unknown usernames so that timing does
+    /// not reveal which usernames exist.
+    pub decoy_hash: String,
+    engines: RwLock<HashMap<TenantId, mpsc::Sender<Command>>>,
+    tasks: Mutex<Vec<tokio::task::JoinHandle<()>>>,
+}
+
+impl Deref for AppState {
+    type Target = Inner;
+    fn deref(&self) -> &Inner {
+        &self.0
+    }
+}
+
+impl AppState {
+    /// Builds the state.
+    pub fn new(
+        store: Store,
+        clock: Clock,
+        config: Config,
+        metrics: PrometheusHandle,
+        decoy_hash: String,
+    ) -> Self {
+        let limiter = LoginLimiter::new(
+            config.login_window,
+            config.login_failures_per_user,
+            config.login_failures_per_ip,
+        );
+        AppState(Arc::new(Inner {
+            store,
+            clock,
+            config,
+            bus: Bus::new(),
+            limiter: Mutex::new(limiter),
+            metrics,
+            decoy_hash,
+            engines: RwLock::new(HashMap::new()),
+            tasks: Mutex::new(Vec::new()),
+        }))
+    }
+
+    /// Starts the engine of every tenant in the store.
+    pub async fn start_engines(&self) -> anyhow::Result<()> {
+        for t in self.store.tenants().await? {
+            self.engine(t.id)
+                .await
+                .map_err(|e| anyhow::anyhow!(e.message))?;
+        }
+        Ok(())
+    }
+
+    /// The command channel of a tenant's engine, starting it on first use.
+    pub async fn engine(&self, tenant: TenantId) -> Result<mpsc::Sender<Command>, ApiError> {
+        if let Some(tx) = self.engines.read().await.get(&tenant) {
+            return Ok(tx.clone());
+        }
+        let mut engines = self.engines.write().await;
+        if let Some(tx) = engines.get(&tenant) {
+            return Ok(tx.clone());
+        }
+        let (tx, handle) = Engine::start(
+            tenant,
+            self.store.clone(),
+            self.clock.clone(),
+            self.bus.clone(),
+        )
+        .await
+        .map_err(ApiError::internal)?;
+        engines.insert(tenant, tx.clone());
+        self.tasks.lock().map_err(ApiError::internal)?.push(handle);
+        Ok(tx)
+    }
+
+    /// Sends a command and waits for its reply.
+    pub async fn ask<T>(
+        &self,
+        tenant: TenantId,
+        make: impl FnOnce(tokio::sync::oneshot::Sender<T>) -> Command,
+    ) -> Result<T, ApiError> {
+        let tx = self.engine(tenant).await?;
+        let (reply, rx) = tokio::sync::oneshot::channel();
+        tx.send(make(reply))
+            .await
+            .map_err(|_| ApiError::unavailable("the routing engine is shutting down"))?;
+        rx.await
+            .map_err(|_| ApiError::unavailable("the routing engine stopped"))
+    }
+
+    /// Sends a command that needs no reply.
+    pub async fn tell(&self, tenant: TenantId, cmd: Command) -> Result<(), ApiError> {
+        let tx = self.engine(tenant).await?;
+        tx.send(cmd)
+            .await
+            .map_err(|_| ApiError::unavailable("the routing engine is shutting down"))
+    }
+
+    /// Stops every engine after it has finished the commands already sent (graceful drain).
+    pub async fn stop_engines(&self) {
+        self.engines.write().await.clear();
+        let tasks = self
+            .tasks
+            .lock()
+            .map(|mut t| std::mem::take(&mut *t))
+            .unwrap_or_default();
+        for t in tasks {
+            let _ = t.await;
+        }
+    }
+}

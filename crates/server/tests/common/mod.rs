@@ -1,0 +1,272 @@
+//! End-to-end harness: starts the real `switchboard` binary on a fresh data directory with an
+//! OS-chosen port, reads the port from its start-up line, and talks HTTP and WebSocket to it.
+#![allow(dead_code)] // each test file uses a different part of the harness
+
+use serde_json::{Value, json};
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+/// A running server process.
+pub struct Server {
+    child: Child,
+    pub base: String,
+    pub data: PathBuf,
+    pub http: reqwest::Client,
+}
+
+/// A fresh temporary directory, removed on drop.
+pub struct TempDir(pub PathBuf);
+
+impl TempDir {
+    pub fn new(name: &str) -> TempDir {
+        let p = std::env::temp_dir().join(format!(
+            "switchboard-test-{name}-{}-{}",
+            std::process::id(),
+            uuid::Uuid::now_v7()
+        ));
+        std::fs::create_dir_all(&p).expect("create temp dir");
+        TempDir(p)
+    }
+}
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+impl Server {
+    /// Starts `switchboard serve` on `data` with extra arguments and environment.
+    pub fn start_with(data: &Path, args: &[&str], env: &[(&str, &str)]) -> Server {
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_switchboard"));
+        cmd.arg("serve")
+            .args(args)
+            .env("SWITCHBOARD_HTTP", "127.0.0.1:0")
+            .env("SWITCHBOARD_DATA", data)
+            .env("SWITCHBOARD_LOG", "warn")
+            .env_remove("SWITCHBOARD_DATABASE_URL")
+            .env_remove("SWITCHBOARD_NATS")
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit());
+        for (k, v) in env {
+            cmd.env(k, v);
+        }
+        let mut child = cmd.spawn().expect("spawn switchboard");
+        let stdout = child.stdout.take().expect("stdout");
+        let (tx, rx) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            let mut sent = false;
+            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+                if !sent && let Some(addr) = line.strip_prefix("http=") {
+                    let _ = tx.send(addr.to_owned());
+                    sent = true;
+                }
+            }
+        });
+        let addr = rx
+            .recv_timeout(Duration::from_secs(60))
+            .expect("server printed http=HOST:PORT");
+        Server {
+            child,
+            base: format!("http://{addr}"),
+            data: data.to_owned(),
+            http: reqwest::Client::builder()
+                .timeout(Duration::from_secs(30))
+                .build()
+                .expect("client"),
+        }
+    }
+
+    /// Starts with the demo tenant.
+    pub fn start(data: &Path) -> Server {
+        Server::start_with(data, &[], &[])
+    }
+
+    /// `kill -9`.
+    pub fn kill9(mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+
+    /// SIGTERM and wait; returns the exit code.
+    pub fn terminate(mut self) -> Option<i32> {
+        let _ = Command::new("kill")
+            .arg("-TERM")
+            .arg(self.child.id().to_string())
+            .status();
+        let status = self.child.wait().expect("wait");
+        status.code()
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.base)
+    }
+
+    pub fn ws_url(&self, path: &str) -> String {
+        format!("{}{path}", self.base.replacen("http://", "ws://", 1))
+    }
+
+    /// Logs in; panics unless 200.
+    pub async fn login(&self, username: &str, password: &str) -> Session {
+        let r = self
+            .http
+            .post(self.url("/api/v1/auth/login"))
+            .json(&json!({"username": username, "password": password}))
+            .send()
+            .await
+            .expect("login request");
+        assert_eq!(r.status(), 200, "login {username}");
+        let v: Value = r.json().await.expect("login json");
+        Session {
+            token: v["token"].as_str().expect("token").to_owned(),
+            user: v["user"].clone(),
+            http: self.http.clone(),
+            base: self.base.clone(),
+        }
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// A logged-in caller.
+#[derive(Clone)]
+pub struct Session {
+    pub token: String,
+    pub user: Value,
+    pub http: reqwest::Client,
+    pub base: String,
+}
+
+/// A response: status and JSON body (Null when empty).
+#[derive(Debug)]
+pub struct Resp {
+    pub status: u16,
+    pub body: Value,
+}
+
+impl Resp {
+    /// Asserts the status and returns the body.
+    #[track_caller]
+    pub fn expect(self, status: u16) -> Value {
+        assert_eq!(
+            self.status, status,
+            "unexpected status; body: {}",
+            self.body
+        );
+        self.body
+    }
+
+    /// Asserts an error status and code.
+    #[track_caller]
+    pub fn expect_error(self, status: u16, code: &str) {
+        assert_eq!(
+            self.status, status,
+            "unexpected status; body: {}",
+            self.body
+        );
+        assert_eq!(self.body["error"]["code"], code, "body: {}", self.body);
+        assert!(
+            self.body["error"]["message"]
+                .as_str()
+                .is_some_and(|m| !m.is_empty()),
+            "error message present: {}",
+            self.body
+        );
+    }
+}
+
+pub async fn send(req: reqwest::RequestBuilder) -> Resp {
+    let r = req.send().await.expect("request");
+    let status = r.status().as_u16();
+    let text = r.text().await.expect("body");
+    let body = if text.is_empty() {
+        Value::Null
+    } else {
+        serde_json::from_str(&text).unwrap_or(Value::String(text))
+    };
+    Resp { status, body }
+}
+
+impl Session {
+    pub fn agent_id(&self) -> String {
+        self.user["agent_id"].as_str().expect("agent id").to_owned()
+    }
+
+    fn req(&self, method: reqwest::Method, path: &str) -> reqwest::RequestBuilder {
+        self.http
+            .request(method, format!("{}{path}", self.base))
+            .bearer_auth(&self.token)
+    }
+
+    pub async fn get(&self, path: &str) -> Resp {
+        send(self.req(reqwest::Method::GET, path)).await
+    }
+
+    pub async fn post(&self, path: &str, body: Value) -> Resp {
+        send(self.req(reqwest::Method::POST, path).json(&body)).await
+    }
+
+    pub async fn patch(&self, path: &str, body: Value) -> Resp {
+        send(self.req(reqwest::Method::PATCH, path).json(&body)).await
+    }
+
+    pub async fn put(&self, path: &str, body: Value) -> Resp {
+        send(self.req(reqwest::Method::PUT, path).json(&body)).await
+    }
+
+    pub async fn delete(&self, path: &str) -> Resp {
+        send(self.req(reqwest::Method::DELETE, path)).await
+    }
+
+    /// Sets the caller's own agent state.
+    pub async fn set_state(&self, state: &str) {
+        self.put(
+            &format!("/api/v1/agents/{}/state", self.agent_id()),
+            json!({"state": state}),
+        )
+        .await
+        .expect(200);
+    }
+
+    /// Creates a task in a queue (by name or id); returns the interaction.
+    pub async fn task(&self, queue: &str, subject: &str) -> Value {
+        self.post(
+            "/api/v1/interactions",
+            json!({"queue": queue, "subject": subject}),
+        )
+        .await
+        .expect(201)
+    }
+
+    /// Polls an interaction until `pred` holds (events are asynchronous to other callers).
+    pub async fn wait_for(&self, id: &str, pred: impl Fn(&Value) -> bool) -> Value {
+        for _ in 0..200 {
+            let v = self
+                .get(&format!("/api/v1/interactions/{id}"))
+                .await
+                .expect(200);
+            if pred(&v) {
+                return v;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        panic!("interaction {id} never reached the expected state");
+    }
+}
+
+/// The `type`s of an interaction's events, in order.
+pub fn event_types(v: &Value) -> Vec<String> {
+    v["events"]
+        .as_array()
+        .expect("events")
+        .iter()
+        .map(|e| e["type"].as_str().expect("type").to_owned())
+        .collect()
+}

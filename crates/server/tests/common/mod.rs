@@ -49,7 +49,13 @@ impl Server {
             .env_remove("SWITCHBOARD_DATABASE_URL")
             .env_remove("SWITCHBOARD_NATS")
             .stdout(Stdio::piped())
-            .stderr(Stdio::inherit());
+            .stderr(Stdio::from(
+                std::fs::OpenOptions::new()
+                    .create(true)
+                    .append(true)
+                    .open(data.join("server.log"))
+                    .expect("open server.log"),
+            ));
         for (k, v) in env {
             cmd.env(k, v);
         }
@@ -128,10 +134,25 @@ impl Server {
     }
 }
 
+impl Server {
+    /// Everything the server wrote to stderr (its log) so far, across restarts on this data dir.
+    pub fn log(&self) -> String {
+        std::fs::read_to_string(self.data.join("server.log")).unwrap_or_default()
+    }
+}
+
 impl Drop for Server {
     fn drop(&mut self) {
         let _ = self.child.kill();
         let _ = self.child.wait();
+        if std::thread::panicking() {
+            let log = self.log();
+            let tail: Vec<&str> = log.lines().rev().take(40).collect();
+            eprintln!("--- server log (last lines) ---");
+            for l in tail.iter().rev() {
+                eprintln!("{l}");
+            }
+        }
     }
 }
 

@@ -42,7 +42,7 @@ done
 echo "ok: model, routing and analytics are free of tokio, sqlx, async-nats, axum, hyper"
 
 step "benchmarks compile"
-cargo bench --workspace --no-run --locked --quiet
+cargo bench -p switchboard-routing --no-run --locked --quiet
 
 step "cargo test (workspace)"
 set +e

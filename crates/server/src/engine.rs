@@ -640,15 +640,26 @@ impl Engine {
             .ok_or_else(|| ApiError::conflict("wrong_state", "the interaction is not open"))
     }
 
-    fn accept(&mut self, id: InteractionId, agent: AgentId) -> Result<(), ApiError> {
-        let mut it = self.get_open(id)?;
-        in_state(&it, InteractionState::Offered, "accept")?;
+    /// The open interaction `id`, if it is offered to `agent`.
+    fn offered_to(
+        &self,
+        id: InteractionId,
+        agent: AgentId,
+        what: &str,
+    ) -> Result<Interaction, ApiError> {
+        let it = self.get_open(id)?;
+        in_state(&it, InteractionState::Offered, what)?;
         if it.agent != Some(agent) {
             return Err(ApiError::conflict(
                 "not_offered_to_you",
                 "this interaction is offered to another agent",
             ));
         }
+        Ok(it)
+    }
+
+    fn accept(&mut self, id: InteractionId, agent: AgentId) -> Result<(), ApiError> {
+        let mut it = self.offered_to(id, agent, "accept")?;
         self.router.handle_input(
             self.now,
             Input::OfferAccepted {
@@ -670,14 +681,7 @@ impl Engine {
     }
 
     fn reject(&mut self, id: InteractionId, agent: AgentId) -> Result<(), ApiError> {
-        let mut it = self.get_open(id)?;
-        in_state(&it, InteractionState::Offered, "reject")?;
-        if it.agent != Some(agent) {
-            return Err(ApiError::conflict(
-                "not_offered_to_you",
-                "this interaction is offered to another agent",
-            ));
-        }
+        let mut it = self.offered_to(id, agent, "reject")?;
         self.router.handle_input(
             self.now,
             Input::OfferRejected {

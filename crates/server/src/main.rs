@@ -85,13 +85,8 @@ fn main() -> ExitCode {
             data,
             no_demo,
         } => {
-            let env = |k: &str| std::env::var(k).ok();
-            let mut cfg = match config::Config::load(config.as_deref(), &env) {
-                Ok(c) => c,
-                Err(e) => {
-                    eprintln!("switchboard: {e}");
-                    return ExitCode::from(2);
-                }
+            let Some(mut cfg) = load_config(config.as_deref()) else {
+                return ExitCode::from(2);
             };
             if let Some(d) = data {
                 cfg.data_dir = d;
@@ -111,13 +106,8 @@ fn main() -> ExitCode {
                     data,
                 },
         } => {
-            let env = |k: &str| std::env::var(k).ok();
-            let mut cfg = match config::Config::load(None, &env) {
-                Ok(c) => c,
-                Err(e) => {
-                    eprintln!("switchboard: {e}");
-                    return ExitCode::from(2);
-                }
+            let Some(mut cfg) = load_config(None) else {
+                return ExitCode::from(2);
             };
             if let Some(d) = data {
                 cfg.data_dir = d;
@@ -142,6 +132,19 @@ fn main() -> ExitCode {
                 );
                 Ok(())
             })
+        }
+    }
+}
+
+/// Loads the configuration from the file and the environment; prints the problem and gives
+/// `None` when it is bad (the caller exits with code 2).
+fn load_config(file: Option<&std::path::Path>) -> Option<config::Config> {
+    let env = |k: &str| std::env::var(k).ok();
+    match config::Config::load(file, &env) {
+        Ok(c) => Some(c),
+        Err(e) => {
+            eprintln!("switchboard: {e}");
+            None
         }
     }
 }

@@ -63,6 +63,10 @@ pub struct Caller {
     pub user: User,
     /// Its agent profile, if it has one.
     pub agent: Option<AgentId>,
+    /// The session's token hash (long-lived streams watch for its revocation).
+    pub token_hash: String,
+    /// When the session expires (ms).
+    pub expires_at: i64,
 }
 
 impl Caller {
@@ -111,9 +115,10 @@ impl FromRequestParts<AppState> for Caller {
                 "send Authorization: Bearer TOKEN (from POST /api/v1/auth/login)",
             )
         })?;
-        let (_, user) = state
+        let hash = token_hash(&token);
+        let (session, user) = state
             .store
-            .session(&token_hash(&token), state.clock.wall_ms())
+            .session(&hash, state.clock.wall_ms())
             .await?
             .ok_or_else(|| {
                 ApiError::unauthorized("the token is unknown or has expired; log in again")
@@ -123,7 +128,12 @@ impl FromRequestParts<AppState> for Caller {
             .agent_of_user(user.tenant, user.id)
             .await?
             .map(|a| a.id);
-        Ok(Caller { user, agent })
+        Ok(Caller {
+            user,
+            agent,
+            token_hash: hash,
+            expires_at: session.expires_at,
+        })
     }
 }
 

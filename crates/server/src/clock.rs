@@ -66,8 +66,9 @@ impl Clock {
 
 /// RFC 3339 rendering of stored milliseconds.
 pub fn rfc3339(ms: i64) -> String {
+    // Fixed millisecond precision, so that the strings sort like the times they name.
     jiff::Timestamp::from_millisecond(ms)
-        .map(|t| t.to_string())
+        .map(|t| t.strftime("%Y-%m-%dT%H:%M:%S%.3fZ").to_string())
         .unwrap_or_default()
 }
 
@@ -89,6 +90,7 @@ mod tests {
 
     #[test]
     fn renders_rfc3339() {
-        assert_eq!(rfc3339(0), "1970-01-01T00:00:00Z");
+        assert_eq!(rfc3339(0), "1970-01-01T00:00:00.000Z");
+        assert_eq!(rfc3339(1_764_000_000_870), "2025-11-24T16:00:00.870Z");
     }
 }

@@ -864,6 +864,37 @@ impl Engine {
             },
         );
         self.presence_changed(agent, presence, reason);
+        if presence != Presence::Available {
+            // An agent who leaves does not sit on offers: they go back to the head of their
+            // queues for someone else now, not when the offer times out.
+            let pending: Vec<InteractionId> = self
+                .open
+                .values()
+                .filter(|it| it.state == InteractionState::Offered && it.agent == Some(agent))
+                .map(|it| it.id)
+                .collect();
+            for id in pending {
+                self.router.handle_input(
+                    self.now,
+                    Input::OfferRejected {
+                        interaction: id,
+                        agent,
+                    },
+                );
+                let Some(mut it) = self.open.get(&id).cloned() else {
+                    continue;
+                };
+                self.set_state(&mut it, InteractionState::Queued);
+                it.agent = None;
+                self.event(
+                    &it,
+                    "interaction.offer_revoked",
+                    Some(agent),
+                    json!({"agent_id": agent, "reason": "agent_unavailable"}),
+                );
+                self.save(it);
+            }
+        }
         Ok(())
     }
 
@@ -1007,13 +1038,16 @@ impl Engine {
                     );
                     self.save(it);
                 }
+                // Only a present agent is put on break; one who already left stays as it chose.
                 let reason = Some("missed_offer".to_owned());
-                if let Some(info) = self.agents.get_mut(&agent) {
+                if let Some(info) = self.agents.get_mut(&agent)
+                    && info.presence == Presence::Available
+                {
                     info.presence = Presence::Break;
                     info.reason = reason.clone();
                     info.since = self.now_ms;
+                    self.presence_changed(agent, Presence::Break, reason);
                 }
-                self.presence_changed(agent, Presence::Break, reason);
             }
             Output::Overflowed {
                 interaction,

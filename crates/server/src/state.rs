@@ -35,6 +35,8 @@ pub struct Inner {
     /// An argon2 hash of a random password, checked for unknown usernames so that timing does
     /// not reveal which usernames exist.
     pub decoy_hash: String,
+    /// Token hashes of sessions just ended (logout), so open event streams close at once.
+    pub revoked: tokio::sync::broadcast::Sender<String>,
     engines: RwLock<HashMap<TenantId, mpsc::Sender<Command>>>,
     tasks: Mutex<Vec<tokio::task::JoinHandle<()>>>,
 }
@@ -68,6 +70,7 @@ impl AppState {
             limiter: Mutex::new(limiter),
             metrics,
             decoy_hash,
+            revoked: tokio::sync::broadcast::channel(256).0,
             engines: RwLock::new(HashMap::new()),
             tasks: Mutex::new(Vec::new()),
         }))

@@ -122,7 +122,9 @@ pub async fn logout(
         .and_then(|v| v.split_once(' '))
         .map(|(_, t)| t.trim())
     {
-        state.store.delete_session(&token_hash(token)).await?;
+        let hash = token_hash(token);
+        state.store.delete_session(&hash).await?;
+        let _ = state.revoked.send(hash);
     }
     Ok(StatusCode::NO_CONTENT)
 }

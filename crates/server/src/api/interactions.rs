@@ -201,6 +201,14 @@ pub async fn get(
     Ok(ApiJson(v))
 }
 
+/// 404 unless the interaction exists in the caller's tenant.
+async fn exists(s: &AppState, caller: &Caller, id: InteractionId) -> Result<(), ApiError> {
+    match s.store.interaction(caller.user.tenant, id).await? {
+        Some(_) => Ok(()),
+        None => Err(ApiError::not_found("interaction")),
+    }
+}
+
 fn own_agent(caller: &Caller) -> Result<AgentId, ApiError> {
     caller
         .agent
@@ -216,6 +224,7 @@ pub async fn accept(
     ApiPath(id): ApiPath<InteractionId>,
 ) -> ApiResult<ApiJson<InteractionView>> {
     let agent = own_agent(&caller)?;
+    exists(&s, &caller, id).await?;
     let it = s
         .ask(caller.user.tenant, |reply| Command::Accept {
             id,
@@ -236,6 +245,7 @@ pub async fn reject(
     ApiPath(id): ApiPath<InteractionId>,
 ) -> ApiResult<ApiJson<InteractionView>> {
     let agent = own_agent(&caller)?;
+    exists(&s, &caller, id).await?;
     let it = s
         .ask(caller.user.tenant, |reply| Command::Reject {
             id,
@@ -277,9 +287,7 @@ pub async fn end(
             "notes: at most 10000 characters",
         ));
     }
-    if s.store.interaction(caller.user.tenant, id).await?.is_none() {
-        return Err(ApiError::not_found("interaction"));
-    }
+    exists(&s, &caller, id).await?;
     let it = s
         .ask(caller.user.tenant, |reply| Command::End {
             id,
@@ -302,9 +310,7 @@ pub async fn transfer(
     ApiJson(b): ApiJson<TransferBody>,
 ) -> ApiResult<ApiJson<InteractionView>> {
     let by_agent = acting_agent(&caller)?;
-    if s.store.interaction(caller.user.tenant, id).await?.is_none() {
-        return Err(ApiError::not_found("interaction"));
-    }
+    exists(&s, &caller, id).await?;
     let queue = resolve_queue(&s, caller.user.tenant, &b.queue).await?;
     let it = s
         .ask(caller.user.tenant, |reply| Command::Transfer {
@@ -391,9 +397,10 @@ pub async fn list_customers(
     ApiQuery(q): ApiQuery<CustomerQuery>,
 ) -> ApiResult<ApiJson<Vec<CustomerView>>> {
     let limit = q.limit.unwrap_or(100).clamp(1, 1000);
+    // Look up the same normalized form POST stores: E.164 for numbers, lower case for emails.
     let contact = q.contact.map(|c| {
-        let c = c.trim().to_owned();
-        if c.contains('@') { c.to_lowercase() } else { c }
+        let kind = if c.contains('@') { "email" } else { "phone" };
+        normalize_contact(kind, &c).unwrap_or_else(|_| c.trim().to_owned())
     });
     let list = s
         .store

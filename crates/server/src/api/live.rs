@@ -4,14 +4,17 @@ use super::views::ErrorBody;
 use crate::auth::Caller;
 use crate::bus::BusEvent;
 use crate::engine::Command;
+use crate::error::ApiError;
 use crate::error::{ApiJson, ApiResult};
 use crate::state::AppState;
 use axum::extract::State;
-use axum::extract::ws::{Message, WebSocket, WebSocketUpgrade};
-use axum::response::Response;
+use axum::extract::ws::rejection::WebSocketUpgradeRejection;
+use axum::extract::ws::{CloseFrame, Message, WebSocket, WebSocketUpgrade};
+use axum::response::{IntoResponse, Response};
 use serde::Serialize;
 use std::collections::HashMap;
 use std::sync::Arc;
+use std::time::Duration;
 use tokio::sync::broadcast::error::RecvError;
 use utoipa::ToSchema;
 
@@ -120,10 +123,25 @@ pub async fn realtime(State(s): State<AppState>, caller: Caller) -> ApiResult<Ap
 #[utoipa::path(get, path = "/api/v1/events", tag = "stats",
     params(("token" = Option<String>, Query, description = "bearer token, for browsers")),
     responses((status = 101, description = "switching to WebSocket"), (status = 401, body = ErrorBody)))]
-pub async fn events(State(s): State<AppState>, caller: Caller, ws: WebSocketUpgrade) -> Response {
+pub async fn events(
+    State(s): State<AppState>,
+    caller: Caller,
+    ws: Result<WebSocketUpgrade, WebSocketUpgradeRejection>,
+) -> Response {
+    let ws = match ws {
+        Ok(ws) => ws,
+        Err(e) => {
+            return ApiError::bad_request(
+                "websocket_required",
+                format!("open this route as a WebSocket: {}", e.body_text()),
+            )
+            .into_response();
+        }
+    };
     let rx = s.bus.subscribe();
+    let revoked = s.revoked.subscribe();
     ws.max_message_size(64 * 1024)
-        .on_upgrade(move |socket| stream(socket, caller, rx))
+        .on_upgrade(move |socket| stream(socket, s, caller, rx, revoked))
 }
 
 fn visible(caller: &Caller, e: &BusEvent) -> bool {
@@ -131,13 +149,23 @@ fn visible(caller: &Caller, e: &BusEvent) -> bool {
         && (caller.is_supervisor() || (e.agent.is_some() && e.agent == caller.agent))
 }
 
+/// How often an open stream re-reads its session (role changes, deleted users).
+const RECHECK: Duration = Duration::from_secs(30);
+
 async fn stream(
     mut socket: WebSocket,
-    caller: Caller,
+    s: AppState,
+    mut caller: Caller,
     mut rx: tokio::sync::broadcast::Receiver<Arc<BusEvent>>,
+    mut revoked: tokio::sync::broadcast::Receiver<String>,
 ) {
     metrics::gauge!("switchboard_event_streams").increment(1.0);
-    loop {
+    let expires_in = Duration::from_millis((caller.expires_at - s.clock.wall_ms()).max(0) as u64);
+    let expiry = tokio::time::sleep(expires_in);
+    tokio::pin!(expiry);
+    let mut recheck = tokio::time::interval(RECHECK);
+    recheck.tick().await;
+    let close_reason = loop {
         tokio::select! {
             ev = rx.recv() => match ev {
                 Ok(e) => {
@@ -145,23 +173,44 @@ async fn stream(
                         continue;
                     }
                     if socket.send(Message::Text(e.to_json().to_string().into())).await.is_err() {
-                        break;
+                        break None;
                     }
                 }
                 Err(RecvError::Lagged(n)) => {
                     let msg = serde_json::json!({"type": "stream.lagged", "data": {"missed": n}});
                     if socket.send(Message::Text(msg.to_string().into())).await.is_err() {
-                        break;
+                        break None;
                     }
                 }
-                Err(RecvError::Closed) => break,
+                Err(RecvError::Closed) => break None,
+            },
+            gone = revoked.recv() => match gone {
+                Ok(hash) if hash == caller.token_hash => break Some("logged out"),
+                Ok(_) => {}
+                // Missed revocations: re-read the session now.
+                Err(RecvError::Lagged(_)) => recheck.reset_immediately(),
+                Err(RecvError::Closed) => break None,
+            },
+            _ = &mut expiry => break Some("session expired"),
+            _ = recheck.tick() => match s.store.session(&caller.token_hash, s.clock.wall_ms()).await {
+                Ok(Some((_, user))) => caller.user = user,
+                Ok(None) => break Some("session ended"),
+                Err(e) => tracing::warn!(error = %e, "could not re-check an event stream's session"),
             },
             msg = socket.recv() => match msg {
-                Some(Ok(Message::Close(_))) | None | Some(Err(_)) => break,
+                Some(Ok(Message::Close(_))) | None | Some(Err(_)) => break None,
                 // The stream is one-way; anything the client sends is ignored.
                 Some(Ok(_)) => {}
             },
         }
+    };
+    if let Some(reason) = close_reason {
+        // 4001: the session is no longer valid; the client logs in again.
+        let frame = CloseFrame {
+            code: 4001,
+            reason: reason.into(),
+        };
+        let _ = socket.send(Message::Close(Some(frame))).await;
     }
     metrics::gauge!("switchboard_event_streams").decrement(1.0);
 }

@@ -97,7 +97,11 @@ fn bearer(parts: &Parts) -> Option<String> {
             .eq_ignore_ascii_case("bearer")
             .then(|| token.trim().to_owned());
     }
-    // WebSocket clients in browsers cannot set headers: `?token=` is accepted too.
+    // Browsers cannot set headers on a WebSocket: `?token=` is accepted there and only there
+    // (query strings end up in logs and referrers).
+    if parts.uri.path() != "/api/v1/events" {
+        return None;
+    }
     parts.uri.query().and_then(|q| {
         q.split('&')
             .filter_map(|kv| kv.split_once('='))

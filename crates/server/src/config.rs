@@ -95,6 +95,19 @@ fn parse_addr(key: &str, s: &str) -> Result<SocketAddr, ConfigError> {
     })
 }
 
+fn check_database_url(key: &str, u: String) -> Result<String, ConfigError> {
+    if u.starts_with("sqlite:") {
+        Ok(u)
+    } else {
+        Err(err(
+            key,
+            format!(
+                "{u:?}: only sqlite://PATH is supported by this build (PostgreSQL arrives with cluster mode)"
+            ),
+        ))
+    }
+}
+
 impl Config {
     /// Loads the configuration: defaults, the file, then `env` (name → value) overrides.
     pub fn load(
@@ -123,7 +136,9 @@ impl Config {
             if let Some(d) = f.data {
                 c.data_dir = d;
             }
-            c.database_url = f.database_url.or(c.database_url);
+            if let Some(u) = f.database_url {
+                c.database_url = Some(check_database_url("database_url", u)?);
+            }
             c.demo = f.demo.unwrap_or(c.demo);
             if let Some(m) = f.max_body_bytes {
                 if m < 1024 {
@@ -138,10 +153,16 @@ impl Config {
                 c.session_ttl = Duration::from_secs(t);
             }
             if let Some(n) = f.auth.login_failures_per_user {
-                c.login_failures_per_user = n.max(1);
+                if n == 0 {
+                    return Err(err("auth.login_failures_per_user", "must be positive"));
+                }
+                c.login_failures_per_user = n;
             }
             if let Some(n) = f.auth.login_failures_per_ip {
-                c.login_failures_per_ip = n.max(1);
+                if n == 0 {
+                    return Err(err("auth.login_failures_per_ip", "must be positive"));
+                }
+                c.login_failures_per_ip = n;
             }
             if let Some(w) = f.auth.login_window_s {
                 if w == 0 {
@@ -157,15 +178,7 @@ impl Config {
             c.data_dir = PathBuf::from(d);
         }
         if let Some(u) = env("SWITCHBOARD_DATABASE_URL") {
-            if !(u.starts_with("sqlite:")) {
-                return Err(err(
-                    "SWITCHBOARD_DATABASE_URL",
-                    format!(
-                        "{u:?}: only sqlite://PATH is supported by this build (PostgreSQL arrives with cluster mode)"
-                    ),
-                ));
-            }
-            c.database_url = Some(u);
+            c.database_url = Some(check_database_url("SWITCHBOARD_DATABASE_URL", u)?);
         }
         if let Some(n) = env("SWITCHBOARD_NATS") {
             return Err(err(

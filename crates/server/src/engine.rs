@@ -21,7 +21,9 @@ use switchboard_model::{
     AgentId, Channel, CustomerId, InteractionId, InteractionState, MonoTime, Presence, QueueId,
     TenantId,
 };
-use switchboard_routing::{Arrival, Input, Output, QueueStats, Router, RouterConfig};
+use switchboard_routing::{
+    Arrival, Input, Output, QueueStats, Router, RouterConfig, WithdrawReason,
+};
 use switchboard_store::{AgentRecord, Change, Interaction, NewEvent, Store};
 use tokio::sync::{mpsc, oneshot};
 
@@ -193,6 +195,9 @@ pub struct Engine {
     pending: Vec<Change>,
     now: MonoTime,
     now_ms: i64,
+    /// A commit failed after the router moved on: memory is ahead of the store, and the engine
+    /// reloads from the store before it does anything else.
+    stale: bool,
 }
 
 fn in_state(it: &Interaction, want: InteractionState, what: &str) -> Result<(), ApiError> {
@@ -203,6 +208,34 @@ fn in_state(it: &Interaction, want: InteractionState, what: &str) -> Result<(), 
             "wrong_state",
             format!("cannot {what}: the interaction is {}", it.state.as_str()),
         ))
+    }
+}
+
+/// Answers a command with 503 while the engine cannot reach its store.
+fn refuse(cmd: Command) {
+    let e = || ApiError::unavailable("the store is not answering; try again shortly");
+    match cmd {
+        Command::CreateTask { reply, .. }
+        | Command::Accept { reply, .. }
+        | Command::Reject { reply, .. }
+        | Command::End { reply, .. }
+        | Command::Transfer { reply, .. } => {
+            let _ = reply.send(Err(e()));
+        }
+        Command::SetPresence { reply, .. } => {
+            let _ = reply.send(Err(e()));
+        }
+        Command::AgentRemoved { reply, .. } => {
+            let _ = reply.send(Err(e()));
+        }
+        Command::Snapshot { reply } => {
+            let _ = reply.send(Snapshot::default());
+        }
+        Command::Status { reply, .. } => {
+            let _ = reply.send(None);
+        }
+        // Configuration is already stored; the reload that ends the outage picks it up.
+        Command::QueueUpserted { .. } | Command::QueueRemoved(_) | Command::AgentUpserted(_) => {}
     }
 }
 
@@ -233,6 +266,7 @@ impl Engine {
             pending: Vec::new(),
             now: MonoTime::ZERO,
             now_ms: 0,
+            stale: false,
         };
         e.recover().await?;
         let (tx, rx) = mpsc::channel(1024);
@@ -387,6 +421,13 @@ impl Engine {
             tokio::select! {
                 cmd = rx.recv() => {
                     let Some(cmd) = cmd else { break };
+                    if self.stale {
+                        self.resync().await;
+                    }
+                    if self.stale {
+                        refuse(cmd);
+                        continue;
+                    }
                     self.tick();
                     let started = self.now;
                     self.handle(cmd).await;
@@ -399,6 +440,7 @@ impl Engine {
                     self.drain(true);
                     if let Err(e) = self.flush().await {
                         tracing::error!(tenant = %self.tenant, error = %e, "could not store timer outcomes");
+                        self.stale = true;
                     }
                 }
             }
@@ -466,7 +508,10 @@ impl Engine {
                             Ok(()) => self
                                 .status(agent)
                                 .ok_or_else(|| ApiError::not_found("agent")),
-                            Err(e) => Err(ApiError::internal(e)),
+                            Err(e) => {
+                                self.stale = true;
+                                Err(ApiError::internal(e))
+                            }
                         }
                     }
                     Err(e) => Err(e),
@@ -527,11 +572,31 @@ impl Engine {
         }
     }
 
+    /// Throws away the in-memory state and rebuilds it from the store (after a failed commit).
+    async fn resync(&mut self) {
+        tracing::warn!(tenant = %self.tenant, "reloading routing state from the store after a failed commit");
+        for it in self.open.values() {
+            gauge(it.state, it.channel, -1.0);
+        }
+        self.router = Router::new(RouterConfig::default());
+        self.queues.clear();
+        self.agents.clear();
+        self.open.clear();
+        self.pending.clear();
+        match self.recover().await {
+            Ok(()) => self.stale = false,
+            Err(e) => {
+                tracing::error!(tenant = %self.tenant, error = %e, "reload failed; will retry")
+            }
+        }
+    }
+
     /// Drains the router, commits, and logs a failure (for changes nobody waits on).
     async fn settle(&mut self) {
         self.drain(true);
         if let Err(e) = self.flush().await {
             tracing::error!(tenant = %self.tenant, error = %e, "could not store routing outcomes");
+            self.stale = true;
         }
     }
 
@@ -548,7 +613,10 @@ impl Engine {
             }
         };
         self.drain(true);
-        self.flush().await.map_err(ApiError::internal)?;
+        if let Err(e) = self.flush().await {
+            self.stale = true;
+            return Err(ApiError::internal(e));
+        }
         self.current(id).await
     }
 
@@ -629,6 +697,7 @@ impl Engine {
         self.drain(true);
         if let Err(e) = self.flush().await {
             tracing::error!(tenant = %self.tenant, error = %e, "could not store routing outcomes");
+            self.stale = true;
         }
         self.current(id).await
     }
@@ -884,6 +953,8 @@ impl Engine {
                 let Some(mut it) = self.open.get(&id).cloned() else {
                     continue;
                 };
+                metrics::counter!("switchboard_routing_decisions_total", "decision" => "revoked")
+                    .increment(1);
                 self.set_state(&mut it, InteractionState::Queued);
                 it.agent = None;
                 self.event(
@@ -1055,6 +1126,10 @@ impl Engine {
                 to,
                 rule,
             } => {
+                // Replaying a restart re-fires skills steps that fired before the crash: not news.
+                if !announce && from == to {
+                    return;
+                }
                 metrics::counter!("switchboard_routing_decisions_total", "decision" => "overflow")
                     .increment(1);
                 let Some(mut it) = self.open.get(&interaction).cloned() else {
@@ -1111,11 +1186,14 @@ impl Engine {
                 it.ended_at = Some(self.now_ms);
                 it.disposition = Some("withdrawn".into());
                 metrics::counter!("switchboard_interactions_ended_total", "channel" => it.channel.as_str(), "outcome" => "withdrawn").increment(1);
+                let reason = match reason {
+                    WithdrawReason::NoSuchQueue => "no_such_queue",
+                };
                 self.event(
                     &it,
                     "interaction.withdrawn",
                     agent,
-                    json!({"reason": format!("{reason:?}"), "agent_id": agent}),
+                    json!({"reason": reason, "agent_id": agent}),
                 );
                 self.save(it);
             }

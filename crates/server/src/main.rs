@@ -73,6 +73,9 @@ enum AdminCommand {
         /// Data directory.
         #[arg(long)]
         data: Option<PathBuf>,
+        /// The server's TOML configuration file (for its data directory and database URL).
+        #[arg(long)]
+        config: Option<PathBuf>,
     },
 }
 
@@ -104,9 +107,10 @@ fn main() -> ExitCode {
                     password,
                     role,
                     data,
+                    config,
                 },
         } => {
-            let Some(mut cfg) = load_config(None) else {
+            let Some(mut cfg) = load_config(config.as_deref()) else {
                 return ExitCode::from(2);
             };
             if let Some(d) = data {
@@ -116,6 +120,10 @@ fn main() -> ExitCode {
                 eprintln!("switchboard: --role: expected admin, supervisor or agent");
                 return ExitCode::from(2);
             };
+            if let Err(e) = shapes::check_username(&username) {
+                eprintln!("switchboard: --username: {}", e.problem);
+                return ExitCode::from(2);
+            }
             if password.chars().count() < 8 {
                 eprintln!("switchboard: --password: at least 8 characters");
                 return ExitCode::from(2);
@@ -193,10 +201,29 @@ async fn serve(cfg: config::Config) -> anyhow::Result<()> {
             0.0001, 0.0005, 0.001, 0.005, 0.01, 0.05, 0.1, 0.5, 1.0, 5.0, 10.0, 30.0, 60.0, 300.0,
         ])?
         .install_recorder()?;
+    std::fs::create_dir_all(&cfg.data_dir).map_err(|e| {
+        anyhow::anyhow!(
+            "cannot create data directory {}: {e}",
+            cfg.data_dir.display()
+        )
+    })?;
+    // One server per data directory: two would route the same interactions independently.
+    let lock_path = cfg.data_dir.join("switchboard.lock");
+    let lock = std::fs::File::create(&lock_path)
+        .map_err(|e| anyhow::anyhow!("cannot create {}: {e}", lock_path.display()))?;
+    if lock.try_lock().is_err() {
+        anyhow::bail!(
+            "another switchboard is already serving {} (lock {} is held)",
+            cfg.data_dir.display(),
+            lock_path.display()
+        );
+    }
+    let listener = tokio::net::TcpListener::bind(cfg.http)
+        .await
+        .map_err(|e| anyhow::anyhow!("cannot listen on {} (SWITCHBOARD_HTTP): {e}", cfg.http))?;
     let store = open_store(&cfg).await?;
     let clock = clock::Clock::new();
-    let seeded = cfg.demo && store.tenants().await?.is_empty();
-    if seeded {
+    if cfg.demo && store.tenants().await?.is_empty() {
         demo::seed(&store, &clock).await?;
     }
     let decoy = auth::hash_password(auth::new_token().map_err(|e| anyhow::anyhow!(e.message))?)
@@ -204,11 +231,9 @@ async fn serve(cfg: config::Config) -> anyhow::Result<()> {
         .map_err(|e| anyhow::anyhow!(e.message))?;
     let state = state::AppState::new(store.clone(), clock, cfg.clone(), metrics, decoy);
     state.start_engines().await?;
-    let listener = tokio::net::TcpListener::bind(cfg.http)
-        .await
-        .map_err(|e| anyhow::anyhow!("cannot listen on {} (SWITCHBOARD_HTTP): {e}", cfg.http))?;
     let addr = listener.local_addr()?;
-    print_banner(addr, &cfg, store.tenant_by_slug("demo").await?.is_some());
+    let demo = cfg.demo && store.tenant_by_slug("demo").await?.is_some();
+    print_banner(addr, &cfg, demo);
     let app = api::app(state.clone());
     axum::serve(
         listener,
@@ -219,6 +244,7 @@ async fn serve(cfg: config::Config) -> anyhow::Result<()> {
     tracing::info!("shutting down: draining engines");
     state.stop_engines().await;
     store.close().await;
+    drop(lock);
     println!("switchboard stopped");
     Ok(())
 }
@@ -231,7 +257,7 @@ fn print_banner(addr: SocketAddr, cfg: &config::Config, demo: bool) {
     println!("  metrics      http://{addr}/metrics");
     println!("  data         {}", cfg.database_url());
     if demo {
-        println!("demo tenant logins (POST /api/v1/auth/login):");
+        println!("demo tenant logins as first created (POST /api/v1/auth/login):");
         for (u, p, role) in demo::LOGINS {
             println!("  {u:<11} / {p:<11} {role}");
         }

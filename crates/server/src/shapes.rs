@@ -153,6 +153,21 @@ fn invalid(field: impl Into<String>, problem: impl Into<String>) -> Invalid {
     }
 }
 
+/// Checks a login name: 1-64 characters of `A-Z a-z 0-9 . _ @ -`.
+pub fn check_username(u: &str) -> Result<(), Invalid> {
+    let ok = (1..=64).contains(&u.len())
+        && u.chars()
+            .all(|c| c.is_ascii_alphanumeric() || "._@-".contains(c));
+    if ok {
+        Ok(())
+    } else {
+        Err(invalid(
+            "username",
+            "1-64 characters of A-Z a-z 0-9 . _ @ -",
+        ))
+    }
+}
+
 /// Checks a name (queues, skills): 1-64 characters, not blank.
 pub fn check_name(field: &str, name: &str) -> Result<(), Invalid> {
     let n = name.trim();

@@ -3,6 +3,7 @@
 //! occupancy next to the Erlang C/A prediction. Wall time is measured here, outside the engine.
 #![allow(clippy::disallowed_methods)] // wall time of the run is a report figure, not an engine input
 
+use std::io::Write;
 use std::process::ExitCode;
 use std::time::{Duration, Instant};
 use switchboard_analytics::{SimParams, simulate};
@@ -89,17 +90,25 @@ pub fn run(a: SimArgs) -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
+    // A closed pipe (`| head`) ends the output quietly instead of panicking.
+    let mut out = std::io::stdout().lock();
+    macro_rules! say {
+        ($o:expr, $($t:tt)*) => {
+            let _ = writeln!($o, $($t)*);
+        };
+    }
     if a.json {
         let mut v = serde_json::to_value(&report).unwrap_or_default();
         if let serde_json::Value::Object(m) = &mut v {
             m.insert("wall_time_s".into(), serde_json::json!(wall.as_secs_f64()));
         }
-        println!("{v}");
+        say!(out, "{v}");
         return ExitCode::SUCCESS;
     }
     let pct = |x: f64| format!("{:.2}%", x * 100.0);
     let opt_pct = |x: Option<f64>| x.map(pct).unwrap_or_else(|| "n/a (overloaded)".into());
-    println!(
+    say!(
+        out,
         "simulated {:.1} h ({:.1} h warm-up), {} contacts offered, {} answered, {} abandoned",
         report.simulated_hours,
         report.warm_up_hours,
@@ -107,17 +116,20 @@ pub fn run(a: SimArgs) -> ExitCode {
         report.answered,
         report.abandoned
     );
-    println!(
+    say!(
+        out,
         "                      simulated        {}",
         report.erlang_model.replace('_', " ")
     );
-    println!(
+    say!(
+        out,
         "service level ({:>3}s)  {:<16} {}",
         a.sl_threshold_s,
         pct(report.service_level),
         opt_pct(report.erlang_service_level)
     );
-    println!(
+    say!(
+        out,
         "ASA                   {:<16} {}",
         format!("{:.1} s", report.asa_s),
         report
@@ -125,22 +137,26 @@ pub fn run(a: SimArgs) -> ExitCode {
             .map(|x| format!("{x:.1} s"))
             .unwrap_or_else(|| "n/a".into())
     );
-    println!(
+    say!(
+        out,
         "abandonment           {:<16} {}",
         pct(report.abandonment_rate),
         opt_pct(report.erlang_abandonment_rate)
     );
-    println!(
+    say!(
+        out,
         "occupancy             {:<16} {}",
         pct(report.occupancy),
         opt_pct(report.erlang_occupancy)
     );
-    println!(
+    say!(
+        out,
         "probability of wait   {:<16} {}",
         pct(report.p_wait),
         opt_pct(report.erlang_p_wait)
     );
-    println!(
+    say!(
+        out,
         "wall time {:.2} s ({:.0} contacts/s)",
         wall.as_secs_f64(),
         report.offered as f64 / wall.as_secs_f64().max(1e-9)

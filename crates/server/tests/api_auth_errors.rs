@@ -437,3 +437,84 @@ async fn health_openapi_and_metrics() {
         assert!(text.contains(name), "metrics has {name}:\n{text}");
     }
 }
+
+#[tokio::test]
+async fn the_last_admin_stays_and_query_tokens_only_open_the_event_stream() {
+    let dir = TempDir::new("lastadmin");
+    let s = Server::start(&dir.0);
+    let admin = s.login("admin", "admin").await;
+    let me = admin.user["id"].as_str().expect("id").to_owned();
+    admin
+        .patch(
+            &format!("/api/v1/users/{me}"),
+            json!({"role": "supervisor"}),
+        )
+        .await
+        .expect_error(409, "last_admin");
+    let other = admin
+        .post(
+            "/api/v1/users",
+            json!({"username": "admin2", "password": "longenough", "role": "admin"}),
+        )
+        .await
+        .expect(201);
+    let other_id = other["id"].as_str().expect("id").to_owned();
+    // with a second admin, demoting is fine; deleting the now-only admin is not
+    admin
+        .patch(
+            &format!("/api/v1/users/{other_id}"),
+            json!({"role": "supervisor"}),
+        )
+        .await
+        .expect(200);
+    let second = s.login("admin2", "longenough").await;
+    second
+        .get("/api/v1/users")
+        .await
+        .expect_error(403, "forbidden");
+    admin
+        .patch(
+            &format!("/api/v1/users/{other_id}"),
+            json!({"role": "admin"}),
+        )
+        .await
+        .expect(200);
+    let second = s.login("admin2", "longenough").await;
+    admin
+        .patch(
+            &format!("/api/v1/users/{other_id}"),
+            json!({"role": "agent"}),
+        )
+        .await
+        .expect(200);
+    admin
+        .patch(
+            &format!("/api/v1/users/{other_id}"),
+            json!({"role": "admin"}),
+        )
+        .await
+        .expect(200);
+    second
+        .delete(&format!("/api/v1/users/{me}"))
+        .await
+        .expect(204);
+    admin
+        .get("/api/v1/auth/me")
+        .await
+        .expect_error(401, "unauthorized");
+    let users = second.get("/api/v1/users").await.expect(200);
+    assert!(
+        users
+            .as_array()
+            .expect("list")
+            .iter()
+            .all(|u| u["username"] != "admin")
+    );
+    // `?token=` is for the WebSocket only
+    send(
+        s.http
+            .get(s.url(&format!("/api/v1/queues?token={}", second.token))),
+    )
+    .await
+    .expect_error(401, "unauthorized");
+}

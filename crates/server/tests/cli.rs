@@ -156,3 +156,28 @@ async fn empty_system_first_admin_and_clean_stop() {
         .expect(201);
     assert_eq!(s.terminate(), Some(0), "SIGTERM stops cleanly with exit 0");
 }
+
+#[tokio::test]
+async fn a_second_server_on_the_same_data_directory_is_refused() {
+    let dir = TempDir::new("lock");
+    let first = Server::start(&dir.0);
+    let out = switchboard()
+        .arg("serve")
+        .env("SWITCHBOARD_HTTP", "127.0.0.1:0")
+        .env("SWITCHBOARD_DATA", &dir.0)
+        .env_remove("SWITCHBOARD_NATS")
+        .output()
+        .expect("second serve");
+    assert!(!out.status.success());
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("already serving"),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    // the first one is unharmed
+    first.login("admin", "admin").await;
+    // and after a kill -9 the lock is free again
+    first.kill9();
+    let again = Server::start(&dir.0);
+    again.login("admin", "admin").await;
+}

@@ -553,7 +553,7 @@ impl Store {
             .bind(cp.value.expose())
             .execute(&mut *tx)
             .await
-            .map_err(|e| map_unique(e, "contact point (it belongs to another customer)"))?;
+            .map_err(|e| map_unique(e, "a customer with this contact point"))?;
         }
         tx.commit().await?;
         Ok(())

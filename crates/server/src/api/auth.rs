@@ -5,7 +5,7 @@ use crate::auth::{Caller, new_token, token_hash, verify_password};
 use crate::error::{ApiError, ApiJson, ApiResult};
 use crate::state::AppState;
 use axum::extract::{ConnectInfo, State};
-use axum::http::{HeaderMap, StatusCode, header};
+use axum::http::StatusCode;
 use serde::{Deserialize, Serialize};
 use std::net::SocketAddr;
 use switchboard_store::Session;
@@ -111,21 +111,9 @@ pub async fn login(
 /// Ends the session of the token used.
 #[utoipa::path(post, path = "/api/v1/auth/logout", tag = "auth",
     responses((status = 204, description = "logged out"), (status = 401, body = ErrorBody)))]
-pub async fn logout(
-    State(state): State<AppState>,
-    _caller: Caller,
-    headers: HeaderMap,
-) -> ApiResult<StatusCode> {
-    if let Some(token) = headers
-        .get(header::AUTHORIZATION)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.split_once(' '))
-        .map(|(_, t)| t.trim())
-    {
-        let hash = token_hash(token);
-        state.store.delete_session(&hash).await?;
-        let _ = state.revoked.send(hash);
-    }
+pub async fn logout(State(state): State<AppState>, caller: Caller) -> ApiResult<StatusCode> {
+    state.store.delete_session(&caller.token_hash).await?;
+    let _ = state.revoked.send(caller.token_hash);
     Ok(StatusCode::NO_CONTENT)
 }
 

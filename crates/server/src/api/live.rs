@@ -46,8 +46,8 @@ pub struct QueueNow {
     pub offered: usize,
     /// Longest current wait in seconds.
     pub longest_wait_s: f64,
-    /// Estimated wait for a new arrival in seconds.
-    pub estimated_wait_s: f64,
+    /// Estimated wait for a new arrival in seconds; `null` while no qualified agent is present.
+    pub estimated_wait_s: Option<f64>,
     /// Qualified agents by state (`available`, `busy`, `break`, `offline`).
     pub agents: HashMap<String, usize>,
     /// Service level today.
@@ -91,7 +91,8 @@ pub async fn realtime(State(s): State<AppState>, caller: Caller) -> ApiResult<Ap
             waiting: q.stats.waiting,
             offered: q.stats.offered,
             longest_wait_s: q.stats.longest_wait.as_secs_f64(),
-            estimated_wait_s: q.stats.estimated_wait.as_secs_f64().round(),
+            estimated_wait_s: (q.stats.staffed > 0)
+                .then(|| q.stats.estimated_wait.as_secs_f64().round()),
             agents: q
                 .agents
                 .iter()

@@ -18,20 +18,6 @@ fn invalid(e: crate::shapes::Invalid) -> ApiError {
     ApiError::unprocessable("invalid_value", format!("{}: {}", e.field, e.problem))
 }
 
-fn check_username(u: &str) -> Result<(), ApiError> {
-    let ok = (1..=64).contains(&u.len())
-        && u.chars()
-            .all(|c| c.is_ascii_alphanumeric() || "._@-".contains(c));
-    if ok {
-        Ok(())
-    } else {
-        Err(ApiError::unprocessable(
-            "invalid_value",
-            "username: 1-64 characters of A-Z a-z 0-9 . _ @ -",
-        ))
-    }
-}
-
 fn check_password(p: &str) -> Result<(), ApiError> {
     if (8..=1024).contains(&p.chars().count()) {
         Ok(())
@@ -110,7 +96,7 @@ async fn new_user(
     role: Role,
     display_name: Option<String>,
 ) -> Result<User, ApiError> {
-    check_username(&username)?;
+    crate::shapes::check_username(&username).map_err(invalid)?;
     check_password(&password)?;
     let user = User {
         id: UserId::from_uuid(s.clock.new_uuid()),
@@ -163,6 +149,9 @@ pub async fn patch_user(
         .await?
         .ok_or_else(|| ApiError::not_found("user"))?;
     if let Some(r) = b.role {
+        if u.role == Role::Admin && r != Role::Admin {
+            keep_an_admin(&s, &u).await?;
+        }
         u.role = r;
     }
     if let Some(d) = b.display_name {
@@ -176,6 +165,24 @@ pub async fn patch_user(
     s.store.update_user(&u).await?;
     let agent = s.store.agent_of_user(u.tenant, u.id).await?.map(|a| a.id);
     Ok(ApiJson(UserView::new(&u, agent)))
+}
+
+/// Refuses to leave a tenant without an admin.
+async fn keep_an_admin(s: &AppState, leaving: &User) -> Result<(), ApiError> {
+    let admins = s
+        .store
+        .users(leaving.tenant)
+        .await?
+        .iter()
+        .filter(|u| u.role == Role::Admin && u.id != leaving.id)
+        .count();
+    if admins == 0 {
+        return Err(ApiError::conflict(
+            "last_admin",
+            "the tenant would have no admin left; make another admin first",
+        ));
+    }
+    Ok(())
 }
 
 /// Deletes a user (admin). Its agent profile must be deleted first.
@@ -202,6 +209,11 @@ pub async fn delete_user(
             "in_use",
             "delete the user's agent profile first",
         ));
+    }
+    if let Some(u) = s.store.user(caller.user.tenant, id).await?
+        && u.role == Role::Admin
+    {
+        keep_an_admin(&s, &u).await?;
     }
     if s.store.delete_user(caller.user.tenant, id).await? {
         Ok(StatusCode::NO_CONTENT)
@@ -421,13 +433,11 @@ pub async fn delete_agent(
     Ok(StatusCode::NO_CONTENT)
 }
 
-fn may_see_agent(caller: &Caller, id: AgentId) -> Result<(), ApiError> {
+fn may_set_state(caller: &Caller, id: AgentId) -> Result<(), ApiError> {
     if caller.agent == Some(id) || caller.is_supervisor() {
         Ok(())
     } else {
-        Err(ApiError::forbidden(
-            "agents may only see and set their own state",
-        ))
+        Err(ApiError::forbidden("agents may only set their own state"))
     }
 }
 
@@ -439,7 +449,8 @@ pub async fn get_state(
     caller: Caller,
     ApiPath(id): ApiPath<AgentId>,
 ) -> ApiResult<ApiJson<AgentStatus>> {
-    may_see_agent(&caller, id)?;
+    // Colleagues' states are visible to every role (as in GET /agents): agents need them to
+    // transfer to each other. Only setting a state is restricted.
     status(&s, &caller, id)
         .await?
         .map(ApiJson)
@@ -456,7 +467,7 @@ pub async fn put_state(
     ApiPath(id): ApiPath<AgentId>,
     ApiJson(b): ApiJson<StateBody>,
 ) -> ApiResult<ApiJson<AgentStatus>> {
-    may_see_agent(&caller, id)?;
+    may_set_state(&caller, id)?;
     if let Some(r) = &b.reason {
         crate::shapes::check_name("reason", r).map_err(invalid)?;
     }

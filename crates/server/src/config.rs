@@ -29,6 +29,8 @@ fn err(key: &str, problem: impl ToString) -> ConfigError {
 pub struct Config {
     /// HTTP listen address.
     pub http: SocketAddr,
+    /// SIP listen address (UDP and TCP).
+    pub sip: SocketAddr,
     /// Data directory (SQLite file, later recordings and mail).
     pub data_dir: PathBuf,
     /// `sqlite://...`; `None` means `<data_dir>/switchboard.db`.
@@ -51,6 +53,7 @@ impl Default for Config {
     fn default() -> Self {
         Config {
             http: SocketAddr::from(([127, 0, 0, 1], 8080)),
+            sip: SocketAddr::from(([127, 0, 0, 1], 5060)),
             data_dir: PathBuf::from("./data"),
             database_url: None,
             demo: true,
@@ -67,6 +70,7 @@ impl Default for Config {
 #[serde(deny_unknown_fields)]
 struct FileConfig {
     http: Option<String>,
+    sip: Option<String>,
     data: Option<PathBuf>,
     database_url: Option<String>,
     demo: Option<bool>,
@@ -133,6 +137,9 @@ impl Config {
             if let Some(h) = f.http {
                 c.http = parse_addr("http", &h)?;
             }
+            if let Some(h) = f.sip {
+                c.sip = parse_addr("sip", &h)?;
+            }
             if let Some(d) = f.data {
                 c.data_dir = d;
             }
@@ -173,6 +180,9 @@ impl Config {
         }
         if let Some(h) = env("SWITCHBOARD_HTTP") {
             c.http = parse_addr("SWITCHBOARD_HTTP", &h)?;
+        }
+        if let Some(h) = env("SWITCHBOARD_SIP") {
+            c.sip = parse_addr("SWITCHBOARD_SIP", &h)?;
         }
         if let Some(d) = env("SWITCHBOARD_DATA") {
             c.data_dir = PathBuf::from(d);

@@ -33,8 +33,10 @@ pub type Reply<T> = oneshot::Sender<Result<T, ApiError>>;
 /// What an API handler asks of the engine.
 #[derive(Debug)]
 pub enum Command {
-    /// Create a task interaction in a queue.
-    CreateTask {
+    /// Create an interaction (a task from the API, a chat from the widget) in a queue.
+    Create {
+        /// Its channel.
+        channel: Channel,
         /// The queue.
         queue: QueueId,
         /// Subject line.
@@ -45,6 +47,14 @@ pub enum Command {
         attributes: Value,
         /// Priority; `None` takes the queue's.
         priority: Option<i32>,
+        /// Reply.
+        reply: Reply<Interaction>,
+    },
+    /// The customer left (hung up, closed the chat): abandoned while waiting; noted while
+    /// connected (the agent still ends it with a disposition).
+    CustomerLeft {
+        /// Interaction.
+        id: InteractionId,
         /// Reply.
         reply: Reply<Interaction>,
     },
@@ -215,7 +225,8 @@ fn in_state(it: &Interaction, want: InteractionState, what: &str) -> Result<(), 
 fn refuse(cmd: Command) {
     let e = || ApiError::unavailable("the store is not answering; try again shortly");
     match cmd {
-        Command::CreateTask { reply, .. }
+        Command::Create { reply, .. }
+        | Command::CustomerLeft { reply, .. }
         | Command::Accept { reply, .. }
         | Command::Reject { reply, .. }
         | Command::End { reply, .. }
@@ -450,7 +461,8 @@ impl Engine {
 
     async fn handle(&mut self, cmd: Command) {
         match cmd {
-            Command::CreateTask {
+            Command::Create {
+                channel,
                 queue,
                 subject,
                 customer,
@@ -459,8 +471,13 @@ impl Engine {
                 reply,
             } => {
                 let r = self
-                    .create_task(queue, subject, customer, attributes, priority)
+                    .create(channel, queue, subject, customer, attributes, priority)
                     .await;
+                let _ = reply.send(r);
+            }
+            Command::CustomerLeft { id, reply } => {
+                let r = self.customer_left(id);
+                let r = self.finish(r.map(|_| id)).await;
                 let _ = reply.send(r);
             }
             Command::Accept { id, agent, reply } => {
@@ -631,8 +648,9 @@ impl Engine {
         }
     }
 
-    async fn create_task(
+    async fn create(
         &mut self,
+        channel: Channel,
         queue: QueueId,
         subject: Option<String>,
         customer: Option<CustomerId>,
@@ -649,7 +667,7 @@ impl Engine {
         let mut it = Interaction {
             id: switchboard_model::InteractionId::from_uuid(self.clock.new_uuid()),
             tenant: self.tenant,
-            channel: Channel::Task,
+            channel,
             state: InteractionState::Queued,
             queue: Some(queue),
             priority,
@@ -689,7 +707,7 @@ impl Engine {
             Input::InteractionArrived(Arrival {
                 id,
                 queue,
-                channel: Channel::Task,
+                channel,
                 priority: Some(priority),
                 waiting_since: None,
             }),
@@ -700,6 +718,40 @@ impl Engine {
             self.stale = true;
         }
         self.current(id).await
+    }
+
+    fn customer_left(&mut self, id: InteractionId) -> Result<(), ApiError> {
+        let mut it = self.get_open(id)?;
+        match it.state {
+            InteractionState::Queued | InteractionState::Offered | InteractionState::Flow => {
+                self.router
+                    .handle_input(self.now, Input::InteractionWithdrawn(id));
+                let agent = it.agent.take();
+                self.set_state(&mut it, InteractionState::Ended);
+                it.disposition = Some("abandoned".into());
+                it.ended_at = Some(self.now_ms);
+                let wait = it.waiting_since.map(|w| (self.now_ms - w) as f64 / 1000.0);
+                metrics::counter!("switchboard_interactions_ended_total", "channel" => it.channel.as_str(), "outcome" => "abandoned").increment(1);
+                self.event(
+                    &it,
+                    "interaction.abandoned",
+                    agent,
+                    json!({"wait_s": wait, "agent_id": agent}),
+                );
+                self.save(it);
+            }
+            InteractionState::Connected => {
+                let agent = it.agent;
+                self.event(
+                    &it,
+                    "interaction.customer_left",
+                    agent,
+                    json!({"agent_id": agent}),
+                );
+            }
+            InteractionState::WrapUp | InteractionState::Ended => {}
+        }
+        Ok(())
     }
 
     fn get_open(&self, id: InteractionId) -> Result<Interaction, ApiError> {

@@ -10,6 +10,7 @@
 mod api;
 mod auth;
 mod bus;
+mod chat;
 mod clock;
 mod config;
 mod demo;
@@ -18,6 +19,7 @@ mod error;
 mod shapes;
 mod simulate;
 mod state;
+mod web;
 
 use clap::{Parser, Subcommand};
 use std::net::SocketAddr;

@@ -37,6 +37,8 @@ pub struct Inner {
     pub decoy_hash: String,
     /// Token hashes of sessions just ended (logout), so open event streams close at once.
     pub revoked: tokio::sync::broadcast::Sender<String>,
+    /// Open chat sockets per client address.
+    pub chat_sockets: Arc<crate::chat::SocketCounter>,
     engines: RwLock<HashMap<TenantId, mpsc::Sender<Command>>>,
     tasks: Mutex<Vec<tokio::task::JoinHandle<()>>>,
 }
@@ -71,6 +73,7 @@ impl AppState {
             metrics,
             decoy_hash,
             revoked: tokio::sync::broadcast::channel(256).0,
+            chat_sockets: Arc::default(),
             engines: RwLock::new(HashMap::new()),
             tasks: Mutex::new(Vec::new()),
         }))

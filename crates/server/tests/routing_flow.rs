@@ -583,10 +583,22 @@ async fn the_handling_agent_transfers_to_another_queue() {
     assert_eq!(v["queue_id"], q2);
     assert!(is(&v, "offered", Some(&two)), "{v}");
     assert_eq!(a1.agent_state(&one).await["load"], json!({}));
-    // the first agent no longer sees it; the second takes it
-    a1.get(&format!("/api/v1/interactions/{t}"))
-        .await
-        .expect_error(404, "not_found");
+    // it is no longer among the first agent's interactions (which may still read it, as
+    // every contact of the tenant's history); the second takes it
+    let mine = a1.get("/api/v1/interactions").await.expect(200);
+    assert!(
+        mine.as_array()
+            .expect("list")
+            .iter()
+            .all(|i| i["id"] != t.as_str()),
+        "{mine}"
+    );
+    assert_eq!(
+        a1.get(&format!("/api/v1/interactions/{t}"))
+            .await
+            .expect(200)["agent_id"],
+        two.as_str()
+    );
     a2.accept(&t).await.expect(200);
     let v = admin.interaction(&t).await;
     assert!(is(&v, "connected", Some(&two)));

@@ -13,6 +13,7 @@
 //! Not here: business rules (who may do what, which state follows which) and HTTP shapes. The
 //! store stores what it is told, scoped by tenant in every query.
 
+mod chat;
 mod migrate;
 mod records;
 
@@ -95,14 +96,14 @@ fn corrupt(table: &'static str, detail: impl ToString) -> StoreError {
     }
 }
 
-fn parse<T: FromStr>(table: &'static str, s: &str) -> Result<T>
+pub(crate) fn parse<T: FromStr>(table: &'static str, s: &str) -> Result<T>
 where
     T::Err: std::fmt::Display,
 {
     s.parse().map_err(|e: T::Err| corrupt(table, e))
 }
 
-fn parse_opt<T: FromStr>(table: &'static str, s: Option<String>) -> Result<Option<T>>
+pub(crate) fn parse_opt<T: FromStr>(table: &'static str, s: Option<String>) -> Result<Option<T>>
 where
     T::Err: std::fmt::Display,
 {
@@ -148,7 +149,7 @@ impl Store {
         Store::open_sqlite(Path::new(path)).await
     }
 
-    fn pool(&self) -> &SqlitePool {
+    pub(crate) fn pool(&self) -> &SqlitePool {
         match self {
             Store::Sqlite(p) => p,
         }
@@ -757,7 +758,7 @@ impl Store {
     }
 }
 
-async fn apply_change(
+pub(crate) async fn apply_change(
     tx: &mut Transaction<'_, Sqlite>,
     change: &Change,
     events: &mut Vec<Event>,

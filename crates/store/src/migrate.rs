@@ -7,7 +7,10 @@ use sqlx::Row;
 use sqlx::sqlite::SqlitePool;
 
 /// The SQLite migrations, in order. Add new ones at the end; never edit a released one.
-const SQLITE: &[(i64, &str)] = &[(1, include_str!("../migrations/sqlite/0001_foundation.sql"))];
+const SQLITE: &[(i64, &str)] = &[
+    (1, include_str!("../migrations/sqlite/0001_foundation.sql")),
+    (2, include_str!("../migrations/sqlite/0002_chat.sql")),
+];
 
 pub(crate) async fn apply(pool: &SqlitePool) -> Result<()> {
     sqlx::query(

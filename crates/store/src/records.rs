@@ -267,3 +267,90 @@ pub struct QueueService {
     /// Ended without being answered.
     pub abandoned: i64,
 }
+
+/// Who wrote a message.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Sender {
+    /// The customer.
+    Customer,
+    /// An agent (or supervisor).
+    Agent,
+    /// Switchboard itself (greetings, automated replies).
+    System,
+}
+
+impl Sender {
+    /// The stored and API name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Sender::Customer => "customer",
+            Sender::Agent => "agent",
+            Sender::System => "system",
+        }
+    }
+}
+
+impl std::str::FromStr for Sender {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s {
+            "customer" => Ok(Sender::Customer),
+            "agent" => Ok(Sender::Agent),
+            "system" => Ok(Sender::System),
+            other => Err(format!("unknown sender {other:?}")),
+        }
+    }
+}
+
+/// A message of a digital conversation.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Message {
+    /// Id.
+    pub id: String,
+    /// Tenant.
+    pub tenant: TenantId,
+    /// Its interaction.
+    pub interaction: InteractionId,
+    /// Position in the conversation, from 1 (assigned by the store).
+    pub seq: i64,
+    /// Who wrote it.
+    pub sender: Sender,
+    /// The writing user or customer.
+    pub author_id: Option<String>,
+    /// Name shown with it.
+    pub author_name: Option<String>,
+    /// The text.
+    pub body: Sensitive<String>,
+    /// An internal note, never shown to the customer.
+    pub internal: bool,
+    /// The sender's own id for de-duplication of retries.
+    pub client_id: Option<String>,
+    /// When it was stored.
+    pub created_at: i64,
+}
+
+/// A customer's chat session (the widget keeps the token; only its hash is stored).
+#[derive(Debug, Clone, PartialEq)]
+pub struct ChatSession {
+    /// Hex SHA-256 of the session token.
+    pub token_hash: String,
+    /// Tenant.
+    pub tenant: TenantId,
+    /// The customer.
+    pub customer: CustomerId,
+    /// The open (or last) conversation.
+    pub interaction: Option<InteractionId>,
+    /// Creation time.
+    pub created_at: i64,
+    /// Last use.
+    pub last_seen_at: i64,
+}
+
+/// Read marks of a conversation.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct ReadMarks {
+    /// The customer has read up to here.
+    pub customer: i64,
+    /// The agent has read up to here.
+    pub agent: i64,
+}

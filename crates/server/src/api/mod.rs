@@ -5,6 +5,7 @@ mod auth;
 mod config;
 mod interactions;
 mod live;
+mod messages;
 mod people;
 pub mod views;
 
@@ -85,6 +86,9 @@ pub fn api_routes() -> (Router<AppState>, utoipa::openapi::OpenApi) {
         .routes(routes!(interactions::reject))
         .routes(routes!(interactions::end))
         .routes(routes!(interactions::transfer))
+        .routes(routes!(messages::list, messages::post))
+        .routes(routes!(messages::typing))
+        .routes(routes!(messages::read))
         .routes(routes!(
             interactions::list_customers,
             interactions::create_customer
@@ -103,6 +107,8 @@ pub fn app(state: AppState) -> Router {
     let limit = state.config.max_body_bytes;
     Router::new()
         .merge(api)
+        .merge(crate::web::routes())
+        .merge(crate::chat::routes())
         .route(
             "/healthz",
             get(|| async { axum::Json(serde_json::json!({"status": "ok"})) }),

@@ -1,0 +1,204 @@
+//! Conversation routes for staff: read and write messages and internal notes of an interaction,
+//! and relay typing and read indicators (docs/chat.md).
+
+use super::views::ErrorBody;
+use crate::auth::Caller;
+use crate::chat::{NewMessage, is_conversation, message_json, post_message, signal};
+use crate::error::{ApiError, ApiJson, ApiPath, ApiResult};
+use crate::state::AppState;
+use axum::extract::State;
+use axum::http::StatusCode;
+use serde::{Deserialize, Serialize};
+use serde_json::{Value, json};
+use switchboard_model::{InteractionId, InteractionState};
+use switchboard_store::{Interaction, Sender};
+use utoipa::ToSchema;
+
+/// A message of a conversation.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct MessageView {
+    /// Id.
+    pub id: String,
+    /// Position in the conversation, from 1.
+    pub seq: i64,
+    /// `customer`, `agent` or `system`.
+    pub from: String,
+    /// Name shown with it.
+    pub name: Option<String>,
+    /// The text.
+    pub text: String,
+    /// An internal note (never shown to the customer).
+    pub internal: bool,
+    /// When it was stored.
+    pub at: String,
+}
+
+fn view(v: Value) -> MessageView {
+    MessageView {
+        id: v["id"].as_str().unwrap_or_default().to_owned(),
+        seq: v["seq"].as_i64().unwrap_or_default(),
+        from: v["from"].as_str().unwrap_or_default().to_owned(),
+        name: v["name"].as_str().map(str::to_owned),
+        text: v["text"].as_str().unwrap_or_default().to_owned(),
+        internal: v["internal"].as_bool().unwrap_or_default(),
+        at: v["at"].as_str().unwrap_or_default().to_owned(),
+    }
+}
+
+/// Body of `POST /api/v1/interactions/{id}/messages`.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct NewMessageBody {
+    /// The text (1-4000 characters).
+    pub text: String,
+    /// An internal note for colleagues instead of a reply.
+    #[serde(default)]
+    pub internal: bool,
+}
+
+/// Body of `POST /api/v1/interactions/{id}/typing`.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct TypingBody {
+    /// Typing or stopped.
+    pub on: bool,
+}
+
+/// Body of `POST /api/v1/interactions/{id}/read`.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ReadBody {
+    /// Everything up to this `seq` has been read.
+    pub seq: i64,
+}
+
+/// The interaction, if the caller may work on its conversation: its agent, or a supervisor.
+async fn conversation(
+    s: &AppState,
+    caller: &Caller,
+    id: InteractionId,
+) -> Result<Interaction, ApiError> {
+    let it = s
+        .store
+        .interaction(caller.user.tenant, id)
+        .await?
+        .ok_or_else(|| ApiError::not_found("interaction"))?;
+    if caller.is_supervisor() || (caller.agent.is_some() && it.agent == caller.agent) {
+        Ok(it)
+    } else {
+        Err(ApiError::not_found("interaction"))
+    }
+}
+
+/// Messages and internal notes of an interaction, in order.
+#[utoipa::path(get, path = "/api/v1/interactions/{id}/messages", tag = "interactions", params(("id" = String, Path)),
+    responses((status = 200, body = Vec<MessageView>), (status = 404, body = ErrorBody)))]
+pub async fn list(
+    State(s): State<AppState>,
+    caller: Caller,
+    ApiPath(id): ApiPath<InteractionId>,
+) -> ApiResult<ApiJson<Vec<MessageView>>> {
+    let it = conversation(&s, &caller, id).await?;
+    let msgs = s.store.messages(it.tenant, id, true).await?;
+    Ok(ApiJson(
+        msgs.iter().map(|m| view(message_json(m))).collect(),
+    ))
+}
+
+/// Sends a reply to the customer (the connected agent) or an internal note (its agent or a
+/// supervisor). Stored before it is answered and delivered.
+#[utoipa::path(post, path = "/api/v1/interactions/{id}/messages", tag = "interactions", params(("id" = String, Path)), request_body = NewMessageBody,
+    responses((status = 201, body = MessageView), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody), (status = 422, body = ErrorBody)))]
+pub async fn post(
+    State(s): State<AppState>,
+    caller: Caller,
+    ApiPath(id): ApiPath<InteractionId>,
+    ApiJson(b): ApiJson<NewMessageBody>,
+) -> ApiResult<(StatusCode, ApiJson<MessageView>)> {
+    let it = conversation(&s, &caller, id).await?;
+    let text = b.text.trim().to_owned();
+    if text.is_empty() || text.chars().count() > 4000 {
+        return Err(ApiError::unprocessable(
+            "invalid_value",
+            "text: 1 to 4000 characters",
+        ));
+    }
+    if !b.internal {
+        if !is_conversation(it.channel) {
+            return Err(ApiError::conflict(
+                "not_a_conversation",
+                format!(
+                    "a {} interaction has no messages; use an internal note",
+                    it.channel
+                ),
+            ));
+        }
+        if it.state != InteractionState::Connected || it.agent != caller.agent {
+            return Err(ApiError::conflict(
+                "wrong_state",
+                "only the connected agent replies to the customer",
+            ));
+        }
+    }
+    let name = match caller.agent {
+        Some(a) => s.store.agent(it.tenant, a).await?.map(|a| a.name),
+        None => None,
+    }
+    .unwrap_or_else(|| caller.user.display_name.clone());
+    let (m, _) = post_message(
+        &s,
+        &it,
+        NewMessage {
+            sender: Sender::Agent,
+            author_id: Some(caller.user.id.to_string()),
+            author_name: Some(name),
+            text,
+            internal: b.internal,
+            client_id: None,
+        },
+    )
+    .await?;
+    Ok((StatusCode::CREATED, ApiJson(view(message_json(&m)))))
+}
+
+/// Tells the customer the agent is typing (or stopped).
+#[utoipa::path(post, path = "/api/v1/interactions/{id}/typing", tag = "interactions", params(("id" = String, Path)), request_body = TypingBody,
+    responses((status = 204), (status = 404, body = ErrorBody)))]
+pub async fn typing(
+    State(s): State<AppState>,
+    caller: Caller,
+    ApiPath(id): ApiPath<InteractionId>,
+    ApiJson(b): ApiJson<TypingBody>,
+) -> ApiResult<StatusCode> {
+    let it = conversation(&s, &caller, id).await?;
+    signal(
+        &s,
+        &it,
+        "message.typing",
+        json!({"interaction_id": id, "from": "agent", "name": caller.user.display_name, "on": b.on}),
+    );
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// Marks the conversation read up to `seq` (the customer sees ✓✓).
+#[utoipa::path(post, path = "/api/v1/interactions/{id}/read", tag = "interactions", params(("id" = String, Path)), request_body = ReadBody,
+    responses((status = 204), (status = 404, body = ErrorBody)))]
+pub async fn read(
+    State(s): State<AppState>,
+    caller: Caller,
+    ApiPath(id): ApiPath<InteractionId>,
+    ApiJson(b): ApiJson<ReadBody>,
+) -> ApiResult<StatusCode> {
+    let it = conversation(&s, &caller, id).await?;
+    let marks = s
+        .store
+        .mark_read(it.tenant, id, Sender::Agent, b.seq)
+        .await?;
+    signal(
+        &s,
+        &it,
+        "message.read",
+        json!({"interaction_id": id, "by": "agent", "seq": marks.agent}),
+    );
+    Ok(StatusCode::NO_CONTENT)
+}

@@ -14,7 +14,7 @@ use switchboard_model::{
     AgentId, Channel, CustomerId, InteractionId, InteractionState, QueueId, Role, Sensitive,
     TenantId,
 };
-use switchboard_store::{ContactPoint, Customer, Interaction, InteractionFilter};
+use switchboard_store::{ContactPoint, Customer, InteractionFilter};
 use utoipa::{IntoParams, ToSchema};
 
 /// Body of `POST /api/v1/interactions`: a task from a CRM or another system.

@@ -9,7 +9,7 @@ step() { printf '\n==> %s\n' "$*"; }
 
 # Debian packages the end-to-end tests use. Nothing is needed yet beyond the Rust toolchain;
 # channels that drive real peers (sipp, swaks, chromium) add theirs to this list.
-need_pkgs=()
+need_pkgs=(sip-tester)
 if ((${#need_pkgs[@]})); then
   missing=()
   for p in "${need_pkgs[@]}"; do dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p"); done

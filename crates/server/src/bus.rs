@@ -2,8 +2,9 @@
 //! WebSocket subscribers filter it by tenant and role. (A NATS JetStream bus takes this place in
 //! cluster mode.)
 
-use std::sync::Arc;
-use switchboard_model::{AgentId, TenantId};
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use switchboard_model::{AgentId, InteractionId, TenantId};
 use switchboard_store::Event;
 use tokio::sync::broadcast;
 
@@ -50,10 +51,13 @@ impl BusEvent {
     }
 }
 
-/// The bus.
+/// The bus: one stream of everything (for staff event streams, which filter it), and one
+/// channel per conversation for customers' chat sockets, so that thousands of customers are not
+/// woken by every event of the tenant.
 #[derive(Debug, Clone)]
 pub struct Bus {
     tx: broadcast::Sender<Arc<BusEvent>>,
+    conversations: Arc<Mutex<HashMap<InteractionId, broadcast::Sender<Arc<BusEvent>>>>>,
 }
 
 impl Default for Bus {
@@ -67,16 +71,83 @@ impl Bus {
     pub fn new() -> Self {
         Bus {
             tx: broadcast::channel(8192).0,
+            conversations: Arc::default(),
         }
     }
 
-    /// Publishes (nobody listening is fine).
+    /// Publishes (nobody listening is fine): to the whole stream, and to the conversation named
+    /// by `data.interaction_id` if someone follows it.
     pub fn publish(&self, e: BusEvent) {
-        let _ = self.tx.send(Arc::new(e));
+        let e = Arc::new(e);
+        let id = e
+            .data
+            .get("interaction_id")
+            .and_then(|v| v.as_str())
+            .and_then(|s| s.parse::<InteractionId>().ok());
+        if let Some(id) = id
+            && let Ok(mut map) = self.conversations.lock()
+            && let Some(tx) = map.get(&id)
+            && tx.send(e.clone()).is_err()
+        {
+            // Everybody left this conversation.
+            map.remove(&id);
+        }
+        let _ = self.tx.send(e);
+    }
+
+    /// Follows the events of one conversation.
+    pub fn subscribe_conversation(&self, id: InteractionId) -> broadcast::Receiver<Arc<BusEvent>> {
+        match self.conversations.lock() {
+            Ok(mut map) => map
+                .entry(id)
+                .or_insert_with(|| broadcast::channel(256).0)
+                .subscribe(),
+            // A poisoned map only loses the per-conversation shortcut: follow everything.
+            Err(_) => self.tx.subscribe(),
+        }
     }
 
     /// A new subscription.
     pub fn subscribe(&self) -> broadcast::Receiver<Arc<BusEvent>> {
         self.tx.subscribe()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn ev(interaction: Option<InteractionId>) -> BusEvent {
+        BusEvent {
+            seq: 1,
+            tenant: TenantId::from_u128(1),
+            agent: None,
+            kind: "k".into(),
+            at: 0,
+            data: match interaction {
+                Some(i) => serde_json::json!({"interaction_id": i}),
+                None => serde_json::json!({}),
+            },
+        }
+    }
+
+    #[test]
+    fn conversations_get_only_their_events_and_are_forgotten_when_left() {
+        let bus = Bus::new();
+        let (a, b) = (InteractionId::from_u128(10), InteractionId::from_u128(11));
+        let all = bus.subscribe();
+        let mut ra = bus.subscribe_conversation(a);
+        bus.publish(ev(Some(b)));
+        bus.publish(ev(Some(a)));
+        bus.publish(ev(None));
+        assert_eq!(all.len(), 3);
+        assert_eq!(ra.len(), 1);
+        assert_eq!(
+            ra.try_recv().expect("event").data["interaction_id"],
+            serde_json::json!(a)
+        );
+        drop(ra);
+        bus.publish(ev(Some(a)));
+        assert!(bus.conversations.lock().expect("lock").is_empty());
     }
 }

@@ -190,8 +190,12 @@ async fn ws(
             .into_response();
     };
     // The transport limit is above MAX_FRAME so that a too-large frame gets a readable error.
+    // Small buffers: thousands of mostly idle customers each hold one (tungstenite's default
+    // read buffer is 128 KiB).
     ws.max_message_size(4 * MAX_FRAME)
         .max_frame_size(4 * MAX_FRAME)
+        .read_buffer_size(4 * 1024)
+        .write_buffer_size(4 * 1024)
         .on_upgrade(move |socket| async move {
             metrics::gauge!("switchboard_chat_sockets").increment(1.0);
             let mut conn = Conn {
@@ -241,12 +245,24 @@ struct Place {
     name: String,
     queue: QueueId,
     interaction: Option<InteractionId>,
+    /// Events of the current conversation, once there is one.
+    rx: Option<tokio::sync::broadcast::Receiver<Arc<BusEvent>>>,
 }
 
 struct Conn {
     s: AppState,
     socket: WebSocket,
     rate: VecDeque<MonoTime>,
+}
+
+/// The next event of a followed conversation; pending forever while there is none.
+async fn next_event(
+    rx: &mut Option<tokio::sync::broadcast::Receiver<Arc<BusEvent>>>,
+) -> Result<Arc<BusEvent>, RecvError> {
+    match rx {
+        Some(rx) => rx.recv().await,
+        None => std::future::pending().await,
+    }
 }
 
 fn err(code: &str, message: &str) -> Value {
@@ -271,19 +287,9 @@ impl Conn {
             .await;
     }
 
-    /// Reads the next frame as text; `None` when the socket is gone.
+    /// Reads the next frame; `None` when the socket is gone.
     async fn next_frame(&mut self) -> Option<Result<Frame, Value>> {
-        loop {
-            let text = match self.socket.recv().await? {
-                Ok(WsMessage::Text(t)) => t.to_string(),
-                Ok(WsMessage::Binary(_)) => {
-                    return Some(Err(err("invalid_json", "send JSON text frames")));
-                }
-                Ok(WsMessage::Close(_)) | Err(_) => return None,
-                Ok(_) => continue,
-            };
-            return Some(parse_frame(&text));
-        }
+        next_frame(&mut self.socket).await
     }
 
     async fn run(&mut self) {
@@ -315,10 +321,12 @@ impl Conn {
                 return self.close(1008, "refused").await;
             }
         };
-        let mut rx = self.s.bus.subscribe();
+        place.rx = place
+            .interaction
+            .map(|id| self.s.bus.subscribe_conversation(id));
         loop {
             tokio::select! {
-                frame = self.next_frame() => {
+                frame = next_frame(&mut self.socket) => {
                     let Some(frame) = frame else { break };
                     match frame {
                         Err(e) => {
@@ -337,7 +345,7 @@ impl Conn {
                         },
                     }
                 }
-                ev = rx.recv() => match ev {
+                ev = next_event(&mut place.rx) => match ev {
                     Ok(e) => {
                         let s = self.s.clone();
                         if let Some(out) = for_customer(&s, &place, &e).await
@@ -430,6 +438,7 @@ impl Conn {
                     name: name.unwrap_or(cname),
                     queue,
                     interaction: sess.interaction,
+                    rx: None,
                 };
                 self.welcome(&place, &token).await;
                 return Ok(place);
@@ -487,6 +496,7 @@ impl Conn {
             name: name.unwrap_or_else(|| "Visitor".into()),
             queue,
             interaction: None,
+            rx: None,
         };
         self.welcome(&place, &token).await;
         Ok(place)
@@ -554,6 +564,8 @@ impl Conn {
                             .and_then(|r| r)
                             .map_err(|e| err(&e.code, &e.message))?;
                         place.interaction = Some(it.id);
+                        // Follow the new conversation before its first message is posted.
+                        place.rx = Some(s.bus.subscribe_conversation(it.id));
                         s.store
                             .touch_chat_session(&place.token_hash, Some(it.id), s.clock.wall_ms())
                             .await
@@ -640,6 +652,21 @@ impl Conn {
                 Ok(true)
             }
         }
+    }
+}
+
+/// Reads the next frame of a socket; `None` when it is gone.
+async fn next_frame(socket: &mut WebSocket) -> Option<Result<Frame, Value>> {
+    loop {
+        let text = match socket.recv().await? {
+            Ok(WsMessage::Text(t)) => t.to_string(),
+            Ok(WsMessage::Binary(_)) => {
+                return Some(Err(err("invalid_json", "send JSON text frames")));
+            }
+            Ok(WsMessage::Close(_)) | Err(_) => return None,
+            Ok(_) => continue,
+        };
+        return Some(parse_frame(&text));
     }
 }
 

@@ -1,11 +1,16 @@
 //! The demo tenant: created on first start of an empty database unless `--no-demo`. Logins and
 //! names follow API.md: `admin`/`admin`, `supervisor`/`supervisor`, `agent1`..`agent3`/`agent`;
-//! queues `sales` and `support`, every agent skilled for both.
+//! queues `sales` and `support`, every agent skilled for both. Agents' phones register as
+//! `agent1`..`agent3` with SIP password `agent` in realm [`SIP_REALM`].
 
 use crate::auth::hash_password;
 use crate::clock::Clock;
 use crate::shapes::{AgentSkill, CapacityBody, QueueConfig, RequiredSkill};
-use switchboard_model::{AgentId, Capacity, Presence, QueueId, Role, SkillId, TenantId, UserId};
+use switchboard_model::{
+    AgentId, Capacity, Presence, QueueId, Role, Sensitive, SkillId, TenantId, UserId,
+};
+use switchboard_sip::digest::Credentials;
+use switchboard_store::voice::SipCredential;
 use switchboard_store::{AgentRecord, QueueRecord, Skill, Store, Tenant, User};
 
 /// The demo logins, printed at start-up.
@@ -16,6 +21,45 @@ pub const LOGINS: &[(&str, &str, &str)] = &[
     ("agent2", "agent", "agent"),
     ("agent3", "agent", "agent"),
 ];
+
+/// The demo tenant's SIP realm (API.md, demo telephony).
+pub const SIP_REALM: &str = "demo.switchboard.local";
+
+/// The demo agents' SIP password.
+const SIP_PASSWORD: &str = "agent";
+
+/// The SIP credential of a demo agent (HA1s only; the password is not stored).
+fn demo_sip_credential(agent: &AgentRecord, now: i64) -> SipCredential {
+    let c = Credentials::from_password(&agent.name, SIP_REALM, SIP_PASSWORD);
+    SipCredential {
+        tenant: agent.tenant,
+        agent: agent.id,
+        realm: c.realm,
+        username: c.username,
+        ha1_md5: c.ha1_md5.map(Sensitive::new),
+        ha1_sha256: c.ha1_sha256.map(Sensitive::new),
+        updated_at: now,
+    }
+}
+
+/// Gives the demo agents their SIP credentials when they have none (a demo database seeded
+/// before voice existed); does nothing without a demo tenant.
+pub async fn ensure_sip_credentials(store: &Store, clock: &Clock) -> anyhow::Result<()> {
+    let Some(tenant) = store.tenant_by_slug("demo").await? else {
+        return Ok(());
+    };
+    for agent in store.agents(tenant.id).await? {
+        let is_demo_agent = LOGINS
+            .iter()
+            .any(|(u, _, role)| *role == "agent" && *u == agent.name);
+        if is_demo_agent && store.sip_credential(tenant.id, agent.id).await?.is_none() {
+            store
+                .put_sip_credential(&demo_sip_credential(&agent, clock.wall_ms()))
+                .await?;
+        }
+    }
+    Ok(())
+}
 
 /// Creates a tenant with one admin user (used by `switchboard admin create` as well).
 pub async fn create_tenant_admin(
@@ -122,19 +166,21 @@ pub async fn seed(store: &Store, clock: &Clock) -> anyhow::Result<()> {
                 })
                 .collect();
             let capacity: CapacityBody = Capacity::default().into();
+            let agent = AgentRecord {
+                id: AgentId::from_uuid(clock.new_uuid()),
+                tenant,
+                user: user.id,
+                name: username.to_owned(),
+                skills: serde_json::to_value(&agent_skills)?,
+                capacity: serde_json::to_value(&capacity)?,
+                presence: Presence::Offline,
+                presence_reason: None,
+                presence_since: now,
+                created_at: now,
+            };
+            store.put_agent(&agent).await?;
             store
-                .put_agent(&AgentRecord {
-                    id: AgentId::from_uuid(clock.new_uuid()),
-                    tenant,
-                    user: user.id,
-                    name: username.to_owned(),
-                    skills: serde_json::to_value(&agent_skills)?,
-                    capacity: serde_json::to_value(&capacity)?,
-                    presence: Presence::Offline,
-                    presence_reason: None,
-                    presence_since: now,
-                    created_at: now,
-                })
+                .put_sip_credential(&demo_sip_credential(&agent, now))
                 .await?;
         }
     }

@@ -9,6 +9,7 @@
 
 mod api;
 mod auth;
+mod bench;
 mod bus;
 mod chat;
 mod clock;
@@ -19,6 +20,7 @@ mod error;
 mod shapes;
 mod simulate;
 mod state;
+mod voice;
 mod web;
 
 use clap::{Parser, Subcommand};
@@ -49,6 +51,11 @@ enum Command {
     },
     /// Simulate a queue in virtual time through the real router and compare with Erlang C/A.
     Simulate(simulate::SimArgs),
+    /// Load benchmarks against a running server.
+    Bench {
+        #[command(subcommand)]
+        command: bench::BenchCommand,
+    },
     /// Account administration.
     Admin {
         #[command(subcommand)]
@@ -85,6 +92,7 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     match cli.command {
         Command::Simulate(args) => simulate::run(args),
+        Command::Bench { command } => bench::run(command),
         Command::Serve {
             config,
             data,
@@ -233,9 +241,10 @@ async fn serve(cfg: config::Config) -> anyhow::Result<()> {
         .map_err(|e| anyhow::anyhow!(e.message))?;
     let state = state::AppState::new(store.clone(), clock, cfg.clone(), metrics, decoy);
     state.start_engines().await?;
+    let voice = voice::start(state.clone(), cfg.sip).await?;
     let addr = listener.local_addr()?;
     let demo = cfg.demo && store.tenant_by_slug("demo").await?.is_some();
-    print_banner(addr, &cfg, demo);
+    print_banner(addr, voice.local_addr(), &cfg, demo);
     let app = api::app(state.clone());
     axum::serve(
         listener,
@@ -244,6 +253,7 @@ async fn serve(cfg: config::Config) -> anyhow::Result<()> {
     .with_graceful_shutdown(shutdown_signal())
     .await?;
     tracing::info!("shutting down: draining engines");
+    voice.stop();
     state.stop_engines().await;
     store.close().await;
     drop(lock);
@@ -251,9 +261,10 @@ async fn serve(cfg: config::Config) -> anyhow::Result<()> {
     Ok(())
 }
 
-fn print_banner(addr: SocketAddr, cfg: &config::Config, demo: bool) {
+fn print_banner(addr: SocketAddr, sip: SocketAddr, cfg: &config::Config, demo: bool) {
     println!("switchboard {} started", env!("CARGO_PKG_VERSION"));
     println!("http={addr}");
+    println!("sip={sip}");
     println!("  API          http://{addr}/api/v1   (OpenAPI: http://{addr}/openapi.json)");
     println!("  events       ws://{addr}/api/v1/events?token=TOKEN");
     println!("  metrics      http://{addr}/metrics");
@@ -263,6 +274,10 @@ fn print_banner(addr: SocketAddr, cfg: &config::Config, demo: bool) {
         for (u, p, role) in demo::LOGINS {
             println!("  {u:<11} / {p:<11} {role}");
         }
+        println!(
+            "demo phones register at {sip} (UDP/TCP) as agent1..agent3 / agent, realm {}",
+            demo::SIP_REALM
+        );
     }
 }
 

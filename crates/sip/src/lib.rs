@@ -17,12 +17,19 @@
 //!   server, INVITE and non-INVITE transactions with Timers A-M, matching by branch or the
 //!   RFC 2543 fallback, CANCEL matching and the CANCEL-before-provisional race, all driven by
 //!   `now` through `handle_input` / `handle_timeout` / `poll_output` / `poll_timeout`.
+//! - [`digest`]: server-side digest authentication (RFC 7616 / RFC 8760, MD5 and SHA-256,
+//!   `qop=auth`): credentials as HA1s, stateless HMAC nonces, `stale=true`, nonce-count
+//!   replay checks; and the client side to answer a challenge.
+//! - The [`registrar`] (RFC 3261 10.3): bindings of several contacts per address-of-record
+//!   with expiry, `*` removal, Call-ID/CSeq ordering, 423 with Min-Expires; the location
+//!   lookup; driven by `now` in the same shape, with the failed-authentication limiter of
+//!   [`auth_limit`] (slow down, then block, per source address and per user).
 //!
 //! # What it does not do
 //! No sockets, DNS (RFC 3263) or TLS; no clock reads or randomness (a derived To tag is used
-//! for stateless rejections; dialog tags come from the caller). SDP bodies are bytes here.
-//! Dialogs (and so 2xx retransmission and the ACK of a 2xx) and digest authentication come
-//! next, in this crate, in the same sans-IO shape.
+//! for stateless rejections; dialog tags come from the caller; the nonce secret comes from
+//! the caller's configuration). SDP bodies are bytes here. Dialogs (and so 2xx
+//! retransmission and the ACK of a 2xx) come next, in this crate, in the same sans-IO shape.
 //!
 //! # How to drive it
 //! ```
@@ -70,11 +77,14 @@
 //! bare LF line ends, a missing SP before an empty reason phrase, RFC 2543 requests (no
 //! Max-Forwards, no branch cookie), non-UTF-8 header bytes (replaced, not fatal).
 
+pub mod auth_limit;
+pub mod digest;
 mod error;
 mod header;
 mod message;
 mod method;
 mod parse;
+pub mod registrar;
 mod scan;
 pub mod transaction;
 mod uri;

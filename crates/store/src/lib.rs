@@ -16,6 +16,7 @@
 mod chat;
 mod migrate;
 mod records;
+pub mod voice;
 
 pub use records::*;
 

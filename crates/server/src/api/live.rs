@@ -142,6 +142,8 @@ pub async fn events(
     let rx = s.bus.subscribe();
     let revoked = s.revoked.subscribe();
     ws.max_message_size(64 * 1024)
+        .read_buffer_size(4 * 1024)
+        .write_buffer_size(8 * 1024)
         .on_upgrade(move |socket| stream(socket, s, caller, rx, revoked))
 }
 

@@ -12,6 +12,8 @@ use std::time::Duration;
 pub struct Server {
     child: Child,
     pub base: String,
+    /// The SIP address (UDP and TCP) from the `sip=` start-up line.
+    pub sip: Option<std::net::SocketAddr>,
     pub data: PathBuf,
     pub http: reqwest::Client,
 }
@@ -44,6 +46,7 @@ impl Server {
         cmd.arg("serve")
             .args(args)
             .env("SWITCHBOARD_HTTP", "127.0.0.1:0")
+            .env("SWITCHBOARD_SIP", "127.0.0.1:0")
             .env("SWITCHBOARD_DATA", data)
             .env("SWITCHBOARD_LOG", "warn")
             .env_remove("SWITCHBOARD_DATABASE_URL")
@@ -63,20 +66,30 @@ impl Server {
         let stdout = child.stdout.take().expect("stdout");
         let (tx, rx) = std::sync::mpsc::channel();
         std::thread::spawn(move || {
-            let mut sent = false;
             for line in BufReader::new(stdout).lines().map_while(Result::ok) {
-                if !sent && let Some(addr) = line.strip_prefix("http=") {
-                    let _ = tx.send(addr.to_owned());
-                    sent = true;
+                for key in ["http", "sip"] {
+                    if let Some(addr) = line.strip_prefix(key).and_then(|l| l.strip_prefix('=')) {
+                        let _ = tx.send((key, addr.to_owned()));
+                    }
                 }
             }
         });
-        let addr = rx
-            .recv_timeout(Duration::from_secs(60))
-            .expect("server printed http=HOST:PORT");
+        let mut addr = None;
+        let mut sip = None;
+        // `sip=` follows `http=` at once; wait for both, but a build without SIP only has http.
+        while sip.is_none() {
+            let timeout = if addr.is_some() { 2 } else { 60 };
+            match rx.recv_timeout(Duration::from_secs(timeout)) {
+                Ok(("http", a)) => addr = Some(a),
+                Ok((_, a)) => sip = a.parse().ok(),
+                Err(_) => break,
+            }
+        }
+        let addr = addr.expect("server printed http=HOST:PORT");
         Server {
             child,
             base: format!("http://{addr}"),
+            sip,
             data: data.to_owned(),
             http: reqwest::Client::builder()
                 .timeout(Duration::from_secs(30))

@@ -1,0 +1,237 @@
+//! Voice: the SIP listener of the server (UDP and TCP on one port), its registrar and, next,
+//! the B2BUA. The protocol work is the sans-IO `switchboard-sip` crate; this module is the
+//! thin runtime around it (DESIGN rule 1):
+//!
+//! - `ua.rs`: [`ua::SipCore`], the dispatch between the transaction layer and the registrar
+//!   and the answer to every method, driven by `now` (unit-tested on virtual time);
+//! - `transport.rs`: one task reads UDP, one accepts TCP (a reader and a writer task per
+//!   connection), one engine task owns the core; no thread per call.
+//!
+//! Accounts are the agents' SIP credentials from the store (HA1s only), loaded at start and
+//! again by [`VoiceHandle::reload_credentials`]. Registrations live in memory, in the
+//! registrar, mirrored into a table that [`VoiceHandle::bindings`] reads without asking the
+//! engine: that lookup is the B2BUA's way to ring every registered phone of an agent.
+//!
+//! The nonce secret and the branch seed are drawn from the OS at each start, so nonces of a
+//! previous process are answered `stale=true` and phones simply re-authenticate. Digest
+//! challenges offer MD5 first and SHA-256 second: many deployed UAs (SIPp among them) read
+//! only the first challenge and speak only MD5; UAs that choose among challenges still pick
+//! SHA-256 (RFC 8760 2.4 lets the server order by its own preference).
+//!
+//! Not yet: INVITE (480 until the B2BUA lands), TLS, outgoing connections, an admin API to
+//! set an agent's SIP password (the store method exists), Via `received` on responses (they
+//! are sent back to the source address and port, as RFC 3581 asks, whatever the Via says).
+
+mod transport;
+mod ua;
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex, RwLock};
+
+use switchboard_model::{AgentId, TenantId};
+use switchboard_sip::Message;
+use switchboard_sip::digest::{Algorithm, Credentials};
+use switchboard_sip::registrar::{Aor, Binding, RegistrarConfig};
+use switchboard_sip::transaction::{Peer, TransactionConfig};
+use switchboard_store::Store;
+use tokio::net::{TcpListener, UdpSocket};
+use tokio::sync::mpsc;
+use tokio::task::JoinHandle;
+
+use crate::clock::Clock;
+use crate::state::AppState;
+
+/// What the engine task is told.
+// Messages are the common case and are moved once; boxing them would only add an allocation.
+#[allow(clippy::large_enum_variant)]
+pub(crate) enum Command {
+    /// A message from the network that passed triage.
+    Message {
+        /// The message.
+        message: Message,
+        /// Where it came from.
+        peer: Peer,
+    },
+    /// The complete set of accounts (a reload).
+    Credentials(Vec<Credentials>),
+}
+
+/// Current bindings per address-of-record, as the engine last reported them.
+pub(crate) type BindingTable = HashMap<Aor, Vec<Binding>>;
+
+/// Capacity of the channel from the transports to the engine.
+const ENGINE_QUEUE: usize = 4096;
+
+/// The running voice listener.
+pub struct VoiceHandle {
+    addr: SocketAddr,
+    clock: Clock,
+    table: Arc<RwLock<BindingTable>>,
+    agents: Arc<RwLock<HashMap<(TenantId, AgentId), Aor>>>,
+    commands: mpsc::Sender<Command>,
+    tasks: Vec<JoinHandle<()>>,
+}
+
+// The lookups are the B2BUA's entry points (issue 4, next step); tests use them meanwhile.
+#[allow(dead_code)]
+impl VoiceHandle {
+    /// The address bound for UDP and TCP.
+    pub fn local_addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    /// The live bindings of an address-of-record: the contacts to ring in parallel, with the
+    /// flow (transport and address) each registered from.
+    pub fn bindings(&self, aor: &Aor) -> Vec<Binding> {
+        let now = self.clock.mono();
+        self.table
+            .read()
+            .map(|t| {
+                t.get(aor)
+                    .map(|l| l.iter().filter(|b| b.expires_at > now).cloned().collect())
+                    .unwrap_or_default()
+            })
+            .unwrap_or_default()
+    }
+
+    /// The address-of-record of an agent's phones, if the agent has SIP credentials.
+    pub fn aor_of_agent(&self, tenant: TenantId, agent: AgentId) -> Option<Aor> {
+        self.agents
+            .read()
+            .ok()
+            .and_then(|a| a.get(&(tenant, agent)).cloned())
+    }
+
+    /// The live bindings of an agent's phones.
+    pub fn agent_bindings(&self, tenant: TenantId, agent: AgentId) -> Vec<Binding> {
+        self.aor_of_agent(tenant, agent)
+            .map(|aor| self.bindings(&aor))
+            .unwrap_or_default()
+    }
+
+    /// Reloads the accounts from the store (after an agent's SIP password changed).
+    pub async fn reload_credentials(&self, store: &Store) -> anyhow::Result<()> {
+        let (creds, agents) = load_credentials(store).await?;
+        if let Ok(mut a) = self.agents.write() {
+            *a = agents;
+        }
+        self.commands
+            .send(Command::Credentials(creds))
+            .await
+            .map_err(|_| anyhow::anyhow!("the SIP engine has stopped"))
+    }
+
+    /// Stops the listener's tasks.
+    pub fn stop(self) {
+        for t in self.tasks {
+            t.abort();
+        }
+    }
+}
+
+type Accounts = (Vec<Credentials>, HashMap<(TenantId, AgentId), Aor>);
+
+async fn load_credentials(store: &Store) -> anyhow::Result<Accounts> {
+    let mut creds = Vec::new();
+    let mut agents = HashMap::new();
+    for c in store.all_sip_credentials().await? {
+        agents.insert(
+            (c.tenant, c.agent),
+            Aor {
+                realm: c.realm.clone(),
+                user: c.username.clone(),
+            },
+        );
+        creds.push(Credentials {
+            username: c.username,
+            realm: c.realm,
+            ha1_md5: c.ha1_md5.map(|h| h.into_inner()),
+            ha1_sha256: c.ha1_sha256.map(|h| h.into_inner()),
+        });
+    }
+    Ok((creds, agents))
+}
+
+/// Binds UDP and then TCP on the same port. With port 0 the OS picks the UDP port; if that
+/// port is taken for TCP, another is tried.
+async fn bind(addr: SocketAddr) -> anyhow::Result<(UdpSocket, TcpListener)> {
+    let mut last_error = None;
+    for _ in 0..32 {
+        let udp = UdpSocket::bind(addr)
+            .await
+            .map_err(|e| anyhow::anyhow!("cannot listen on {addr}/udp (SWITCHBOARD_SIP): {e}"))?;
+        let port = udp.local_addr()?.port();
+        match TcpListener::bind(SocketAddr::new(addr.ip(), port)).await {
+            Ok(tcp) => return Ok((udp, tcp)),
+            Err(e) if addr.port() == 0 && e.kind() == std::io::ErrorKind::AddrInUse => {
+                last_error = Some(e);
+            }
+            Err(e) => {
+                anyhow::bail!("cannot listen on {addr}/tcp (SWITCHBOARD_SIP): {e}")
+            }
+        }
+    }
+    anyhow::bail!(
+        "cannot find a port free for both UDP and TCP on {} (SWITCHBOARD_SIP): {}",
+        addr.ip(),
+        last_error.map(|e| e.to_string()).unwrap_or_default()
+    )
+}
+
+fn random_bytes<const N: usize>() -> anyhow::Result<[u8; N]> {
+    let mut b = [0u8; N];
+    getrandom::fill(&mut b).map_err(|e| anyhow::anyhow!("no randomness from the OS: {e}"))?;
+    Ok(b)
+}
+
+/// Binds `addr` (UDP and TCP) and starts the SIP tasks.
+pub async fn start(state: AppState, addr: SocketAddr) -> anyhow::Result<VoiceHandle> {
+    if state.config.demo {
+        crate::demo::ensure_sip_credentials(&state.store, &state.clock).await?;
+    }
+    let (udp, tcp) = bind(addr).await?;
+    let local = udp.local_addr()?;
+    let mut registrar = RegistrarConfig::new(random_bytes::<32>()?.to_vec());
+    // See the module docs: first-challenge-only UAs speak MD5.
+    registrar.digest.algorithms = vec![Algorithm::Md5, Algorithm::Sha256];
+    let transactions = TransactionConfig {
+        branch_seed: u64::from_le_bytes(random_bytes::<8>()?),
+        ..TransactionConfig::default()
+    };
+    let mut core = ua::SipCore::new(registrar, transactions);
+    let (creds, agents) = load_credentials(&state.store).await?;
+    let accounts = creds.len();
+    core.registrar_mut().replace_credentials(creds);
+    metrics::gauge!("switchboard_sip_registrations").set(0.0);
+
+    let udp = Arc::new(udp);
+    let connections: transport::Connections = Arc::new(Mutex::new(HashMap::new()));
+    let table = Arc::new(RwLock::new(BindingTable::new()));
+    let (commands, rx) = mpsc::channel(ENGINE_QUEUE);
+    let tasks = vec![
+        tokio::spawn(transport::engine_loop(
+            core,
+            state.clock.clone(),
+            rx,
+            udp.clone(),
+            connections.clone(),
+            table.clone(),
+        )),
+        tokio::spawn(transport::udp_loop(udp, commands.clone())),
+        tokio::spawn(transport::tcp_accept_loop(
+            tcp,
+            commands.clone(),
+            connections,
+        )),
+    ];
+    tracing::info!(%local, accounts, "SIP listening on UDP and TCP");
+    Ok(VoiceHandle {
+        addr: local,
+        clock: state.clock.clone(),
+        table,
+        agents: Arc::new(RwLock::new(agents)),
+        commands,
+        tasks,
+    })
+}

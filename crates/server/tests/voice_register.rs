@@ -1,0 +1,376 @@
+//! Registrar end to end, against the real binary: SIPp (Debian's sip-tester) registers as
+//! agent1 with digest auth over UDP and TCP, a SIPp password scanner is blocked while a phone
+//! on another address still registers, and hostile bytes over UDP and TCP (truncated, huge,
+//! random, 10 000 wrong passwords) leave the server answering OPTIONS and registering phones.
+//! SIPp missing is a failure, not a skip: `./scripts/test.sh` installs it.
+
+mod common;
+
+use common::{Server, TempDir};
+use std::io::{Read, Write};
+use std::net::{SocketAddr, TcpStream, UdpSocket};
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::Duration;
+use switchboard_sip::digest::{Algorithm, Challenge};
+use switchboard_sip::{Method, Response, StatusCode, parse};
+
+const REALM: &str = "demo.switchboard.local";
+
+fn scenario(name: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/sipp")
+        .join(name)
+}
+
+/// Runs a SIPp scenario against `server` from `local_ip`; panics with SIPp's error log unless
+/// every call succeeds.
+fn sipp(server: SocketAddr, name: &str, local_ip: &str, args: &[&str], work: &Path) {
+    let mut cmd = Command::new("sipp");
+    cmd.arg("-sf")
+        .arg(scenario(name))
+        .args(["-i", local_ip, "-nostdin", "-trace_err", "-trace_msg"])
+        .args(["-timeout", "20s", "-recv_timeout", "8000"])
+        .args(args)
+        .arg(server.to_string())
+        .current_dir(work);
+    let out = match cmd.output() {
+        Ok(o) => o,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => panic!(
+            "sipp is not installed (Debian package sip-tester): run ./scripts/test.sh, \
+             which installs the packages the end-to-end tests need"
+        ),
+        Err(e) => panic!("cannot run sipp: {e}"),
+    };
+    if !out.status.success() {
+        let mut logs = String::new();
+        for entry in std::fs::read_dir(work).expect("work dir").flatten() {
+            let p = entry.path();
+            if p.extension().is_some_and(|e| e == "log") {
+                logs += &format!(
+                    "--- {}\n{}\n",
+                    p.display(),
+                    std::fs::read_to_string(&p).unwrap_or_default()
+                );
+            }
+        }
+        panic!(
+            "sipp {name} from {local_ip} failed ({}):\n{}\n{logs}",
+            out.status,
+            String::from_utf8_lossy(&out.stdout)
+                .lines()
+                .rev()
+                .take(15)
+                .collect::<Vec<_>>()
+                .join("\n"),
+        );
+    }
+}
+
+/// The value of a metric line (`name{labels} value`), 0 when absent.
+async fn metric(s: &Server, line_start: &str) -> f64 {
+    let text = s
+        .http
+        .get(s.url("/metrics"))
+        .send()
+        .await
+        .expect("metrics")
+        .text()
+        .await
+        .expect("metrics text");
+    text.lines()
+        .find(|l| l.starts_with(line_start))
+        .and_then(|l| l.rsplit(' ').next())
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(0.0)
+}
+
+#[tokio::test]
+async fn sipp_registers_and_a_password_scanner_is_blocked() {
+    let dir = TempDir::new("voice-sipp");
+    let s = Server::start(&dir.0);
+    let sip = s.sip.expect("server printed sip=HOST:PORT");
+    let work = TempDir::new("voice-sipp-logs");
+
+    // agent1 registers with digest auth (401, then 200 with contact and expiry) and
+    // unregisters, over UDP and over TCP.
+    sipp(sip, "register.xml", "127.0.0.1", &["-m", "1"], &work.0);
+    sipp(
+        sip,
+        "register.xml",
+        "127.0.0.1",
+        &["-m", "1", "-t", "t1"],
+        &work.0,
+    );
+    assert_eq!(metric(&s, "switchboard_sip_registrations").await, 0.0);
+    assert!(
+        metric(
+            &s,
+            "switchboard_sip_messages_total{direction=\"in\",method=\"REGISTER\"}"
+        )
+        .await
+            >= 8.0
+    );
+
+    // A scanner on 127.0.0.1 guesses passwords: every guess gets 403, and after ten the
+    // source is blocked (a plain REGISTER gets 403 instead of a challenge) and it is logged.
+    sipp(
+        sip,
+        "register_wrong.xml",
+        "127.0.0.1",
+        &["-m", "20", "-l", "20", "-r", "100"],
+        &work.0,
+    );
+    sipp(
+        sip,
+        "register_blocked.xml",
+        "127.0.0.1",
+        &["-m", "1"],
+        &work.0,
+    );
+    assert_eq!(
+        metric(&s, "switchboard_sip_auth_failures_total").await,
+        10.0
+    );
+    assert_eq!(metric(&s, "switchboard_sip_auth_blocks_total").await, 1.0);
+    assert!(metric(&s, "switchboard_sip_auth_refused_total").await >= 1.0);
+    assert!(
+        s.log()
+            .contains("SIP authentication blocked after repeated failures"),
+        "the block is logged"
+    );
+
+    // Meanwhile agent1's phone on another address registers fine.
+    sipp(sip, "register.xml", "127.0.0.2", &["-m", "1"], &work.0);
+}
+
+/// A minimal SIP client over UDP for the hostile-input test.
+struct Phone {
+    socket: UdpSocket,
+    server: SocketAddr,
+    n: u32,
+}
+
+impl Phone {
+    fn new(ip: &str, server: SocketAddr) -> Phone {
+        let socket = UdpSocket::bind((ip, 0)).expect("bind client");
+        socket
+            .set_read_timeout(Some(Duration::from_millis(500)))
+            .expect("timeout");
+        Phone {
+            socket,
+            server,
+            n: 0,
+        }
+    }
+
+    /// A request with the phone's one Call-ID and the next CSeq (RFC 3261 10.2: a UA keeps
+    /// its Call-ID across registrations and counts up).
+    fn request(&mut self, method: &str, extra: &str) -> String {
+        self.n += 1;
+        let (n, local) = (self.n, self.socket.local_addr().expect("local"));
+        format!(
+            "{method} sip:{REALM} SIP/2.0\r\nVia: SIP/2.0/UDP {local};branch=z9hG4bKtest{n}\r\n\
+             From: <sip:agent1@{REALM}>;tag=t{n}\r\nTo: <sip:agent1@{REALM}>\r\n\
+             Call-ID: phone@{local}\r\nCSeq: {n} {method}\r\nMax-Forwards: 70\r\n\
+             {extra}Content-Length: 0\r\n\r\n"
+        )
+    }
+
+    fn send(&self, bytes: &[u8]) {
+        self.socket.send_to(bytes, self.server).expect("send");
+    }
+
+    /// Sends, retransmitting every 500 ms as a UA does over UDP (a flooded server may drop
+    /// a datagram), until the final response of this Call-ID and CSeq arrives.
+    fn transact(&self, text: &str) -> Response {
+        let request = parse(text.as_bytes()).expect("our request parses");
+        let call_id = request.headers().call_id().expect("call-id").to_owned();
+        let cseq = request.headers().cseq().expect("cseq").seq;
+        let mut buf = vec![0u8; 65_535];
+        for _ in 0..20 {
+            self.send(text.as_bytes());
+            // Up to the read timeout (500 ms) of silence, or 100 other datagrams.
+            for _ in 0..100 {
+                let Ok((n, _)) = self.socket.recv_from(&mut buf) else {
+                    break;
+                };
+                if let Ok(m) = parse(&buf[..n])
+                    && let Some(r) = m.as_response()
+                    && r.headers.call_id().is_ok_and(|c| c == call_id)
+                    && r.headers.cseq().is_ok_and(|c| c.seq == cseq)
+                    && r.status.is_final()
+                {
+                    return r.clone();
+                }
+            }
+        }
+        panic!("no answer to {call_id} within 10 s");
+    }
+
+    fn options_ok(&mut self) {
+        let req = self.request("OPTIONS", "");
+        let r = self.transact(&req);
+        assert_eq!(r.status, StatusCode::OK, "{r:?}");
+    }
+
+    /// Registers agent1 with SHA-256 digest; returns the 200.
+    fn register_sha256(&mut self, password: &str) -> Response {
+        let contact = format!(
+            "Contact: <sip:agent1@{}>\r\n",
+            self.socket.local_addr().expect("l")
+        );
+        let first = self.request("REGISTER", &contact);
+        let challenge = self.transact(&first);
+        assert_eq!(challenge.status, StatusCode::UNAUTHORIZED);
+        let offered: Vec<Challenge> = challenge
+            .headers
+            .www_authenticate()
+            .expect("challenges")
+            .iter()
+            .filter_map(Challenge::from_auth)
+            .collect();
+        assert_eq!(
+            offered.iter().map(|c| c.algorithm).collect::<Vec<_>>(),
+            [Algorithm::Md5, Algorithm::Sha256]
+        );
+        let sha = offered
+            .iter()
+            .find(|c| c.algorithm == Algorithm::Sha256)
+            .expect("SHA-256 offered");
+        assert!(sha.qop_auth && sha.realm == REALM);
+        let auth = sha.authorize(
+            "agent1",
+            password,
+            &Method::Register,
+            &format!("sip:{REALM}"),
+            "0a4f113b",
+            1,
+        );
+        let second = self.request("REGISTER", &format!("{contact}Authorization: {auth}\r\n"));
+        self.transact(&second)
+    }
+}
+
+#[tokio::test]
+async fn hostile_input_leaves_the_server_serving() {
+    let dir = TempDir::new("voice-hostile");
+    let s = Server::start(&dir.0);
+    let sip = s.sip.expect("server printed sip=HOST:PORT");
+    let mut phone = Phone::new("127.0.0.1", sip);
+    phone.options_ok();
+
+    // Garbage over UDP: random bytes, a truncated request, a body shorter than its
+    // Content-Length, a 60 KB header, an empty datagram, a keep-alive.
+    let attacker = Phone::new("127.0.0.5", sip);
+    let mut seed: u64 = 0x5eed;
+    let mut random = |n: usize| -> Vec<u8> {
+        (0..n)
+            .map(|_| {
+                seed = seed
+                    .wrapping_mul(6364136223846793005)
+                    .wrapping_add(1442695040888963407);
+                (seed >> 56) as u8
+            })
+            .collect()
+    };
+    for len in [1, 17, 512, 1400, 9000] {
+        attacker.send(&random(len));
+    }
+    let full = phone.request("REGISTER", "");
+    attacker.send(&full.as_bytes()[..full.len() / 2]);
+    attacker.send(
+        full.replace("Content-Length: 0", "Content-Length: 500")
+            .as_bytes(),
+    );
+    let huge = full.replace(
+        "Max-Forwards: 70\r\n",
+        &format!("Max-Forwards: 70\r\nX-Huge: {}\r\n", "a".repeat(60_000)),
+    );
+    attacker.send(huge.as_bytes());
+    let many = full.replace("Max-Forwards: 70\r\n", &"X-Many: 1\r\n".repeat(3000));
+    attacker.send(many.as_bytes());
+    attacker.send(b"");
+    attacker.send(b"\r\n\r\n");
+    attacker.send(b"SIP/2.0 200 OK\r\n\r\n");
+    phone.options_ok();
+
+    // A phone registers with SHA-256.
+    let ok = phone.register_sha256("agent");
+    assert_eq!(ok.status, StatusCode::OK, "{ok:?}");
+    let contact = ok
+        .headers
+        .get(&"Contact".into())
+        .expect("contact")
+        .to_owned();
+    assert!(contact.ends_with(";expires=3600"), "{contact}");
+    assert_eq!(metric(&s, "switchboard_sip_registrations").await, 1.0);
+
+    // 10 000 REGISTERs with wrong passwords from one address, as fast as the socket goes.
+    let scanner = Phone::new("127.0.0.3", sip);
+    let challenge = {
+        let mut p = Phone::new("127.0.0.3", sip);
+        let req = p.request("REGISTER", "");
+        let r = p.transact(&req);
+        Challenge::from_auth(&r.headers.www_authenticate().expect("challenge")[0]).expect("digest")
+    };
+    for i in 0..10_000u32 {
+        let auth = challenge.authorize(
+            "agent1",
+            &format!("guess{i}"),
+            &Method::Register,
+            &format!("sip:{REALM}"),
+            "c",
+            i + 1,
+        );
+        let text = format!(
+            "REGISTER sip:{REALM} SIP/2.0\r\nVia: SIP/2.0/UDP 127.0.0.3:9;branch=z9hG4bKscan{i}\r\n\
+             From: <sip:agent1@{REALM}>;tag=s{i}\r\nTo: <sip:agent1@{REALM}>\r\n\
+             Call-ID: scan{i}\r\nCSeq: 1 REGISTER\r\nAuthorization: {auth}\r\n\
+             Content-Length: 0\r\n\r\n"
+        );
+        scanner.send(text.as_bytes());
+    }
+    // The server keeps serving the good phone meanwhile and afterwards.
+    phone.options_ok();
+    let again = phone.register_sha256("agent");
+    assert_eq!(again.status, StatusCode::OK);
+    assert_eq!(
+        metric(&s, "switchboard_sip_auth_failures_total").await,
+        10.0
+    );
+    assert!(metric(&s, "switchboard_sip_auth_refused_total").await >= 1.0);
+
+    // TCP: an unparsable frame keeps the connection; an endless header closes it.
+    let mut tcp = TcpStream::connect(sip).expect("tcp");
+    tcp.set_read_timeout(Some(Duration::from_secs(5)))
+        .expect("timeout");
+    tcp.write_all(b"hello there\r\n\r\n").expect("write");
+    let options = phone
+        .request("OPTIONS", "")
+        .replace("SIP/2.0/UDP", "SIP/2.0/TCP");
+    tcp.write_all(options.as_bytes()).expect("write");
+    let mut buf = vec![0u8; 4096];
+    let n = tcp.read(&mut buf).expect("an answer over TCP");
+    let r = parse(&buf[..n]).expect("response parses");
+    assert_eq!(r.as_response().expect("response").status, StatusCode::OK);
+    let mut flood = TcpStream::connect(sip).expect("tcp");
+    flood
+        .set_read_timeout(Some(Duration::from_secs(5)))
+        .expect("timeout");
+    let _ = flood.write_all(&vec![b'a'; 100_000]);
+    assert!(
+        matches!(flood.read(&mut buf), Ok(0) | Err(_)),
+        "a frame over the size limit closes the connection"
+    );
+    phone.options_ok();
+    assert_eq!(
+        s.http
+            .get(s.url("/healthz"))
+            .send()
+            .await
+            .expect("healthz")
+            .status(),
+        200
+    );
+}

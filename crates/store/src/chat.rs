@@ -36,7 +36,7 @@ impl Store {
         msg: &Message,
         event: Option<NewEvent>,
     ) -> Result<(Message, bool, Option<Event>)> {
-        let mut tx = self.pool().begin().await?;
+        let mut tx = self.write_tx().await?;
         if let Some(cid) = &msg.client_id {
             let row = sqlx::query(
                 "SELECT id, tenant_id, interaction_id, seq, sender, author_id, author_name, body, internal, client_id, created_at

@@ -150,6 +150,13 @@ impl Store {
         Store::open_sqlite(Path::new(path)).await
     }
 
+    /// A write transaction. `BEGIN IMMEDIATE` takes the write lock up front (waiting up to the
+    /// busy timeout): a deferred transaction that reads first and then writes is refused at once
+    /// with "database is locked" when another writer committed in between.
+    pub(crate) async fn write_tx(&self) -> Result<Transaction<'static, Sqlite>> {
+        Ok(self.pool().begin_with("BEGIN IMMEDIATE").await?)
+    }
+
     pub(crate) fn pool(&self) -> &SqlitePool {
         match self {
             Store::Sqlite(p) => p,
@@ -535,7 +542,7 @@ impl Store {
 
     /// Creates a customer with its contact points (all or nothing).
     pub async fn create_customer(&self, c: &Customer) -> Result<()> {
-        let mut tx = self.pool().begin().await?;
+        let mut tx = self.write_tx().await?;
         sqlx::query(
             "INSERT INTO customers (id, tenant_id, name, created_at) VALUES ($1, $2, $3, $4)",
         )
@@ -639,7 +646,7 @@ impl Store {
     /// Applies changes in one transaction, appending events in order, and returns the stored
     /// events with their sequence numbers. Returns only once the transaction is durable.
     pub async fn commit(&self, changes: &[Change]) -> Result<Vec<Event>> {
-        let mut tx = self.pool().begin().await?;
+        let mut tx = self.write_tx().await?;
         let mut events = Vec::new();
         for change in changes {
             apply_change(&mut tx, change, &mut events).await?;

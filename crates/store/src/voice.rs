@@ -51,7 +51,7 @@ impl Store {
     /// username is taken in the realm by another agent, or the realm belongs to another
     /// tenant.
     pub async fn put_sip_credential(&self, c: &SipCredential) -> Result<()> {
-        let mut tx = self.pool().begin().await?;
+        let mut tx = self.write_tx().await?;
         let owner: Option<String> = sqlx::query_scalar(
             "SELECT tenant_id FROM sip_credentials WHERE realm = $1 AND tenant_id <> $2 LIMIT 1",
         )

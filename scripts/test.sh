@@ -7,9 +7,11 @@ cd "$(dirname "$0")/.."
 
 step() { printf '\n==> %s\n' "$*"; }
 
-# Debian packages the end-to-end tests use. Nothing is needed yet beyond the Rust toolchain;
-# channels that drive real peers (sipp, swaks, chromium) add theirs to this list.
-need_pkgs=(sip-tester)
+# Debian packages the end-to-end tests use: SIPp for voice, Node for the browser tests (which
+# install Chromium and fonts themselves, tests/e2e/run.sh), curl for readiness checks.
+need_pkgs=(sip-tester curl)
+command -v node >/dev/null 2>&1 || need_pkgs+=(nodejs)
+command -v npm >/dev/null 2>&1 || need_pkgs+=(npm)
 if ((${#need_pkgs[@]})); then
   missing=()
   for p in "${need_pkgs[@]}"; do dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p"); done
@@ -52,6 +54,19 @@ set -e
 passed=$(grep -Eo 'test result: [a-zA-Z]+\. [0-9]+ passed' target/test-output.txt | awk '{s+=$4} END {print s+0}')
 failed=$(grep -Eo '[0-9]+ failed' target/test-output.txt | awk '{s+=$1} END {print s+0}')
 ignored=$(grep -Eo '[0-9]+ ignored' target/test-output.txt | awk '{s+=$1} END {print s+0}')
+
+step "browser end-to-end tests (headless Chromium, Playwright)"
+set +e
+SWITCHBOARD_BIN="$PWD/target/debug/switchboard" tests/e2e/run.sh 2>&1 | tee target/e2e-output.txt
+e2e_status=${PIPESTATUS[0]}
+set -e
+e2e_pass=$(grep -Eo '^ℹ pass [0-9]+' target/e2e-output.txt | awk '{print $3}' | tail -n1)
+e2e_fail=$(grep -Eo '^ℹ fail [0-9]+' target/e2e-output.txt | awk '{print $3}' | tail -n1)
+passed=$((passed + ${e2e_pass:-0}))
+failed=$((failed + ${e2e_fail:-0}))
+if [ "$e2e_status" -ne 0 ] && [ "${e2e_fail:-0}" -eq 0 ]; then failed=$((failed + 1)); fi
+
 echo
 echo "${passed} passed, ${failed} failed, ${ignored} skipped"
-exit "$status"
+if [ "$status" -ne 0 ]; then exit "$status"; fi
+exit "$e2e_status"

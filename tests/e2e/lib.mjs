@@ -1,0 +1,93 @@
+// Helpers of the browser tests: the server under test (SWITCHBOARD_URL, started by run.sh),
+// headless Debian Chromium through playwright-core, the API as an admin, and screenshots.
+
+import { chromium } from 'playwright-core';
+import { mkdirSync } from 'node:fs';
+import { join } from 'node:path';
+
+export const BASE = process.env.SWITCHBOARD_URL || 'http://127.0.0.1:8080';
+export const ARTIFACTS = process.env.ARTIFACTS || new URL('../../artifacts', import.meta.url).pathname;
+mkdirSync(ARTIFACTS, { recursive: true });
+
+/**
+ * Launches Debian's Chromium. Playwright gives every launch a fresh temporary profile (its own
+ * `--user-data-dir`, removed on close), so no state leaks between runs.
+ */
+export async function launch() {
+  return chromium.launch({
+    executablePath: process.env.CHROMIUM || '/usr/bin/chromium',
+    headless: true,
+    args: [
+      '--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
+      '--disable-background-networking', '--disable-component-update', '--disable-sync',
+    ],
+  });
+}
+
+/** A new browser context (its own storage: one person) with console errors collected. */
+export async function person(browser, opts = {}) {
+  const context = await browser.newContext({ viewport: { width: 1400, height: 860 }, ...opts });
+  const page = await context.newPage();
+  const errors = [];
+  page.on('pageerror', (e) => errors.push(String(e)));
+  page.on('console', (m) => {
+    if (m.type() === 'error' && !/WebSocket|Failed to load resource|ERR_/.test(m.text())) errors.push(m.text());
+  });
+  return { context, page, errors };
+}
+
+/** A JSON request to the API. */
+export async function api(method, path, body, token) {
+  const headers = {};
+  if (token) headers.Authorization = `Bearer ${token}`;
+  if (body !== undefined) headers['Content-Type'] = 'application/json';
+  const res = await fetch(`${BASE}/api/v1${path}`, { method, headers, body: body === undefined ? undefined : JSON.stringify(body) });
+  const text = await res.text();
+  const data = text ? JSON.parse(text) : null;
+  if (!res.ok) throw new Error(`${method} ${path}: ${res.status} ${text}`);
+  return data;
+}
+
+/** Logs in through the API; `{token, user}`. */
+export async function login(username, password) {
+  return api('POST', '/auth/login', { username, password });
+}
+
+/** Saves a full-page screenshot as artifacts/NAME.png. */
+export async function shot(page, name) {
+  const path = join(ARTIFACTS, `${name}.png`);
+  await page.screenshot({ path, fullPage: false });
+  return path;
+}
+
+/** Waits until `fn()` is truthy (polling), or fails with `what`. */
+export async function until(fn, what, timeout = 10000) {
+  const end = Date.now() + timeout;
+  let last;
+  while (Date.now() < end) {
+    try {
+      last = await fn();
+      if (last) return last;
+    } catch (e) {
+      last = e;
+    }
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  throw new Error(`timed out waiting for ${what} (last: ${last})`);
+}
+
+/** Logs an agent into /agent in `page` (language `lang`) and sets it available. */
+export async function agentLogin(page, username, password = 'agent', lang = 'en') {
+  await page.goto(`${BASE}/agent?lang=${lang}`);
+  await page.fill('#login-username', username);
+  await page.fill('#login-password', password);
+  await page.click('#login-form button[type=submit]');
+  await page.waitForSelector('#app:not([hidden])');
+  await page.waitForSelector('#conn.open');
+}
+
+/** Sets the agent's presence through the desktop's own control. */
+export async function setPresence(page, state) {
+  await page.selectOption('#state', state);
+  await page.waitForFunction((s) => window.__sb.status && window.__sb.status.state === s, state);
+}

@@ -265,6 +265,9 @@ fn print_banner(addr: SocketAddr, sip: SocketAddr, cfg: &config::Config, demo: b
     println!("switchboard {} started", env!("CARGO_PKG_VERSION"));
     println!("http={addr}");
     println!("sip={sip}");
+    println!("  agent        http://{addr}/agent");
+    println!("  supervisor   http://{addr}/supervisor");
+    println!("  demo chat    http://{addr}/demo/chat   (widget: http://{addr}/widget.js)");
     println!("  API          http://{addr}/api/v1   (OpenAPI: http://{addr}/openapi.json)");
     println!("  events       ws://{addr}/api/v1/events?token=TOKEN");
     println!("  metrics      http://{addr}/metrics");

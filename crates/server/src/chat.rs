@@ -141,7 +141,7 @@ pub async fn post_message(
         at: msg.created_at,
         data: json!({"interaction_id": it.id, "message_id": msg.id, "from": msg.sender.as_str(), "internal": msg.internal}),
     };
-    let (stored, new, event) = s.store.append_message(&msg, Some(event)).await?;
+    let (stored, new, event) = s.messages.append(msg, Some(event)).await?;
     if new {
         metrics::counter!("switchboard_messages_total", "channel" => it.channel.as_str(), "from" => stored.sender.as_str()).increment(1);
         if let Some(e) = event {
@@ -151,6 +151,78 @@ pub async fn post_message(
         }
     }
     Ok((stored, new))
+}
+
+/// What appending one message gives: the stored message, whether it is new, its event.
+type Appended = Result<(Message, bool, Option<switchboard_store::Event>), ApiError>;
+
+/// Group commit of messages: one task writes every message waiting at that moment in one
+/// transaction (one fsync), so thousands of conversations do not each pay for their own, while a
+/// lone message is written at once. Each sender still gets its answer only after the commit.
+#[derive(Clone)]
+pub struct MessageWriter {
+    tx: tokio::sync::mpsc::Sender<(
+        Message,
+        Option<NewEvent>,
+        tokio::sync::oneshot::Sender<Appended>,
+    )>,
+}
+
+/// Most messages committed together.
+const BATCH: usize = 256;
+
+impl MessageWriter {
+    /// Starts the writer task.
+    pub fn start(store: switchboard_store::Store) -> Self {
+        let (tx, mut rx) = tokio::sync::mpsc::channel::<(
+            Message,
+            Option<NewEvent>,
+            tokio::sync::oneshot::Sender<Appended>,
+        )>(4 * BATCH);
+        tokio::spawn(async move {
+            while let Some(first) = rx.recv().await {
+                let mut batch = vec![first];
+                while batch.len() < BATCH {
+                    match rx.try_recv() {
+                        Ok(item) => batch.push(item),
+                        Err(_) => break,
+                    }
+                }
+                metrics::histogram!("switchboard_message_batch_size").record(batch.len() as f64);
+                let items = batch
+                    .iter()
+                    .map(|(m, e, _)| (m.clone(), e.clone()))
+                    .collect();
+                match store.append_messages(items).await {
+                    Ok(results) => {
+                        for ((_, _, reply), r) in batch.into_iter().zip(results) {
+                            let _ = reply.send(Ok(r));
+                        }
+                    }
+                    Err(e) => {
+                        // One at a time, so that one bad message does not fail the others.
+                        tracing::warn!(error = %e, size = batch.len(), "message batch failed; writing one by one");
+                        for (m, ev, reply) in batch {
+                            let _ = reply
+                                .send(store.append_message(&m, ev).await.map_err(ApiError::from));
+                        }
+                    }
+                }
+            }
+        });
+        MessageWriter { tx }
+    }
+
+    /// Stores one message (with its event); answers after the commit.
+    pub async fn append(&self, m: Message, e: Option<NewEvent>) -> Appended {
+        let (reply, rx) = tokio::sync::oneshot::channel();
+        self.tx
+            .send((m, e, reply))
+            .await
+            .map_err(|_| ApiError::unavailable("the message writer stopped"))?;
+        rx.await
+            .map_err(|_| ApiError::unavailable("the message writer stopped"))?
+    }
 }
 
 /// Publishes a passing indicator (typing, read) of a conversation; nothing is stored.

@@ -39,6 +39,8 @@ pub struct Inner {
     pub revoked: tokio::sync::broadcast::Sender<String>,
     /// Open chat sockets per client address.
     pub chat_sockets: Arc<crate::chat::SocketCounter>,
+    /// Group commit of conversation messages.
+    pub messages: crate::chat::MessageWriter,
     engines: RwLock<HashMap<TenantId, mpsc::Sender<Command>>>,
     tasks: Mutex<Vec<tokio::task::JoinHandle<()>>>,
 }
@@ -64,6 +66,7 @@ impl AppState {
             config.login_failures_per_user,
             config.login_failures_per_ip,
         );
+        let messages = crate::chat::MessageWriter::start(store.clone());
         AppState(Arc::new(Inner {
             store,
             clock,
@@ -74,6 +77,7 @@ impl AppState {
             decoy_hash,
             revoked: tokio::sync::broadcast::channel(256).0,
             chat_sockets: Arc::default(),
+            messages,
             engines: RwLock::new(HashMap::new()),
             tasks: Mutex::new(Vec::new()),
         }))

@@ -36,53 +36,71 @@ impl Store {
         msg: &Message,
         event: Option<NewEvent>,
     ) -> Result<(Message, bool, Option<Event>)> {
+        let mut out = self.append_messages(vec![(msg.clone(), event)]).await?;
+        out.pop().ok_or_else(|| crate::StoreError::Corrupt {
+            table: "messages",
+            detail: "append returned nothing".into(),
+        })
+    }
+
+    /// Appends several messages in one transaction (group commit: one fsync for all), each as
+    /// [`Store::append_message`] does, in order.
+    pub async fn append_messages(
+        &self,
+        items: Vec<(Message, Option<NewEvent>)>,
+    ) -> Result<Vec<(Message, bool, Option<Event>)>> {
         let mut tx = self.write_tx().await?;
-        if let Some(cid) = &msg.client_id {
-            let row = sqlx::query(
-                "SELECT id, tenant_id, interaction_id, seq, sender, author_id, author_name, body, internal, client_id, created_at
-                 FROM messages WHERE interaction_id = $1 AND client_id = $2",
-            )
-            .bind(msg.interaction.to_string())
-            .bind(cid)
-            .fetch_optional(&mut *tx)
-            .await?;
-            if let Some(row) = row {
-                return Ok((message_from_row(&row)?, false, None));
-            }
-        }
-        let seq: i64 = sqlx::query(
-            "INSERT INTO messages (id, tenant_id, interaction_id, seq, sender, author_id, author_name, body, internal, client_id, created_at)
-             VALUES ($1, $2, $3, (SELECT COALESCE(MAX(seq), 0) + 1 FROM messages WHERE interaction_id = $3), $4, $5, $6, $7, $8, $9, $10)
-             RETURNING seq",
-        )
-        .bind(&msg.id)
-        .bind(msg.tenant.to_string())
-        .bind(msg.interaction.to_string())
-        .bind(msg.sender.as_str())
-        .bind(&msg.author_id)
-        .bind(&msg.author_name)
-        .bind(msg.body.expose())
-        .bind(i64::from(msg.internal))
-        .bind(&msg.client_id)
-        .bind(msg.created_at)
-        .fetch_one(&mut *tx)
-        .await?
-        .try_get(0)?;
-        let mut stored = msg.clone();
-        stored.seq = seq;
-        let event = match event {
-            Some(mut e) => {
-                if let serde_json::Value::Object(m) = &mut e.data {
-                    m.insert("seq".into(), seq.into());
+        let mut results = Vec::with_capacity(items.len());
+        for (msg, event) in items {
+            if let Some(cid) = &msg.client_id {
+                let row = sqlx::query(
+                    "SELECT id, tenant_id, interaction_id, seq, sender, author_id, author_name, body, internal, client_id, created_at
+                     FROM messages WHERE interaction_id = $1 AND client_id = $2",
+                )
+                .bind(msg.interaction.to_string())
+                .bind(cid)
+                .fetch_optional(&mut *tx)
+                .await?;
+                if let Some(row) = row {
+                    results.push((message_from_row(&row)?, false, None));
+                    continue;
                 }
-                let mut out = Vec::new();
-                crate::apply_change(&mut tx, &crate::Change::Event(e), &mut out).await?;
-                out.pop()
             }
-            None => None,
-        };
+            let seq: i64 = sqlx::query(
+                "INSERT INTO messages (id, tenant_id, interaction_id, seq, sender, author_id, author_name, body, internal, client_id, created_at)
+                 VALUES ($1, $2, $3, (SELECT COALESCE(MAX(seq), 0) + 1 FROM messages WHERE interaction_id = $3), $4, $5, $6, $7, $8, $9, $10)
+                 RETURNING seq",
+            )
+            .bind(&msg.id)
+            .bind(msg.tenant.to_string())
+            .bind(msg.interaction.to_string())
+            .bind(msg.sender.as_str())
+            .bind(&msg.author_id)
+            .bind(&msg.author_name)
+            .bind(msg.body.expose())
+            .bind(i64::from(msg.internal))
+            .bind(&msg.client_id)
+            .bind(msg.created_at)
+            .fetch_one(&mut *tx)
+            .await?
+            .try_get(0)?;
+            let mut stored = msg;
+            stored.seq = seq;
+            let event = match event {
+                Some(mut e) => {
+                    if let serde_json::Value::Object(m) = &mut e.data {
+                        m.insert("seq".into(), seq.into());
+                    }
+                    let mut out = Vec::new();
+                    crate::apply_change(&mut tx, &crate::Change::Event(e), &mut out).await?;
+                    out.pop()
+                }
+                None => None,
+            };
+            results.push((stored, true, event));
+        }
         tx.commit().await?;
-        Ok((stored, true, event))
+        Ok(results)
     }
 
     /// Messages of an interaction in order (internal notes only with `internal`).

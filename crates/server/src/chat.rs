@@ -11,11 +11,10 @@
 use crate::auth::{new_token, token_hash};
 use crate::bus::BusEvent;
 use crate::engine::Command;
-use crate::error::ApiError;
+use crate::error::{ApiError, ApiWebSocket};
 use crate::state::AppState;
 use axum::Router;
-use axum::extract::ws::rejection::WebSocketUpgradeRejection;
-use axum::extract::ws::{CloseFrame, Message as WsMessage, WebSocket, WebSocketUpgrade};
+use axum::extract::ws::{CloseFrame, Message as WsMessage, WebSocket};
 use axum::extract::{ConnectInfo, State};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
@@ -245,18 +244,8 @@ pub fn routes() -> Router<AppState> {
 async fn ws(
     State(s): State<AppState>,
     ConnectInfo(addr): ConnectInfo<SocketAddr>,
-    ws: Result<WebSocketUpgrade, WebSocketUpgradeRejection>,
+    ApiWebSocket(ws): ApiWebSocket,
 ) -> Response {
-    let ws = match ws {
-        Ok(ws) => ws,
-        Err(e) => {
-            return ApiError::bad_request(
-                "websocket_required",
-                format!("open this route as a WebSocket: {}", e.body_text()),
-            )
-            .into_response();
-        }
-    };
     let Some(slot) = s.chat_sockets.acquire(addr.ip()) else {
         return ApiError::too_many("too many chat connections from this address", 10)
             .into_response();

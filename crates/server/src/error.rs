@@ -230,3 +230,26 @@ where
         }
     }
 }
+
+/// WebSocket upgrade extractor whose rejection (a plain HTTP request) is a JSON 400
+/// `websocket_required`.
+pub struct ApiWebSocket(pub axum::extract::ws::WebSocketUpgrade);
+
+impl<S> FromRequestParts<S> for ApiWebSocket
+where
+    S: Send + Sync,
+{
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
+        axum::extract::ws::WebSocketUpgrade::from_request_parts(parts, state)
+            .await
+            .map(ApiWebSocket)
+            .map_err(|e| {
+                ApiError::bad_request(
+                    "websocket_required",
+                    format!("open this route as a WebSocket: {}", e.body_text()),
+                )
+            })
+    }
+}

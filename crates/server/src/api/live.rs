@@ -4,13 +4,11 @@ use super::views::ErrorBody;
 use crate::auth::Caller;
 use crate::bus::BusEvent;
 use crate::engine::Command;
-use crate::error::ApiError;
-use crate::error::{ApiJson, ApiResult};
+use crate::error::{ApiJson, ApiResult, ApiWebSocket};
 use crate::state::AppState;
 use axum::extract::State;
-use axum::extract::ws::rejection::WebSocketUpgradeRejection;
-use axum::extract::ws::{CloseFrame, Message, WebSocket, WebSocketUpgrade};
-use axum::response::{IntoResponse, Response};
+use axum::extract::ws::{CloseFrame, Message, WebSocket};
+use axum::response::Response;
 use serde::Serialize;
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -127,18 +125,8 @@ pub async fn realtime(State(s): State<AppState>, caller: Caller) -> ApiResult<Ap
 pub async fn events(
     State(s): State<AppState>,
     caller: Caller,
-    ws: Result<WebSocketUpgrade, WebSocketUpgradeRejection>,
+    ApiWebSocket(ws): ApiWebSocket,
 ) -> Response {
-    let ws = match ws {
-        Ok(ws) => ws,
-        Err(e) => {
-            return ApiError::bad_request(
-                "websocket_required",
-                format!("open this route as a WebSocket: {}", e.body_text()),
-            )
-            .into_response();
-        }
-    };
     let rx = s.bus.subscribe();
     let revoked = s.revoked.subscribe();
     ws.max_message_size(64 * 1024)

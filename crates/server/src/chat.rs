@@ -78,6 +78,42 @@ impl Drop for SocketSlot {
     }
 }
 
+/// Counts open sockets per chat session, to notice a customer who has gone away.
+#[derive(Debug, Default)]
+pub struct SessionSockets(Mutex<HashMap<String, usize>>);
+
+impl SessionSockets {
+    fn open(&self, token_hash: &str) {
+        if let Ok(mut m) = self.0.lock() {
+            *m.entry(token_hash.to_owned()).or_default() += 1;
+        }
+    }
+
+    /// Counts one socket closed; true when the session has none left.
+    fn close(&self, token_hash: &str) -> bool {
+        let Ok(mut m) = self.0.lock() else {
+            return false;
+        };
+        let Some(n) = m.get_mut(token_hash) else {
+            return true;
+        };
+        *n = n.saturating_sub(1);
+        if *n == 0 {
+            m.remove(token_hash);
+            true
+        } else {
+            false
+        }
+    }
+
+    fn is_open(&self, token_hash: &str) -> bool {
+        self.0
+            .lock()
+            .map(|m| m.contains_key(token_hash))
+            .unwrap_or(true)
+    }
+}
+
 /// Whether a channel carries a written conversation (messages).
 pub fn is_conversation(c: Channel) -> bool {
     !matches!(
@@ -385,6 +421,15 @@ impl Conn {
         place.rx = place
             .interaction
             .map(|id| self.s.bus.subscribe_conversation(id));
+        self.s.chat_sessions.open(&place.token_hash);
+        self.watch(&mut place).await;
+        if self.s.chat_sessions.close(&place.token_hash) {
+            self.abandon_later(&place);
+        }
+    }
+
+    /// The connection's main loop after `hello`.
+    async fn watch(&mut self, place: &mut Place) {
         loop {
             tokio::select! {
                 frame = next_frame(&mut self.socket) => {
@@ -395,7 +440,7 @@ impl Conn {
                                 break;
                             }
                         }
-                        Ok(f) => match self.handle(&mut place, f).await {
+                        Ok(f) => match self.handle(place, f).await {
                             Ok(true) => {}
                             Ok(false) => break,
                             Err(e) => {
@@ -409,7 +454,7 @@ impl Conn {
                 ev = next_event(&mut place.rx) => match ev {
                     Ok(e) => {
                         let s = self.s.clone();
-                        if let Some(out) = for_customer(&s, &place, &e).await
+                        if let Some(out) = for_customer(&s, place, &e).await
                             && !self.send(out).await
                         {
                             break;
@@ -430,6 +475,28 @@ impl Conn {
                 },
             }
         }
+    }
+
+    /// After the last socket of a session closed without `close`: if the customer is still away
+    /// after the configured time and the conversation still waits, it is abandoned.
+    fn abandon_later(&self, place: &Place) {
+        let Some(id) = place.interaction else { return };
+        let (s, tenant, token) = (self.s.clone(), place.tenant, place.token_hash.clone());
+        tokio::spawn(async move {
+            tokio::time::sleep(s.config.chat_abandon_after).await;
+            if s.chat_sessions.is_open(&token) {
+                return;
+            }
+            let waiting = matches!(
+                s.store.interaction(tenant, id).await,
+                Ok(Some(it)) if matches!(it.state, InteractionState::Queued | InteractionState::Offered)
+            );
+            if waiting {
+                let _ = s
+                    .ask(tenant, |reply| Command::CustomerLeft { id, reply })
+                    .await;
+            }
+        });
     }
 
     /// Resolves tenant, queue, customer and session; sends `welcome`.

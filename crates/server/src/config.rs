@@ -47,6 +47,8 @@ pub struct Config {
     pub login_window: Duration,
     /// Largest accepted request body.
     pub max_body_bytes: usize,
+    /// A waiting chat whose customer has had no socket open this long is abandoned.
+    pub chat_abandon_after: Duration,
 }
 
 impl Default for Config {
@@ -62,6 +64,7 @@ impl Default for Config {
             login_failures_per_ip: 20,
             login_window: Duration::from_secs(60),
             max_body_bytes: 256 * 1024,
+            chat_abandon_after: Duration::from_secs(120),
         }
     }
 }
@@ -77,6 +80,14 @@ struct FileConfig {
     max_body_bytes: Option<usize>,
     #[serde(default)]
     auth: FileAuth,
+    #[serde(default)]
+    chat: FileChat,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct FileChat {
+    abandon_after_s: Option<u64>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -170,6 +181,12 @@ impl Config {
                     return Err(err("auth.login_failures_per_ip", "must be positive"));
                 }
                 c.login_failures_per_ip = n;
+            }
+            if let Some(a) = f.chat.abandon_after_s {
+                if a == 0 {
+                    return Err(err("chat.abandon_after_s", "must be positive"));
+                }
+                c.chat_abandon_after = Duration::from_secs(a);
             }
             if let Some(w) = f.auth.login_window_s {
                 if w == 0 {

@@ -39,6 +39,8 @@ pub struct Inner {
     pub revoked: tokio::sync::broadcast::Sender<String>,
     /// Open chat sockets per client address.
     pub chat_sockets: Arc<crate::chat::SocketCounter>,
+    /// Open sockets per chat session.
+    pub chat_sessions: crate::chat::SessionSockets,
     /// Group commit of conversation messages.
     pub messages: crate::chat::MessageWriter,
     engines: RwLock<HashMap<TenantId, mpsc::Sender<Command>>>,
@@ -77,6 +79,7 @@ impl AppState {
             decoy_hash,
             revoked: tokio::sync::broadcast::channel(256).0,
             chat_sockets: Arc::default(),
+            chat_sessions: Default::default(),
             messages,
             engines: RwLock::new(HashMap::new()),
             tasks: Mutex::new(Vec::new()),

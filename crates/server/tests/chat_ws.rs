@@ -290,3 +290,47 @@ async fn connections_per_address_are_capped() {
     tokio::time::sleep(Duration::from_millis(200)).await;
     Customer::connect(&s).await;
 }
+
+#[tokio::test]
+async fn a_waiting_customer_who_vanishes_is_abandoned_one_who_returns_is_not() {
+    let dir = TempDir::new("chat-vanish");
+    let cfg = dir.0.join("c.toml");
+    std::fs::write(&cfg, "[chat]\nabandon_after_s = 1\n").expect("config");
+    let s = Server::start_with(&dir.0, &["--config", cfg.to_str().expect("utf8")], &[]);
+    let admin = s.login("admin", "admin").await;
+
+    // nobody is available: both chats wait
+    let (mut gone, _) = Customer::hello(&s, json!({})).await;
+    gone.send(json!({"type": "message", "text": "anyone?", "client_id": "g1"}))
+        .await;
+    let gone_id = gone.next("status").await["interaction_id"]
+        .as_str()
+        .expect("id")
+        .to_owned();
+    let (mut back, w) = Customer::hello(&s, json!({})).await;
+    let token = w["session"].as_str().expect("session").to_owned();
+    back.send(json!({"type": "message", "text": "hello?", "client_id": "b1"}))
+        .await;
+    let back_id = back.next("status").await["interaction_id"]
+        .as_str()
+        .expect("id")
+        .to_owned();
+
+    // both sockets drop without `close`; one customer comes back within the second
+    drop(gone);
+    drop(back);
+    let (_back_again, w) = Customer::hello(&s, json!({"session": token})).await;
+    assert_eq!(w["interaction"]["id"], back_id.as_str());
+
+    let v = admin.wait_for(&gone_id, |v| v["state"] == "ended").await;
+    assert_eq!(v["disposition"], "abandoned");
+    assert!(common::event_types(&v).contains(&"interaction.abandoned".to_owned()));
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    assert_eq!(
+        admin
+            .get(&format!("/api/v1/interactions/{back_id}"))
+            .await
+            .expect(200)["state"],
+        "queued"
+    );
+}

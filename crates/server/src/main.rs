@@ -242,6 +242,7 @@ async fn serve(cfg: config::Config) -> anyhow::Result<()> {
     let state = state::AppState::new(store.clone(), clock, cfg.clone(), metrics, decoy);
     state.start_engines().await?;
     let voice = voice::start(state.clone(), cfg.sip).await?;
+    let _ = state.sip_accounts.set(voice.reloader());
     let addr = listener.local_addr()?;
     let demo = cfg.demo && store.tenant_by_slug("demo").await?.is_some();
     print_banner(addr, voice.local_addr(), &cfg, demo);

@@ -41,6 +41,8 @@ pub struct Inner {
     pub chat_sockets: Arc<crate::chat::SocketCounter>,
     /// Open sockets per chat session.
     pub chat_sessions: crate::chat::SessionSockets,
+    /// Reloads the SIP listener's accounts (set once the listener runs).
+    pub sip_accounts: std::sync::OnceLock<crate::voice::CredentialReloader>,
     /// Group commit of conversation messages.
     pub messages: crate::chat::MessageWriter,
     engines: RwLock<HashMap<TenantId, mpsc::Sender<Command>>>,
@@ -80,6 +82,7 @@ impl AppState {
             revoked: tokio::sync::broadcast::channel(256).0,
             chat_sockets: Arc::default(),
             chat_sessions: Default::default(),
+            sip_accounts: std::sync::OnceLock::new(),
             messages,
             engines: RwLock::new(HashMap::new()),
             tasks: Mutex::new(Vec::new()),

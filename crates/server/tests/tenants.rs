@@ -238,6 +238,7 @@ async fn sweep(me: &World, them: &World) {
                     Some("messages") => json!({"text": "hello from another tenant"}),
                     Some("typing") => json!({"on": true}),
                     Some("read") => json!({"seq": 1}),
+                    Some("sip") => json!({"password": "another-tenants-phone"}),
                     _ => json!({}),
                 };
                 let m: reqwest::Method = method.to_uppercase().parse().expect("method");

@@ -7,6 +7,7 @@
 mod common;
 
 use common::{Server, TempDir};
+use serde_json::json;
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpStream, UdpSocket};
 use std::path::{Path, PathBuf};
@@ -373,4 +374,110 @@ async fn hostile_input_leaves_the_server_serving() {
             .status(),
         200
     );
+}
+
+#[tokio::test]
+async fn an_admin_sets_an_agents_sip_password_and_the_phone_registers_with_it() {
+    let dir = TempDir::new("voice-account");
+    let s = Server::start(&dir.0);
+    let sip = s.sip.expect("server printed sip=HOST:PORT");
+    let work = TempDir::new("voice-account-logs");
+    let admin = s.login("admin", "admin").await;
+    let agent = s.login("agent2", "agent").await;
+    let id = agent.user["agent_id"]
+        .as_str()
+        .expect("agent id")
+        .to_owned();
+
+    // an agent reads its own account, not a colleague's; only admins change it
+    let own = agent
+        .get(&format!("/api/v1/agents/{id}/sip"))
+        .await
+        .expect(200);
+    assert_eq!(own["username"], "agent2");
+    assert_eq!(own["realm"], "demo.switchboard.local");
+    assert!(own.get("password").is_none() && !own.to_string().contains("ha1"));
+    agent
+        .put(
+            &format!("/api/v1/agents/{id}/sip"),
+            json!({"password": "new-phone-secret"}),
+        )
+        .await
+        .expect_error(403, "forbidden");
+    admin
+        .put(
+            &format!("/api/v1/agents/{id}/sip"),
+            json!({"password": "short"}),
+        )
+        .await
+        .expect_error(422, "invalid_value");
+    let set = admin
+        .put(
+            &format!("/api/v1/agents/{id}/sip"),
+            json!({"password": "new-phone-secret"}),
+        )
+        .await
+        .expect(200);
+    assert_eq!(set["username"], "agent2");
+
+    // the phone registers with the new password at once (no restart) ...
+    assert!(
+        register_as(sip, "agent2", "new-phone-secret", "127.0.0.1", &work.0),
+        "new password accepted"
+    );
+    // ... and no longer with the old one
+    assert!(
+        !register_as(sip, "agent2", "agent", "127.0.0.3", &work.0),
+        "the old password must be refused"
+    );
+
+    // removing the account stops registration
+    admin
+        .delete(&format!("/api/v1/agents/{id}/sip"))
+        .await
+        .expect(204);
+    admin
+        .get(&format!("/api/v1/agents/{id}/sip"))
+        .await
+        .expect_error(404, "not_found");
+}
+
+/// Registers `user` with `password` from `local_ip` with SIPp (the scenario rendered from its
+/// template); whether it succeeded.
+fn register_as(
+    server: SocketAddr,
+    user: &str,
+    password: &str,
+    local_ip: &str,
+    work: &Path,
+) -> bool {
+    let template = std::fs::read_to_string(scenario("register_as.xml.template")).expect("template");
+    let file = work.join(format!("register_as_{user}_{local_ip}.xml"));
+    std::fs::write(
+        &file,
+        template
+            .replace("{{USER}}", user)
+            .replace("{{PASSWORD}}", password),
+    )
+    .expect("scenario");
+    Command::new("sipp")
+        .arg("-sf")
+        .arg(&file)
+        .args([
+            "-i",
+            local_ip,
+            "-nostdin",
+            "-m",
+            "1",
+            "-timeout",
+            "10s",
+            "-recv_timeout",
+            "4000",
+        ])
+        .arg(server.to_string())
+        .current_dir(work)
+        .output()
+        .expect("run sipp (Debian package sip-tester; ./scripts/test.sh installs it)")
+        .status
+        .success()
 }

@@ -80,6 +80,11 @@ pub fn api_routes() -> (Router<AppState>, utoipa::openapi::OpenApi) {
             people::delete_agent
         ))
         .routes(routes!(people::get_state, people::put_state))
+        .routes(routes!(
+            people::get_sip,
+            people::put_sip,
+            people::delete_sip
+        ))
         .routes(routes!(interactions::list, interactions::create))
         .routes(routes!(interactions::get))
         .routes(routes!(interactions::accept))

@@ -8,7 +8,7 @@ use crate::shapes::{AgentSkill, CapacityBody, check_agent};
 use crate::state::AppState;
 use axum::extract::State;
 use axum::http::StatusCode;
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 use std::collections::HashSet;
 use switchboard_model::{AgentId, Capacity, Presence, Role, SkillId, UserId};
 use switchboard_store::{AgentRecord, User};
@@ -480,4 +480,153 @@ pub async fn put_state(
         })
         .await??;
     Ok(ApiJson(st))
+}
+
+/// An agent's SIP account (its phones register with it). The password is never shown.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct SipAccountView {
+    /// Digest username: the user part of the phones' address (`sip:USERNAME@REALM`).
+    pub username: String,
+    /// Digest realm: the tenant's SIP domain.
+    pub realm: String,
+    /// Last change.
+    pub updated_at: String,
+}
+
+/// Body of `PUT /api/v1/agents/{id}/sip`.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct SipAccountBody {
+    /// The phones' password (8-128 characters).
+    pub password: String,
+    /// Username (default: the agent's login name).
+    pub username: Option<String>,
+    /// Realm (default: the tenant's existing SIP realm, else `TENANT.switchboard.local`).
+    pub realm: Option<String>,
+}
+
+fn sip_view(c: &switchboard_store::voice::SipCredential) -> SipAccountView {
+    SipAccountView {
+        username: c.username.clone(),
+        realm: c.realm.clone(),
+        updated_at: crate::clock::rfc3339(c.updated_at),
+    }
+}
+
+/// An agent's SIP account (admins, and the agent itself).
+#[utoipa::path(get, path = "/api/v1/agents/{id}/sip", tag = "people", params(("id" = String, Path)),
+    responses((status = 200, body = SipAccountView), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)))]
+pub async fn get_sip(
+    State(s): State<AppState>,
+    caller: Caller,
+    ApiPath(id): ApiPath<AgentId>,
+) -> ApiResult<ApiJson<SipAccountView>> {
+    if caller.agent != Some(id) {
+        caller.require(Role::Admin)?;
+    }
+    let c = s
+        .store
+        .sip_credential(caller.user.tenant, id)
+        .await?
+        .ok_or_else(|| ApiError::not_found("SIP account for this agent"))?;
+    Ok(ApiJson(sip_view(&c)))
+}
+
+/// Sets an agent's SIP account (admin): stores only the digest hashes (MD5 and SHA-256) and
+/// reloads the registrar at once.
+#[utoipa::path(put, path = "/api/v1/agents/{id}/sip", tag = "people", params(("id" = String, Path)), request_body = SipAccountBody,
+    responses((status = 200, body = SipAccountView), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody), (status = 422, body = ErrorBody)))]
+pub async fn put_sip(
+    State(s): State<AppState>,
+    caller: Caller,
+    ApiPath(id): ApiPath<AgentId>,
+    ApiJson(b): ApiJson<SipAccountBody>,
+) -> ApiResult<ApiJson<SipAccountView>> {
+    caller.require(Role::Admin)?;
+    let tenant = caller.user.tenant;
+    let agent = s
+        .store
+        .agent(tenant, id)
+        .await?
+        .ok_or_else(|| ApiError::not_found("agent"))?;
+    if !(8..=128).contains(&b.password.chars().count()) {
+        return Err(ApiError::unprocessable(
+            "invalid_value",
+            "password: 8-128 characters",
+        ));
+    }
+    let username = match b.username {
+        Some(u) => u,
+        None => s
+            .store
+            .user(tenant, agent.user)
+            .await?
+            .map(|u| u.username)
+            .ok_or_else(|| ApiError::internal("agent without user"))?,
+    };
+    crate::shapes::check_username(&username).map_err(invalid)?;
+    let realm = match b.realm {
+        Some(r) => r,
+        None => match s.store.sip_credentials(tenant).await?.first() {
+            Some(c) => c.realm.clone(),
+            None => {
+                let slug = s
+                    .store
+                    .tenants()
+                    .await?
+                    .into_iter()
+                    .find(|t| t.id == tenant)
+                    .map(|t| t.slug)
+                    .unwrap_or_else(|| "tenant".into());
+                format!("{slug}.switchboard.local")
+            }
+        },
+    };
+    let realm_ok = (1..=253).contains(&realm.len())
+        && realm
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || ".-".contains(c));
+    if !realm_ok {
+        return Err(ApiError::unprocessable(
+            "invalid_value",
+            "realm: a domain name (letters, digits, dots, dashes)",
+        ));
+    }
+    let c = switchboard_sip::digest::Credentials::from_password(&username, &realm, &b.password);
+    let cred = switchboard_store::voice::SipCredential {
+        tenant,
+        agent: id,
+        realm: c.realm,
+        username: c.username,
+        ha1_md5: c.ha1_md5.map(switchboard_model::Sensitive::new),
+        ha1_sha256: c.ha1_sha256.map(switchboard_model::Sensitive::new),
+        updated_at: s.clock.wall_ms(),
+    };
+    s.store.put_sip_credential(&cred).await?;
+    if let Some(r) = s.sip_accounts.get() {
+        r.reload(&s.store).await.map_err(ApiError::internal)?;
+    }
+    Ok(ApiJson(sip_view(&cred)))
+}
+
+/// Removes an agent's SIP account (admin): its phones can no longer register.
+#[utoipa::path(delete, path = "/api/v1/agents/{id}/sip", tag = "people", params(("id" = String, Path)),
+    responses((status = 204), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)))]
+pub async fn delete_sip(
+    State(s): State<AppState>,
+    caller: Caller,
+    ApiPath(id): ApiPath<AgentId>,
+) -> ApiResult<StatusCode> {
+    caller.require(Role::Admin)?;
+    if !s
+        .store
+        .delete_sip_credential(caller.user.tenant, id)
+        .await?
+    {
+        return Err(ApiError::not_found("SIP account for this agent"));
+    }
+    if let Some(r) = s.sip_accounts.get() {
+        r.reload(&s.store).await.map_err(ApiError::internal)?;
+    }
+    Ok(StatusCode::NO_CONTENT)
 }

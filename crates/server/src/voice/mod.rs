@@ -112,6 +112,35 @@ impl VoiceHandle {
 
     /// Reloads the accounts from the store (after an agent's SIP password changed).
     pub async fn reload_credentials(&self, store: &Store) -> anyhow::Result<()> {
+        self.reloader().reload(store).await
+    }
+
+    /// A handle that reloads the accounts, for the API (cheap to clone).
+    pub fn reloader(&self) -> CredentialReloader {
+        CredentialReloader {
+            agents: self.agents.clone(),
+            commands: self.commands.clone(),
+        }
+    }
+
+    /// Stops the listener's tasks.
+    pub fn stop(self) {
+        for t in self.tasks {
+            t.abort();
+        }
+    }
+}
+
+/// Reloads the SIP accounts after an admin changed one.
+#[derive(Clone)]
+pub struct CredentialReloader {
+    agents: Arc<RwLock<HashMap<(TenantId, AgentId), Aor>>>,
+    commands: mpsc::Sender<Command>,
+}
+
+impl CredentialReloader {
+    /// Reads every account from the store and hands them to the SIP engine.
+    pub async fn reload(&self, store: &Store) -> anyhow::Result<()> {
         let (creds, agents) = load_credentials(store).await?;
         if let Ok(mut a) = self.agents.write() {
             *a = agents;
@@ -120,13 +149,6 @@ impl VoiceHandle {
             .send(Command::Credentials(creds))
             .await
             .map_err(|_| anyhow::anyhow!("the SIP engine has stopped"))
-    }
-
-    /// Stops the listener's tasks.
-    pub fn stop(self) {
-        for t in self.tasks {
-            t.abort();
-        }
     }
 }
 

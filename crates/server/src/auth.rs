@@ -120,18 +120,13 @@ impl FromRequestParts<AppState> for Caller {
             )
         })?;
         let hash = token_hash(&token);
-        let (session, user) = state
+        let (session, user, agent) = state
             .store
             .session(&hash, state.clock.wall_ms())
             .await?
             .ok_or_else(|| {
                 ApiError::unauthorized("the token is unknown or has expired; log in again")
             })?;
-        let agent = state
-            .store
-            .agent_of_user(user.tenant, user.id)
-            .await?
-            .map(|a| a.id);
         Ok(Caller {
             user,
             agent,

@@ -300,12 +300,19 @@ impl Store {
         Ok(())
     }
 
-    /// A session that has not expired at `now_ms`, with its user.
-    pub async fn session(&self, token_hash: &str, now_ms: i64) -> Result<Option<(Session, User)>> {
+    /// A session that has not expired at `now_ms`, with its user and the user's agent profile
+    /// (one query: every authenticated request asks this).
+    pub async fn session(
+        &self,
+        token_hash: &str,
+        now_ms: i64,
+    ) -> Result<Option<(Session, User, Option<AgentId>)>> {
         let row = sqlx::query(
             "SELECT s.token_hash, s.user_id, s.tenant_id, s.created_at, s.expires_at,
-                    u.id, u.tenant_id, u.username, u.password_hash, u.role, u.display_name, u.created_at
+                    u.id, u.tenant_id, u.username, u.password_hash, u.role, u.display_name, u.created_at,
+                    a.id
              FROM sessions s JOIN users u ON u.id = s.user_id
+             LEFT JOIN agents a ON a.user_id = u.id AND a.tenant_id = u.tenant_id
              WHERE s.token_hash = $1 AND s.expires_at > $2",
         )
         .bind(token_hash)
@@ -329,7 +336,8 @@ impl Store {
             display_name: row.try_get(10)?,
             created_at: row.try_get(11)?,
         };
-        Ok(Some((session, user)))
+        let agent = parse_opt("agents", row.try_get(12)?)?;
+        Ok(Some((session, user, agent)))
     }
 
     /// Deletes one session (logout).

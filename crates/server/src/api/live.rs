@@ -184,7 +184,10 @@ async fn stream(
             },
             _ = &mut expiry => break Some("session expired"),
             _ = recheck.tick() => match s.store.session(&caller.token_hash, s.clock.wall_ms()).await {
-                Ok(Some((_, user))) => caller.user = user,
+                Ok(Some((_, user, agent))) => {
+                    caller.user = user;
+                    caller.agent = agent;
+                }
                 Ok(None) => break Some("session ended"),
                 Err(e) => tracing::warn!(error = %e, "could not re-check an event stream's session"),
             },

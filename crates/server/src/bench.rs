@@ -54,11 +54,16 @@ pub struct ChatBenchArgs {
 pub enum BenchCommand {
     /// Many concurrent chat customers exchanging messages.
     Chat(ChatBenchArgs),
+    /// Calls set up through trunk, queue and agents' phones at a given rate (SIPp).
+    Sip(crate::bench_sip::SipBenchArgs),
 }
 
 /// Runs `switchboard bench ...`.
 pub fn run(cmd: BenchCommand) -> ExitCode {
-    let BenchCommand::Chat(args) = cmd;
+    let args = match cmd {
+        BenchCommand::Chat(args) => args,
+        BenchCommand::Sip(args) => return crate::bench_sip::run(args),
+    };
     let rt = match tokio::runtime::Runtime::new() {
         Ok(rt) => rt,
         Err(e) => {

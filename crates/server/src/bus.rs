@@ -58,6 +58,32 @@ impl BusEvent {
 pub struct Bus {
     tx: broadcast::Sender<Arc<BusEvent>>,
     conversations: Arc<Mutex<HashMap<InteractionId, broadcast::Sender<Arc<BusEvent>>>>>,
+    voice: Arc<std::sync::OnceLock<tokio::sync::mpsc::UnboundedSender<VoiceEvent>>>,
+}
+
+/// What the SIP side must act on, from the routing engine: sent on a channel of its own that
+/// never drops (a lagging broadcast subscriber could miss an offer and leave a caller ringing).
+#[derive(Debug, Clone, PartialEq)]
+pub struct VoiceEvent {
+    /// Tenant.
+    pub tenant: TenantId,
+    /// The voice interaction.
+    pub interaction: InteractionId,
+    /// What happened.
+    pub kind: VoiceEventKind,
+}
+
+/// See [`VoiceEvent`].
+#[derive(Debug, Clone, PartialEq)]
+pub enum VoiceEventKind {
+    /// Offered to an agent: ring its phones.
+    Offered(AgentId),
+    /// The offer to this agent ended without an answer (expired, revoked, rejected).
+    OfferEnded(AgentId),
+    /// Back in a queue after a transfer: the agent's leg ends, the caller waits.
+    Requeued,
+    /// Ended through the API: hang up both legs.
+    Ended,
 }
 
 impl Default for Bus {
@@ -72,6 +98,19 @@ impl Bus {
         Bus {
             tx: broadcast::channel(8192).0,
             conversations: Arc::default(),
+            voice: Arc::default(),
+        }
+    }
+
+    /// Where voice events go (set once, by the SIP listener).
+    pub fn set_voice_sink(&self, tx: tokio::sync::mpsc::UnboundedSender<VoiceEvent>) {
+        let _ = self.voice.set(tx);
+    }
+
+    /// Tells the SIP side (nobody listening is fine).
+    pub fn publish_voice(&self, e: VoiceEvent) {
+        if let Some(tx) = self.voice.get() {
+            let _ = tx.send(e);
         }
     }
 

@@ -61,6 +61,48 @@ pub async fn ensure_sip_credentials(store: &Store, clock: &Clock) -> anyhow::Res
     Ok(())
 }
 
+/// The demo tenant's voice set-up when it has none: a trunk that accepts calls from this
+/// machine (a SIP phone or SIPp on loopback plays the provider), number 1000 for support and
+/// 1001 for sales.
+pub async fn ensure_voice_directory(store: &Store, clock: &Clock) -> anyhow::Result<()> {
+    let Some(tenant) = store.tenant_by_slug("demo").await? else {
+        return Ok(());
+    };
+    if !store.trunks(tenant.id).await?.is_empty() {
+        return Ok(());
+    }
+    let now = clock.wall_ms();
+    store
+        .put_trunk(&switchboard_store::voice::Trunk {
+            id: clock.new_uuid(),
+            tenant: tenant.id,
+            name: "demo-trunk".into(),
+            allow: vec!["127.0.0.1/32".into(), "::1/128".into()],
+            outbound_uri: None,
+            outbound_username: None,
+            outbound_password: None,
+            caller_id: None,
+            created_at: now,
+            updated_at: now,
+        })
+        .await?;
+    let queues = store.queues(tenant.id).await?;
+    for (number, queue) in [("1000", "support"), ("1001", "sales")] {
+        if let Some(q) = queues.iter().find(|q| q.name == queue) {
+            store
+                .put_voice_number(&switchboard_store::voice::VoiceNumber {
+                    tenant: tenant.id,
+                    number: number.into(),
+                    queue: q.id,
+                    flow: None,
+                    created_at: now,
+                })
+                .await?;
+        }
+    }
+    Ok(())
+}
+
 /// Creates a tenant with one admin user (used by `switchboard admin create` as well).
 pub async fn create_tenant_admin(
     store: &Store,

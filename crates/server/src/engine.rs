@@ -89,6 +89,28 @@ pub enum Command {
         /// Reply.
         reply: Reply<Interaction>,
     },
+    /// A call's phone leg failed to take the offer (busy, declined, no answer, no phone): the
+    /// call goes back to the head of the queue and the agent to break `missed_offer`.
+    OfferFailed {
+        /// Interaction.
+        id: InteractionId,
+        /// The agent it was offered to.
+        agent: AgentId,
+        /// The SIP status that ended it.
+        status: u16,
+        /// Reply.
+        reply: Reply<Interaction>,
+    },
+    /// A call ended (BYE from either side): a connected call goes to wrap-up (the disposition
+    /// comes through the API), a waiting one is abandoned.
+    CallEnded {
+        /// Interaction.
+        id: InteractionId,
+        /// `caller` or `agent`.
+        by: &'static str,
+        /// Reply.
+        reply: Reply<Interaction>,
+    },
     /// Move a connected interaction to another queue.
     Transfer {
         /// Interaction.
@@ -203,6 +225,8 @@ pub struct Engine {
     agents: HashMap<AgentId, AgentInfo>,
     open: HashMap<InteractionId, Interaction>,
     pending: Vec<Change>,
+    /// Voice events of the pending changes, sent once they are stored.
+    voice_pending: Vec<crate::bus::VoiceEvent>,
     now: MonoTime,
     now_ms: i64,
     /// A commit failed after the router moved on: memory is ahead of the store, and the engine
@@ -230,6 +254,8 @@ fn refuse(cmd: Command) {
         | Command::Accept { reply, .. }
         | Command::Reject { reply, .. }
         | Command::End { reply, .. }
+        | Command::OfferFailed { reply, .. }
+        | Command::CallEnded { reply, .. }
         | Command::Transfer { reply, .. } => {
             let _ = reply.send(Err(e()));
         }
@@ -275,6 +301,7 @@ impl Engine {
             agents: HashMap::new(),
             open: HashMap::new(),
             pending: Vec::new(),
+            voice_pending: Vec::new(),
             now: MonoTime::ZERO,
             now_ms: 0,
             stale: false,
@@ -501,6 +528,21 @@ impl Engine {
                 let r = self.finish(r.map(|_| id)).await;
                 let _ = reply.send(r);
             }
+            Command::OfferFailed {
+                id,
+                agent,
+                status,
+                reply,
+            } => {
+                let r = self.offer_failed(id, agent, status);
+                let r = self.finish(r.map(|_| id)).await;
+                let _ = reply.send(r);
+            }
+            Command::CallEnded { id, by, reply } => {
+                let r = self.call_ended(id, by);
+                let r = self.finish(r.map(|_| id)).await;
+                let _ = reply.send(r);
+            }
             Command::Transfer {
                 id,
                 by_agent,
@@ -600,6 +642,7 @@ impl Engine {
         self.agents.clear();
         self.open.clear();
         self.pending.clear();
+        self.voice_pending.clear();
         match self.recover().await {
             Ok(()) => self.stale = false,
             Err(e) => {
@@ -626,6 +669,7 @@ impl Engine {
             Ok(id) => id,
             Err(e) => {
                 self.pending.clear();
+                self.voice_pending.clear();
                 return Err(e);
             }
         };
@@ -791,11 +835,12 @@ impl Engine {
         self.set_state(&mut it, InteractionState::Connected);
         it.answered_at = Some(self.now_ms);
         let wait = it.waiting_since.map(|w| (self.now_ms - w) as f64 / 1000.0);
+        let ring = it.offered_at.map(|o| (self.now_ms - o) as f64 / 1000.0);
         self.event(
             &it,
             "interaction.accepted",
             Some(agent),
-            json!({"agent_id": agent, "wait_s": wait}),
+            json!({"agent_id": agent, "wait_s": wait, "ring_s": ring}),
         );
         self.save(it);
         Ok(())
@@ -822,6 +867,64 @@ impl Engine {
         );
         self.save(it);
         Ok(())
+    }
+
+    fn offer_failed(
+        &mut self,
+        id: InteractionId,
+        agent: AgentId,
+        status: u16,
+    ) -> Result<(), ApiError> {
+        let it = self.offered_to(id, agent, "fail")?;
+        let reason = match status {
+            486 | 600 => "busy",
+            603 => "declined",
+            408 | 487 => "no_answer",
+            480 | 404 => "no_phone",
+            _ => "failed",
+        };
+        metrics::counter!("switchboard_routing_decisions_total", "decision" => "offer_failed")
+            .increment(1);
+        self.event(
+            &it,
+            "interaction.offer_failed",
+            Some(agent),
+            json!({"agent_id": agent, "reason": reason, "sip_status": status}),
+        );
+        // Going on break hands the offer back to the head of the queue (set_presence).
+        self.set_presence(agent, Presence::Break, Some("missed_offer".into()))
+    }
+
+    fn call_ended(&mut self, id: InteractionId, by: &'static str) -> Result<(), ApiError> {
+        let mut it = self.get_open(id)?;
+        match it.state {
+            InteractionState::Connected => {
+                let wrap_up = self.wrap_up_of(it.queue);
+                self.router.handle_input(
+                    self.now,
+                    Input::InteractionCompleted {
+                        interaction: id,
+                        wrap_up,
+                    },
+                );
+                self.set_state(&mut it, InteractionState::WrapUp);
+                it.ended_at = Some(self.now_ms);
+                let talk = it.answered_at.map(|a| (self.now_ms - a) as f64 / 1000.0);
+                let agent = it.agent;
+                self.event(
+                    &it,
+                    "interaction.call_ended",
+                    agent,
+                    json!({"agent_id": agent, "by": by, "talk_s": talk, "wrap_up_s": wrap_up.as_secs()}),
+                );
+                self.save(it);
+                Ok(())
+            }
+            InteractionState::Queued | InteractionState::Offered | InteractionState::Flow => {
+                self.customer_left(id)
+            }
+            InteractionState::WrapUp | InteractionState::Ended => Ok(()),
+        }
     }
 
     fn end(
@@ -900,6 +1003,25 @@ impl Engine {
                     json!({"disposition": disposition, "notes": notes, "agent_id": agent}),
                 );
                 metrics::counter!("switchboard_interactions_ended_total", "channel" => it.channel.as_str(), "outcome" => "cancelled").increment(1);
+                self.save(it);
+                Ok(())
+            }
+            // A call the phones ended is in wrap-up without a disposition: set it now.
+            InteractionState::WrapUp if it.disposition.is_none() => {
+                if by_agent.is_some() && it.agent != by_agent {
+                    return Err(ApiError::forbidden(
+                        "only its agent or a supervisor can end this interaction",
+                    ));
+                }
+                it.disposition = Some(disposition.clone());
+                it.notes = notes.clone();
+                let agent = it.agent;
+                self.event(
+                    &it,
+                    "interaction.disposition_set",
+                    agent,
+                    json!({"agent_id": agent, "disposition": disposition, "notes": notes}),
+                );
                 self.save(it);
                 Ok(())
             }
@@ -1273,6 +1395,31 @@ impl Engine {
     }
 
     fn event(&mut self, it: &Interaction, kind: &str, agent: Option<AgentId>, mut data: Value) {
+        if it.channel == Channel::Voice {
+            use crate::bus::VoiceEventKind as V;
+            let v = match (kind, agent) {
+                ("interaction.offered", Some(a)) => Some(V::Offered(a)),
+                (
+                    "interaction.offer_expired"
+                    | "interaction.offer_revoked"
+                    | "interaction.offer_rejected",
+                    Some(a),
+                ) => Some(V::OfferEnded(a)),
+                ("interaction.transferred", _) => Some(V::Requeued),
+                (
+                    "interaction.completed" | "interaction.cancelled" | "interaction.withdrawn",
+                    _,
+                ) => Some(V::Ended),
+                _ => None,
+            };
+            if let Some(kind) = v {
+                self.voice_pending.push(crate::bus::VoiceEvent {
+                    tenant: self.tenant,
+                    interaction: it.id,
+                    kind,
+                });
+            }
+        }
         if let Value::Object(m) = &mut data {
             m.insert("interaction_id".into(), json!(it.id));
             m.insert("state".into(), json!(it.state.as_str()));
@@ -1293,9 +1440,13 @@ impl Engine {
             return Ok(());
         }
         let changes = std::mem::take(&mut self.pending);
+        let voice = std::mem::take(&mut self.voice_pending);
         let events = self.store.commit(&changes).await?;
         for e in events {
             self.bus.publish(BusEvent::from(e));
+        }
+        for v in voice {
+            self.bus.publish_voice(v);
         }
         Ok(())
     }

@@ -28,6 +28,7 @@ struct World {
     customer: String,
     connected: String,
     queued: String,
+    trunk: String,
 }
 
 impl World {
@@ -83,7 +84,17 @@ impl World {
         agent_session.accept(&connected).await.expect(200);
         let queued = admin.task("billing", "queued").await;
         assert!(is(&queued, "queued", None), "{queued}");
+        let trunk = id_of(
+            &admin
+                .post(
+                    "/api/v1/voice/trunks",
+                    json!({"name": "pbx", "allow": ["192.0.2.0/24"]}),
+                )
+                .await
+                .expect(201),
+        );
         World {
+            trunk,
             tenant,
             admin,
             agent_session,
@@ -111,6 +122,7 @@ impl World {
             &self.customer,
             &self.connected,
             &self.queued,
+            &self.trunk,
         ]
         .into_iter()
         .cloned()
@@ -239,6 +251,7 @@ async fn sweep(me: &World, them: &World) {
                     Some("typing") => json!({"on": true}),
                     Some("read") => json!({"seq": 1}),
                     Some("sip") => json!({"password": "another-tenants-phone"}),
+                    _ if path.starts_with("/api/v1/voice/trunks/") => json!({"name": "hijacked"}),
                     _ => json!({}),
                 };
                 let m: reqwest::Method = method.to_uppercase().parse().expect("method");

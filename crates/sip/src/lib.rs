@@ -78,6 +78,7 @@
 //! Max-Forwards, no branch cookie), non-UTF-8 header bytes (replaced, not fatal).
 
 pub mod auth_limit;
+pub mod dialog;
 pub mod digest;
 mod error;
 mod header;

@@ -251,3 +251,211 @@ mod tests {
         let _ = std::fs::remove_dir_all(&dir);
     }
 }
+
+/// A SIP trunk of a tenant: the peers allowed to send it calls, and the provider its outbound
+/// calls go through.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Trunk {
+    /// Id.
+    pub id: uuid::Uuid,
+    /// Tenant.
+    pub tenant: TenantId,
+    /// Name, unique in the tenant.
+    pub name: String,
+    /// Source networks allowed to send calls, as `address/prefix` (or a bare address).
+    pub allow: Vec<String>,
+    /// Where outbound calls go (`sip:host:port`), if this trunk sends calls out.
+    pub outbound_uri: Option<String>,
+    /// Digest username at the provider.
+    pub outbound_username: Option<String>,
+    /// Digest password at the provider.
+    pub outbound_password: Option<Sensitive<String>>,
+    /// The number presented on outbound calls.
+    pub caller_id: Option<String>,
+    /// Created (UTC ms).
+    pub created_at: i64,
+    /// Last change (UTC ms).
+    pub updated_at: i64,
+}
+
+/// A number (DID) and the queue its calls go to.
+#[derive(Debug, Clone, PartialEq)]
+pub struct VoiceNumber {
+    /// Tenant.
+    pub tenant: TenantId,
+    /// The number as dialled (the user part of the Request-URI).
+    pub number: String,
+    /// The queue its calls wait in.
+    pub queue: switchboard_model::QueueId,
+    /// The flow its calls run first, by name (callers reach `queue` when it has none).
+    pub flow: Option<String>,
+    /// Created (UTC ms).
+    pub created_at: i64,
+}
+
+const TRUNKS: &str = "voice_trunks";
+const NUMBERS: &str = "voice_numbers";
+
+fn trunk_from_row(r: &SqliteRow) -> Result<Trunk> {
+    let allow: String = r.try_get(3)?;
+    Ok(Trunk {
+        id: parse(TRUNKS, &r.try_get::<String, _>(0)?)?,
+        tenant: parse(TRUNKS, &r.try_get::<String, _>(1)?)?,
+        name: r.try_get(2)?,
+        allow: serde_json::from_str(&allow).map_err(|e| StoreError::Corrupt {
+            table: TRUNKS,
+            detail: e.to_string(),
+        })?,
+        outbound_uri: r.try_get(4)?,
+        outbound_username: r.try_get(5)?,
+        outbound_password: r.try_get::<Option<String>, _>(6)?.map(Sensitive::new),
+        caller_id: r.try_get(7)?,
+        created_at: r.try_get(8)?,
+        updated_at: r.try_get(9)?,
+    })
+}
+
+fn number_from_row(r: &SqliteRow) -> Result<VoiceNumber> {
+    Ok(VoiceNumber {
+        tenant: parse(NUMBERS, &r.try_get::<String, _>(0)?)?,
+        number: r.try_get(1)?,
+        queue: parse(NUMBERS, &r.try_get::<String, _>(2)?)?,
+        flow: r.try_get(3)?,
+        created_at: r.try_get(4)?,
+    })
+}
+
+macro_rules! trunk_select {
+    () => {
+        "SELECT id, tenant_id, name, allow, outbound_uri, outbound_username, outbound_password, caller_id, created_at, updated_at FROM voice_trunks"
+    };
+}
+
+impl Store {
+    /// Creates or replaces a trunk (by id). Conflict when the name is taken in the tenant.
+    pub async fn put_trunk(&self, t: &Trunk) -> Result<()> {
+        let allow = serde_json::to_string(&t.allow).map_err(|e| StoreError::Corrupt {
+            table: TRUNKS,
+            detail: e.to_string(),
+        })?;
+        sqlx::query(
+            "INSERT INTO voice_trunks (id, tenant_id, name, allow, outbound_uri, outbound_username, outbound_password, caller_id, created_at, updated_at)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)
+             ON CONFLICT (id) DO UPDATE SET name = excluded.name, allow = excluded.allow,
+               outbound_uri = excluded.outbound_uri, outbound_username = excluded.outbound_username,
+               outbound_password = excluded.outbound_password, caller_id = excluded.caller_id,
+               updated_at = excluded.updated_at
+             WHERE voice_trunks.tenant_id = excluded.tenant_id",
+        )
+        .bind(t.id.to_string())
+        .bind(t.tenant.to_string())
+        .bind(&t.name)
+        .bind(allow)
+        .bind(&t.outbound_uri)
+        .bind(&t.outbound_username)
+        .bind(t.outbound_password.as_ref().map(|p| p.expose().clone()))
+        .bind(&t.caller_id)
+        .bind(t.created_at)
+        .bind(t.updated_at)
+        .execute(self.pool())
+        .await
+        .map_err(|e| map_unique(e, "a trunk with this name"))?;
+        Ok(())
+    }
+
+    /// The trunks of a tenant, by name.
+    pub async fn trunks(&self, tenant: TenantId) -> Result<Vec<Trunk>> {
+        sqlx::query(concat!(
+            trunk_select!(),
+            " WHERE tenant_id = $1 ORDER BY name"
+        ))
+        .bind(tenant.to_string())
+        .fetch_all(self.pool())
+        .await?
+        .iter()
+        .map(trunk_from_row)
+        .collect()
+    }
+
+    /// One trunk of a tenant.
+    pub async fn trunk(&self, tenant: TenantId, id: uuid::Uuid) -> Result<Option<Trunk>> {
+        sqlx::query(concat!(
+            trunk_select!(),
+            " WHERE tenant_id = $1 AND id = $2"
+        ))
+        .bind(tenant.to_string())
+        .bind(id.to_string())
+        .fetch_optional(self.pool())
+        .await?
+        .as_ref()
+        .map(trunk_from_row)
+        .transpose()
+    }
+
+    /// Every trunk of every tenant (the SIP listener's directory).
+    pub async fn all_trunks(&self) -> Result<Vec<Trunk>> {
+        sqlx::query(trunk_select!())
+            .fetch_all(self.pool())
+            .await?
+            .iter()
+            .map(trunk_from_row)
+            .collect()
+    }
+
+    /// Deletes a trunk; false when there was none.
+    pub async fn delete_trunk(&self, tenant: TenantId, id: uuid::Uuid) -> Result<bool> {
+        let r = sqlx::query("DELETE FROM voice_trunks WHERE tenant_id = $1 AND id = $2")
+            .bind(tenant.to_string())
+            .bind(id.to_string())
+            .execute(self.pool())
+            .await?;
+        Ok(r.rows_affected() > 0)
+    }
+
+    /// Creates or replaces a number of a tenant.
+    pub async fn put_voice_number(&self, n: &VoiceNumber) -> Result<()> {
+        sqlx::query(
+            "INSERT INTO voice_numbers (tenant_id, number, queue_id, flow, created_at) VALUES ($1, $2, $3, $4, $5)
+             ON CONFLICT (tenant_id, number) DO UPDATE SET queue_id = excluded.queue_id, flow = excluded.flow",
+        )
+        .bind(n.tenant.to_string())
+        .bind(&n.number)
+        .bind(n.queue.to_string())
+        .bind(&n.flow)
+        .bind(n.created_at)
+        .execute(self.pool())
+        .await?;
+        Ok(())
+    }
+
+    /// The numbers of a tenant.
+    pub async fn voice_numbers(&self, tenant: TenantId) -> Result<Vec<VoiceNumber>> {
+        sqlx::query("SELECT tenant_id, number, queue_id, flow, created_at FROM voice_numbers WHERE tenant_id = $1 ORDER BY number")
+            .bind(tenant.to_string())
+            .fetch_all(self.pool())
+            .await?
+            .iter()
+            .map(number_from_row)
+            .collect()
+    }
+
+    /// Every number of every tenant.
+    pub async fn all_voice_numbers(&self) -> Result<Vec<VoiceNumber>> {
+        sqlx::query("SELECT tenant_id, number, queue_id, flow, created_at FROM voice_numbers")
+            .fetch_all(self.pool())
+            .await?
+            .iter()
+            .map(number_from_row)
+            .collect()
+    }
+
+    /// Deletes a number; false when there was none.
+    pub async fn delete_voice_number(&self, tenant: TenantId, number: &str) -> Result<bool> {
+        let r = sqlx::query("DELETE FROM voice_numbers WHERE tenant_id = $1 AND number = $2")
+            .bind(tenant.to_string())
+            .bind(number)
+            .execute(self.pool())
+            .await?;
+        Ok(r.rows_affected() > 0)
+    }
+}

@@ -8,6 +8,7 @@ mod live;
 mod messages;
 mod people;
 pub mod views;
+mod voice;
 
 use crate::error::ApiError;
 use crate::state::AppState;
@@ -33,6 +34,7 @@ use utoipa_axum::routes;
         (name = "interactions", description = "Routed conversations and tasks"),
         (name = "customers", description = "Customers and their history"),
         (name = "stats", description = "Live figures and events"),
+        (name = "voice", description = "SIP trunks and numbers (admins)"),
     )
 )]
 struct ApiDoc;
@@ -99,6 +101,14 @@ pub fn api_routes() -> (Router<AppState>, utoipa::openapi::OpenApi) {
             interactions::create_customer
         ))
         .routes(routes!(interactions::get_customer))
+        .routes(routes!(voice::list_trunks, voice::create_trunk))
+        .routes(routes!(
+            voice::get_trunk,
+            voice::put_trunk,
+            voice::delete_trunk
+        ))
+        .routes(routes!(voice::list_numbers))
+        .routes(routes!(voice::put_number, voice::delete_number))
         .routes(routes!(live::realtime))
         .routes(routes!(live::events))
         .split_for_parts()
@@ -149,10 +159,25 @@ async fn metrics_text(State(s): State<AppState>) -> impl IntoResponse {
     if let Some(rss) = resident_bytes() {
         metrics::gauge!("switchboard_process_resident_bytes").set(rss as f64);
     }
+    if let Some(cpu) = cpu_seconds() {
+        metrics::gauge!("switchboard_process_cpu_seconds_total").set(cpu);
+    }
     (
         [(header::CONTENT_TYPE, "text/plain; version=0.0.4")],
         s.metrics.render(),
     )
+}
+
+/// CPU time the process used, user plus system (Linux: /proc/self/stat, in USER_HZ = 100
+/// ticks per second).
+fn cpu_seconds() -> Option<f64> {
+    let stat = std::fs::read_to_string("/proc/self/stat").ok()?;
+    // Fields after the command name (which may contain spaces) start at the state, field 3.
+    let rest = stat.rsplit_once(')')?.1;
+    let fields: Vec<&str> = rest.split_whitespace().collect();
+    let utime: f64 = fields.get(11)?.parse().ok()?;
+    let stime: f64 = fields.get(12)?.parse().ok()?;
+    Some((utime + stime) / 100.0)
 }
 
 /// The process's resident memory (Linux: from /proc/self/statm; pages of 4 KiB).

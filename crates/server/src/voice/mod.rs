@@ -22,6 +22,9 @@
 //! set an agent's SIP password (the store method exists), Via `received` on responses (they
 //! are sent back to the source address and port, as RFC 3581 asks, whatever the Via says).
 
+mod calls;
+mod driver;
+pub use driver::{caller_number, parse_network};
 mod transport;
 mod ua;
 
@@ -29,7 +32,7 @@ use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex, RwLock};
 
-use switchboard_model::{AgentId, TenantId};
+use switchboard_model::{AgentId, InteractionId, TenantId};
 use switchboard_sip::Message;
 use switchboard_sip::digest::{Algorithm, Credentials};
 use switchboard_sip::registrar::{Aor, Binding, RegistrarConfig};
@@ -55,6 +58,46 @@ pub(crate) enum Command {
     },
     /// The complete set of accounts (a reload).
     Credentials(Vec<Credentials>),
+    /// Trunks and numbers (a reload).
+    Directory(calls::Directory),
+    /// The interaction of a new call exists (or could not be made: the SIP status to refuse).
+    Queued {
+        /// The call.
+        call: calls::CallKey,
+        /// The interaction, or the status to answer the caller with.
+        result: Result<InteractionId, u16>,
+    },
+    /// Ring an agent's phones.
+    Offer {
+        /// Tenant.
+        tenant: TenantId,
+        /// Interaction.
+        interaction: InteractionId,
+        /// Agent.
+        agent: AgentId,
+        /// The agent's address-of-record, if it has a SIP account.
+        aor: Option<Aor>,
+        /// Its live registrations.
+        contacts: Vec<Binding>,
+    },
+    /// The offer to `agent` ended without an answer.
+    OfferEnded {
+        /// Interaction.
+        interaction: InteractionId,
+        /// Agent.
+        agent: AgentId,
+    },
+    /// The engine's answer to an answered phone.
+    Accepted {
+        /// Interaction.
+        interaction: InteractionId,
+        /// Accepted.
+        ok: bool,
+    },
+    /// The interaction went back to a queue.
+    Requeued(InteractionId),
+    /// The interaction ended through the API.
+    HangUp(InteractionId),
 }
 
 /// Current bindings per address-of-record, as the engine last reported them.
@@ -128,6 +171,17 @@ impl VoiceHandle {
         for t in self.tasks {
             t.abort();
         }
+    }
+}
+
+impl CredentialReloader {
+    /// Reads trunks and numbers from the store and hands them to the SIP engine.
+    pub async fn reload_directory(&self, store: &Store) -> anyhow::Result<()> {
+        let d = driver::load_directory(store).await?;
+        self.commands
+            .send(Command::Directory(d))
+            .await
+            .map_err(|_| anyhow::anyhow!("the SIP engine has stopped"))
     }
 }
 
@@ -211,6 +265,7 @@ fn random_bytes<const N: usize>() -> anyhow::Result<[u8; N]> {
 pub async fn start(state: AppState, addr: SocketAddr) -> anyhow::Result<VoiceHandle> {
     if state.config.demo {
         crate::demo::ensure_sip_credentials(&state.store, &state.clock).await?;
+        crate::demo::ensure_voice_directory(&state.store, &state.clock).await?;
     }
     let (udp, tcp) = bind(addr).await?;
     let local = udp.local_addr()?;
@@ -221,16 +276,27 @@ pub async fn start(state: AppState, addr: SocketAddr) -> anyhow::Result<VoiceHan
         branch_seed: u64::from_le_bytes(random_bytes::<8>()?),
         ..TransactionConfig::default()
     };
-    let mut core = ua::SipCore::new(registrar, transactions);
+    let advertised = if local_ip_unspecified(local) {
+        SocketAddr::new(std::net::Ipv4Addr::LOCALHOST.into(), local.port())
+    } else {
+        local
+    };
+    let mut core = ua::SipCore::new(registrar, transactions, advertised);
     let (creds, agents) = load_credentials(&state.store).await?;
     let accounts = creds.len();
     core.registrar_mut().replace_credentials(creds);
+    core.calls_mut().directory = driver::load_directory(&state.store).await?;
+    driver::end_orphans(&state).await;
     metrics::gauge!("switchboard_sip_registrations").set(0.0);
 
     let udp = Arc::new(udp);
     let connections: transport::Connections = Arc::new(Mutex::new(HashMap::new()));
     let table = Arc::new(RwLock::new(BindingTable::new()));
     let (commands, rx) = mpsc::channel(ENGINE_QUEUE);
+    let (notices_tx, notices) = mpsc::unbounded_channel();
+    let (voice_tx, voice_events) = mpsc::unbounded_channel();
+    state.bus.set_voice_sink(voice_tx);
+    let agents = Arc::new(RwLock::new(agents));
     let tasks = vec![
         tokio::spawn(transport::engine_loop(
             core,
@@ -239,6 +305,19 @@ pub async fn start(state: AppState, addr: SocketAddr) -> anyhow::Result<VoiceHan
             udp.clone(),
             connections.clone(),
             table.clone(),
+            notices_tx,
+        )),
+        tokio::spawn(driver::notices_loop(
+            state.clone(),
+            notices,
+            commands.clone(),
+        )),
+        tokio::spawn(driver::voice_events_loop(
+            voice_events,
+            commands.clone(),
+            table.clone(),
+            agents.clone(),
+            state.clock.clone(),
         )),
         tokio::spawn(transport::udp_loop(udp, commands.clone())),
         tokio::spawn(transport::tcp_accept_loop(
@@ -252,8 +331,12 @@ pub async fn start(state: AppState, addr: SocketAddr) -> anyhow::Result<VoiceHan
         addr: local,
         clock: state.clock.clone(),
         table,
-        agents: Arc::new(RwLock::new(agents)),
+        agents,
         commands,
         tasks,
     })
+}
+
+fn local_ip_unspecified(a: SocketAddr) -> bool {
+    a.ip().is_unspecified()
 }

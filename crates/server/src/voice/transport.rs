@@ -15,6 +15,7 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream, UdpSocket};
 use tokio::sync::mpsc;
 
+use super::calls::CallNotice;
 use super::ua::{CoreOutput, SipCore, Triaged, count_drop, triage_bytes, triage_parsed};
 use super::{BindingTable, Command};
 use crate::clock::Clock;
@@ -184,6 +185,7 @@ pub async fn engine_loop(
     udp: Arc<UdpSocket>,
     connections: Connections,
     table: Arc<RwLock<BindingTable>>,
+    notices: mpsc::UnboundedSender<CallNotice>,
 ) {
     loop {
         let deadline = core.poll_timeout();
@@ -198,7 +200,20 @@ pub async fn engine_loop(
                         // Bindings of removed accounts went with them.
                         core.handle_timeout(now);
                     }
+                    Command::Directory(d) => core.calls_mut().directory = d,
+                    Command::Queued { call, result } => core.call_queued(now, call, result),
+                    Command::Offer { tenant, interaction, agent, aor, contacts } => {
+                        let (user, realm) = aor.map(|a| (a.user, a.realm)).unwrap_or_default();
+                        core.offer(now, tenant, interaction, agent, &user, &realm, contacts)
+                    }
+                    Command::OfferEnded { interaction, agent } => {
+                        core.offer_withdrawn(now, interaction, agent)
+                    }
+                    Command::Accepted { interaction, ok } => core.accepted(now, interaction, ok),
+                    Command::Requeued(i) => core.requeued(now, i),
+                    Command::HangUp(i) => core.hang_up(now, i),
                 }
+                core.flush_calls(now);
             }
             () = sleep_until(&clock, deadline), if deadline.is_some() => {
                 core.handle_timeout(clock.mono());
@@ -208,6 +223,9 @@ pub async fn engine_loop(
             match out {
                 CoreOutput::Transmit { peer, bytes } => {
                     send(&udp, &connections, &peer, bytes).await;
+                }
+                CoreOutput::Call(n) => {
+                    let _ = notices.send(n);
                 }
                 CoreOutput::Bindings { aor, bindings } => {
                     if let Ok(mut t) = table.write() {

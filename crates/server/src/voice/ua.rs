@@ -11,11 +11,15 @@
 
 use std::collections::VecDeque;
 
+use std::net::SocketAddr;
+use std::time::Duration;
 use switchboard_model::MonoTime;
 use switchboard_sip::registrar::{Aor, Binding, Output as RegOutput, Registrar, RegistrarConfig};
 use switchboard_sip::transaction::{
     Event, Input, Output as TxOutput, Peer, TransactionConfig, TransactionId, TransactionLayer,
 };
+
+use super::calls::{CallNotice, Calls};
 use switchboard_sip::{
     Discard, HeaderName, Message, Method, Rejection, Request, StatusCode, UasPolicy, Verdict,
     response_for, triage_datagram, triage_message,
@@ -41,6 +45,8 @@ pub enum CoreOutput {
         /// Its current bindings.
         bindings: Vec<Binding>,
     },
+    /// The B2BUA needs the routing engine.
+    Call(CallNotice),
 }
 
 /// The metric label of a message: the method of a request (`other` for extensions, so the
@@ -129,21 +135,44 @@ pub fn triage_parsed(message: Message, policy: &UasPolicy) -> Triaged {
     triaged(triage_message(message, policy))
 }
 
+fn has_to_tag(req: &Request) -> bool {
+    req.headers.to().ok().is_some_and(|t| t.tag().is_some())
+}
+
 /// The transaction layer, the registrar and the dispatch between them.
 pub struct SipCore {
-    transactions: TransactionLayer,
+    pub(super) transactions: TransactionLayer,
     registrar: Registrar<TransactionId>,
-    outputs: VecDeque<CoreOutput>,
+    pub(super) outputs: VecDeque<CoreOutput>,
+    /// The calls of the B2BUA.
+    pub(super) calls: Calls,
+    /// Our address, for Via and Contact.
+    pub(super) local: SocketAddr,
+    pub(super) t1: Duration,
+    pub(super) t2: Duration,
 }
 
 impl SipCore {
     /// A core with the given settings.
-    pub fn new(registrar: RegistrarConfig, transactions: TransactionConfig) -> SipCore {
+    pub fn new(
+        registrar: RegistrarConfig,
+        transactions: TransactionConfig,
+        local: SocketAddr,
+    ) -> SipCore {
         SipCore {
+            t1: transactions.t1,
+            t2: transactions.t2,
             transactions: TransactionLayer::new(transactions),
             registrar: Registrar::new(registrar),
             outputs: VecDeque::new(),
+            calls: Calls::default(),
+            local,
         }
+    }
+
+    /// The calls (to replace the directory of trunks and numbers).
+    pub fn calls_mut(&mut self) -> &mut Calls {
+        &mut self.calls
     }
 
     /// The registrar, to change accounts.
@@ -171,18 +200,20 @@ impl SipCore {
     pub fn handle_timeout(&mut self, now: MonoTime) {
         self.transactions.handle_timeout(now);
         self.registrar.handle_timeout(now);
+        self.calls_timeout(now);
         self.pump(now);
     }
 
     /// When to call [`handle_timeout`](Self::handle_timeout) next.
     pub fn poll_timeout(&self) -> Option<MonoTime> {
-        match (
+        [
             self.transactions.poll_timeout(),
             self.registrar.poll_timeout(),
-        ) {
-            (Some(a), Some(b)) => Some(a.min(b)),
-            (a, b) => a.or(b),
-        }
+            self.calls.poll_timeout(),
+        ]
+        .into_iter()
+        .flatten()
+        .min()
     }
 
     /// The next thing to do.
@@ -196,6 +227,11 @@ impl SipCore {
             peer,
             bytes: message.to_bytes(),
         });
+    }
+
+    /// Moves what the B2BUA queued (after a driver call) to the outputs.
+    pub fn flush_calls(&mut self, now: MonoTime) {
+        self.pump(now);
     }
 
     /// Moves outputs between the layers until both are quiet.
@@ -233,10 +269,15 @@ impl SipCore {
                 peer,
                 cancels,
             } => self.on_request(now, id, request, peer, cancels),
-            // An ACK outside any transaction (a 2xx's ACK: no dialogs yet), an ACK in Accepted.
-            Event::Request { id: None, .. } | Event::Ack { .. } => {}
-            Event::Response { .. } | Event::StrayResponse { .. } => count_drop("stray_response"),
-            Event::Timeout { .. } | Event::TransportError { .. } | Event::Terminated { .. } => {}
+            // The ACK of a 2xx: outside any transaction, or matched to one in Accepted.
+            Event::Request {
+                id: None, request, ..
+            }
+            | Event::Ack { request, .. } => self.on_ack_request(&request),
+            Event::Response { id, response } => self.on_call_response(now, id, response),
+            Event::StrayResponse { .. } => count_drop("stray_response"),
+            Event::Timeout { id } | Event::TransportError { id } => self.on_call_tx_failed(now, id),
+            Event::Terminated { id } => self.on_tx_terminated(id),
         }
     }
 
@@ -259,19 +300,14 @@ impl SipCore {
                     .with_header(HeaderName::ALLOW, ALLOW)
                     .with_header(HeaderName::ACCEPT, "application/sdp"),
             ),
-            // Calls arrive with the B2BUA (issue 4, next step); until then nobody can take
-            // one, which is what 480 says (RFC 3261 21.4.18).
-            Method::Invite => self.respond(
-                now,
-                id,
-                &req,
-                Rejection::new(
-                    StatusCode::TEMPORARILY_UNAVAILABLE,
-                    "Temporarily Unavailable",
-                ),
-            ),
-            // RFC 3261 9.2: a CANCEL matching a transaction gets 200; the INVITE itself was
-            // already answered, so there is nothing more to stop.
+            // Requests inside a dialog (re-INVITE, BYE, REFER, INFO ...) go to the B2BUA,
+            // which answers 481 for dialogs it does not know.
+            _ if has_to_tag(&req) && req.method != Method::Cancel => {
+                self.on_dialog_request(now, Some(id), req, peer)
+            }
+            Method::Invite => self.on_new_invite(now, id, req, peer),
+            // RFC 3261 9.2: a CANCEL matching a transaction gets 200, and the INVITE 487 if it
+            // is still unanswered.
             Method::Cancel => {
                 let r = match cancels {
                     Some(_) => Rejection::new(StatusCode::OK, "OK"),
@@ -281,6 +317,9 @@ impl SipCore {
                     ),
                 };
                 self.respond(now, id, &req, r);
+                if let Some(invite) = cancels {
+                    self.on_caller_cancel(now, invite);
+                }
             }
             Method::Bye => self.respond(
                 now,
@@ -355,6 +394,7 @@ mod tests {
         let mut c = SipCore::new(
             RegistrarConfig::new(b"core test secret".to_vec()),
             TransactionConfig::default(),
+            "127.0.0.1:5060".parse().unwrap(),
         );
         c.registrar_mut()
             .set_credentials(Credentials::from_password("agent1", REALM, "agent"));
@@ -383,7 +423,7 @@ mod tests {
                 CoreOutput::Transmit { bytes, .. } => {
                     parse(&bytes).ok().and_then(|m| m.as_response().cloned())
                 }
-                CoreOutput::Bindings { .. } => None,
+                CoreOutput::Bindings { .. } | CoreOutput::Call(_) => None,
             })
             .collect()
     }
@@ -394,7 +434,8 @@ mod tests {
         let now = MonoTime::from_secs(1);
         for (method, status) in [
             ("OPTIONS", 200),
-            ("INVITE", 480),
+            // No trunk allows this source: refused (toll-fraud guard).
+            ("INVITE", 403),
             ("BYE", 481),
             ("CANCEL", 481),
             ("SUBSCRIBE", 405),

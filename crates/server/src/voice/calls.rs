@@ -1,0 +1,1417 @@
+//! The B2BUA: a caller's leg and an agent's leg are separate dialogs, joined by Switchboard.
+//! Sans-IO like the rest of the core: it reacts to transaction events and to what the driver
+//! tells it about the interaction (queued, offered, accepted ...), and says what it needs from
+//! the routing engine as [`CallNotice`]s. Unit-tested on virtual time below.
+//!
+//! The life of a call:
+//! 1. A trunk (allowed source address) sends INVITE to one of its tenant's numbers (DIDs):
+//!    `100 Trying` at once, then [`CallNotice::Incoming`]; the driver creates the voice
+//!    interaction and calls [`SipCore::call_queued`]: the caller gets `180 Ringing` while it
+//!    waits (media comes with part 2).
+//! 2. The router offers the interaction to an agent: [`SipCore::offer`] sends INVITE with the
+//!    caller's session description to every registered contact of the agent at once.
+//! 3. The first 2xx wins: it is acknowledged, the other contacts are cancelled, and
+//!    [`CallNotice::Answered`] asks the engine to accept; [`SipCore::accepted`] then answers
+//!    the caller `200 OK` with the agent's session description (or hangs the agent up when the
+//!    offer was meanwhile withdrawn). When every contact failed (busy, declined, unreachable)
+//!    [`CallNotice::OfferFailed`] sends the call back to the queue.
+//! 4. BYE on either leg ends the other ([`CallNotice::Hangup`]); CANCEL or BYE from the caller
+//!    before the answer abandons ([`CallNotice::CallerLeft`]). Re-INVITEs (hold, unhold) are
+//!    passed to the other leg and their answers back. REFER from the agent's phone is a blind
+//!    transfer ([`CallNotice::Refer`]).
+//!
+//! Session descriptions pass through untouched; the media anchoring of part 2 will put the
+//! server's own RTP ports in them.
+
+use std::collections::{BTreeSet, HashMap};
+use std::net::IpAddr;
+
+use switchboard_model::{AgentId, InteractionId, MonoTime, QueueId, TenantId};
+use switchboard_sip::dialog::{AnswerRetransmit, Dialog, DialogId, RetransmitAction, via};
+use switchboard_sip::registrar::Binding;
+use switchboard_sip::transaction::{Peer, TransactionId};
+use switchboard_sip::{
+    HeaderName, Host, Message, Method, NameAddr, Param, Request, Response, SipUri, StatusCode,
+    Transport, Uri,
+};
+
+use super::ua::{CoreOutput, SipCore};
+
+/// One call inside the core.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct CallKey(pub u64);
+
+/// Which leg.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Side {
+    /// The caller (trunk) leg.
+    Caller,
+    /// The agent's phone leg.
+    Agent,
+}
+
+impl Side {
+    fn other(self) -> Side {
+        match self {
+            Side::Caller => Side::Agent,
+            Side::Agent => Side::Caller,
+        }
+    }
+
+    /// Label for events.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Side::Caller => "caller",
+            Side::Agent => "agent",
+        }
+    }
+}
+
+/// A trunk: a peer allowed to send calls for a tenant.
+#[derive(Debug, Clone, PartialEq)]
+pub struct TrunkRoute {
+    /// Tenant.
+    pub tenant: TenantId,
+    /// Trunk name, for logs and events.
+    pub name: String,
+    /// Source networks allowed (address, prefix length).
+    pub allow: Vec<(IpAddr, u8)>,
+}
+
+/// A dialled number and where its calls go.
+#[derive(Debug, Clone, PartialEq)]
+pub struct DidRoute {
+    /// Tenant.
+    pub tenant: TenantId,
+    /// The queue its calls wait in.
+    pub queue: QueueId,
+}
+
+/// Trunks and numbers, as the store last said.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Directory {
+    /// Trunks.
+    pub trunks: Vec<TrunkRoute>,
+    /// Numbers (digits as dialled, `+` kept) by tenant.
+    pub dids: HashMap<(TenantId, String), DidRoute>,
+}
+
+fn in_net(ip: IpAddr, net: IpAddr, prefix: u8) -> bool {
+    match (ip, net) {
+        (IpAddr::V4(a), IpAddr::V4(b)) => {
+            let p = u32::from(prefix.min(32));
+            let mask = if p == 0 { 0 } else { u32::MAX << (32 - p) };
+            u32::from(a) & mask == u32::from(b) & mask
+        }
+        (IpAddr::V6(a), IpAddr::V6(b)) => {
+            let p = u32::from(prefix.min(128));
+            let mask = if p == 0 { 0 } else { u128::MAX << (128 - p) };
+            u128::from(a) & mask == u128::from(b) & mask
+        }
+        _ => false,
+    }
+}
+
+impl Directory {
+    /// The trunks that allow `ip`.
+    pub fn trunks_for(&self, ip: IpAddr) -> impl Iterator<Item = &TrunkRoute> {
+        self.trunks
+            .iter()
+            .filter(move |t| t.allow.iter().any(|(n, p)| in_net(ip, *n, *p)))
+    }
+}
+
+/// What the core needs the routing engine for.
+#[derive(Debug, Clone, PartialEq)]
+pub enum CallNotice {
+    /// A new call for `queue`: create the interaction, then call `call_queued`.
+    Incoming {
+        /// The call.
+        call: CallKey,
+        /// Tenant.
+        tenant: TenantId,
+        /// Queue.
+        queue: QueueId,
+        /// The dialled number.
+        did: String,
+        /// The caller's number (user part of P-Asserted-Identity or From).
+        caller: String,
+        /// The caller's display name.
+        display: Option<String>,
+        /// The trunk's name.
+        trunk: String,
+    },
+    /// The agent's phone answered: accept the offer, then call `accepted`.
+    Answered {
+        /// Tenant.
+        tenant: TenantId,
+        /// Interaction.
+        interaction: InteractionId,
+        /// Agent.
+        agent: AgentId,
+    },
+    /// No phone of the agent took the call.
+    OfferFailed {
+        /// Tenant.
+        tenant: TenantId,
+        /// Interaction.
+        interaction: InteractionId,
+        /// Agent.
+        agent: AgentId,
+        /// The final status (486 busy, 603 declined, 408 no answer, 480 no phone).
+        status: u16,
+    },
+    /// The caller hung up before an agent answered.
+    CallerLeft {
+        /// Tenant.
+        tenant: TenantId,
+        /// Interaction.
+        interaction: InteractionId,
+    },
+    /// A connected call ended.
+    Hangup {
+        /// Tenant.
+        tenant: TenantId,
+        /// Interaction.
+        interaction: InteractionId,
+        /// Who hung up.
+        by: Side,
+    },
+    /// An interaction was offered whose call this process does not have.
+    Lost {
+        /// Tenant.
+        tenant: TenantId,
+        /// Interaction.
+        interaction: InteractionId,
+    },
+    /// The agent's phone asked for a blind transfer.
+    Refer {
+        /// Tenant.
+        tenant: TenantId,
+        /// Interaction.
+        interaction: InteractionId,
+        /// The agent.
+        agent: AgentId,
+        /// The target: the user part of Refer-To (a queue name, an agent, a number).
+        target: String,
+    },
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Phase {
+    /// Waiting for the interaction to be created.
+    Starting,
+    /// In the queue (ringback).
+    Queued,
+    /// Agent phones ringing.
+    Ringing,
+    /// An agent's phone answered; waiting for the engine's acceptance.
+    Connecting,
+    /// Talking.
+    Connected,
+}
+
+#[derive(Debug)]
+struct Fork {
+    tx: TransactionId,
+    failed: Option<u16>,
+}
+
+#[derive(Debug)]
+struct AgentLeg {
+    agent: AgentId,
+    forks: Vec<Fork>,
+    /// The answered fork's dialog and where it is.
+    dialog: Option<(Dialog, Peer)>,
+    /// The answer's session description.
+    answer: Option<(Vec<u8>, Option<String>)>,
+}
+
+#[derive(Debug)]
+struct CallerLeg {
+    /// The INVITE server transaction while it is unanswered.
+    tx: Option<TransactionId>,
+    invite: Request,
+    peer: Peer,
+    dialog: Dialog,
+    retransmit: Option<AnswerRetransmit>,
+}
+
+/// A re-INVITE passed from one leg to the other.
+#[derive(Debug)]
+struct Relay {
+    from: Side,
+    server_tx: TransactionId,
+    request: Request,
+}
+
+#[derive(Debug)]
+struct Call {
+    tenant: TenantId,
+    interaction: Option<InteractionId>,
+    phase: Phase,
+    caller: CallerLeg,
+    agent: Option<AgentLeg>,
+    /// The caller left before the interaction existed.
+    gone: bool,
+    /// A re-INVITE on the caller leg that we originated (after a transfer) and its answer.
+    pending_refresh: bool,
+}
+
+#[derive(Debug, Clone, Copy)]
+enum Purpose {
+    Fork(AgentId),
+    Relay,
+    Refresh,
+    Other,
+}
+
+/// Every call of the core.
+#[derive(Debug, Default)]
+pub struct Calls {
+    next: u64,
+    calls: HashMap<CallKey, Call>,
+    by_interaction: HashMap<InteractionId, CallKey>,
+    by_server_tx: HashMap<TransactionId, CallKey>,
+    by_client_tx: HashMap<TransactionId, (CallKey, Purpose)>,
+    by_dialog: HashMap<DialogId, (CallKey, Side)>,
+    relays: HashMap<TransactionId, (CallKey, Relay)>,
+    retransmits: BTreeSet<(MonoTime, CallKey)>,
+    /// Every INVITE sent to an agent's phone while its transaction lives, so a late 2xx can
+    /// still be acknowledged and hung up.
+    fork_requests: HashMap<TransactionId, (Request, Peer)>,
+    /// Offers that arrived before the interaction of their call was known (the engine's news
+    /// and its answer travel different ways), with when they came.
+    early_offers: HashMap<InteractionId, (MonoTime, EarlyOffer)>,
+    /// Trunks and numbers.
+    pub directory: Directory,
+}
+
+#[derive(Debug)]
+struct EarlyOffer {
+    tenant: TenantId,
+    agent: AgentId,
+    user: String,
+    realm: String,
+    contacts: Vec<Binding>,
+}
+
+/// How long an offer for an unknown interaction is kept for its call to show up.
+const EARLY_OFFER_TTL: std::time::Duration = std::time::Duration::from_secs(10);
+
+impl Calls {
+    /// Calls in progress.
+    pub fn len(&self) -> usize {
+        self.calls.len()
+    }
+
+    pub(super) fn poll_timeout(&self) -> Option<MonoTime> {
+        let early = self
+            .early_offers
+            .values()
+            .map(|(at, _)| *at + EARLY_OFFER_TTL)
+            .min();
+        [self.retransmits.first().map(|(at, _)| *at), early]
+            .into_iter()
+            .flatten()
+            .min()
+    }
+}
+
+/// The user part of a URI, or its whole text for other schemes.
+fn user_of(uri: &Uri) -> String {
+    match uri {
+        Uri::Sip(s) => s.user.clone().unwrap_or_default(),
+        Uri::Tel(t) => t.digits(),
+        other => other.to_string(),
+    }
+}
+
+impl SipCore {
+    fn alloc_call(&mut self) -> CallKey {
+        self.calls.next += 1;
+        CallKey(self.calls.next)
+    }
+
+    /// A fresh token for tags and Call-IDs.
+    pub(super) fn token(&mut self) -> String {
+        self.transactions.new_branch()[7..].to_string()
+    }
+
+    fn our_host(&self) -> Host {
+        match self.local.ip() {
+            IpAddr::V4(a) => Host::Ipv4(a),
+            IpAddr::V6(a) => Host::Ipv6(a),
+        }
+    }
+
+    fn our_contact(&self, transport: &Transport) -> NameAddr {
+        let mut uri = SipUri::new(self.our_host())
+            .with_user("switchboard")
+            .with_port(self.local.port());
+        if transport.is_reliable() {
+            uri = uri.with_param(Param::new(
+                "transport",
+                transport.to_string().to_lowercase(),
+            ));
+        }
+        NameAddr::new(Uri::Sip(uri))
+    }
+
+    fn our_via(&mut self, transport: &Transport) -> switchboard_sip::Via {
+        let branch = self.transactions.new_branch();
+        via(
+            transport.clone(),
+            self.our_host(),
+            self.local.port(),
+            &branch,
+        )
+    }
+
+    fn notice(&mut self, n: CallNotice) {
+        self.outputs.push_back(CoreOutput::Call(n));
+    }
+
+    fn send_in(&mut self, now: MonoTime, id: TransactionId, response: Response) {
+        let _ = self.transactions.send_response(now, id, response);
+    }
+
+    /// An INVITE without a To tag: a new call, if a trunk may send it.
+    pub(super) fn on_new_invite(
+        &mut self,
+        now: MonoTime,
+        id: TransactionId,
+        req: Request,
+        peer: Peer,
+    ) {
+        let tenants: Vec<(TenantId, String)> = self
+            .calls
+            .directory
+            .trunks_for(peer.addr.ip())
+            .map(|t| (t.tenant, t.name.clone()))
+            .collect();
+        if tenants.is_empty() {
+            // Toll-fraud guard: nobody but a configured trunk starts a call.
+            metrics::counter!("switchboard_sip_calls_refused_total", "reason" => "not_a_trunk")
+                .increment(1);
+            tracing::info!(source = %peer.addr, "INVITE from an address that is no trunk refused");
+            let r = Response::for_request(&req, StatusCode::FORBIDDEN, "Forbidden");
+            return self.reject_new(now, id, r);
+        }
+        let did = user_of(&req.uri);
+        let route = tenants.iter().find_map(|(t, name)| {
+            self.calls
+                .directory
+                .dids
+                .get(&(*t, did.clone()))
+                .map(|r| (r.clone(), name.clone()))
+        });
+        let Some((route, trunk)) = route else {
+            metrics::counter!("switchboard_sip_calls_refused_total", "reason" => "unknown_number")
+                .increment(1);
+            let r = Response::for_request(&req, StatusCode::NOT_FOUND, "Not Found");
+            return self.reject_new(now, id, r);
+        };
+        let tag = self.token();
+        let contact = self.our_contact(&peer.transport);
+        let dialog = match Dialog::uas(&req, &tag, contact, 0) {
+            Ok(d) => d,
+            Err(e) => {
+                let r = Response::for_request(
+                    &req,
+                    StatusCode::BAD_REQUEST,
+                    format!("Bad Request ({e})"),
+                );
+                return self.reject_new(now, id, r);
+            }
+        };
+        let trying = Response::for_request(&req, StatusCode::TRYING, "Trying");
+        self.send_in(now, id, trying);
+        let identity = req
+            .headers
+            .get(&HeaderName::new("P-Asserted-Identity"))
+            .and_then(|v| v.split(',').next())
+            .and_then(|v| v.trim().parse::<NameAddr>().ok())
+            .or_else(|| req.headers.from().ok());
+        let caller = identity
+            .as_ref()
+            .map(|a| user_of(&a.uri))
+            .unwrap_or_default();
+        let display = identity.and_then(|a| a.display_name);
+        let key = self.alloc_call();
+        self.calls.by_server_tx.insert(id, key);
+        self.calls
+            .by_dialog
+            .insert(dialog.id.clone(), (key, Side::Caller));
+        self.calls.calls.insert(
+            key,
+            Call {
+                tenant: route.tenant,
+                interaction: None,
+                phase: Phase::Starting,
+                caller: CallerLeg {
+                    tx: Some(id),
+                    invite: req,
+                    peer,
+                    dialog,
+                    retransmit: None,
+                },
+                agent: None,
+                gone: false,
+                pending_refresh: false,
+            },
+        );
+        metrics::counter!("switchboard_sip_calls_total").increment(1);
+        metrics::gauge!("switchboard_sip_calls_active").set(self.calls.len() as f64);
+        self.notice(CallNotice::Incoming {
+            call: key,
+            tenant: route.tenant,
+            queue: route.queue,
+            did,
+            caller,
+            display,
+            trunk,
+        });
+    }
+
+    fn reject_new(&mut self, now: MonoTime, id: TransactionId, mut r: Response) {
+        if let Ok(mut to) = r.headers.to()
+            && to.tag().is_none()
+        {
+            to.set_tag(self.token());
+            r.headers.set(HeaderName::TO, to.to_string());
+        }
+        self.send_in(now, id, r);
+    }
+
+    /// The caller's response with our tag (and Contact on 1xx/2xx).
+    fn caller_response(&self, call: &Call, status: StatusCode, reason: &str) -> Response {
+        call.caller
+            .dialog
+            .response(&call.caller.invite, status, reason)
+    }
+
+    /// The interaction exists (or could not be made: `Err(status)` refuses the call).
+    pub fn call_queued(
+        &mut self,
+        now: MonoTime,
+        call: CallKey,
+        result: Result<InteractionId, u16>,
+    ) {
+        let Some(c) = self.calls.calls.get_mut(&call) else {
+            return;
+        };
+        match result {
+            Ok(interaction) => {
+                c.interaction = Some(interaction);
+                self.calls.by_interaction.insert(interaction, call);
+                if c.gone {
+                    let tenant = c.tenant;
+                    self.notice(CallNotice::CallerLeft {
+                        tenant,
+                        interaction,
+                    });
+                    self.forget(call);
+                    return;
+                }
+                if c.phase == Phase::Starting {
+                    c.phase = Phase::Queued;
+                }
+                if let Some((_, o)) = self.calls.early_offers.remove(&interaction) {
+                    self.offer(
+                        now,
+                        o.tenant,
+                        interaction,
+                        o.agent,
+                        &o.user,
+                        &o.realm,
+                        o.contacts,
+                    );
+                }
+                let ringing = {
+                    let c = &self.calls.calls[&call];
+                    self.caller_response(c, StatusCode::RINGING, "Ringing")
+                };
+                if let Some(tx) = self.calls.calls[&call].caller.tx {
+                    self.send_in(now, tx, ringing);
+                }
+            }
+            Err(status) => {
+                let c = &self.calls.calls[&call];
+                let code = StatusCode::new(status).unwrap_or(StatusCode::SERVER_INTERNAL_ERROR);
+                let r = self.caller_response(c, code, code.canonical_reason());
+                if let Some(tx) = c.caller.tx {
+                    self.send_in(now, tx, r);
+                }
+                self.forget(call);
+            }
+        }
+    }
+
+    /// The router offers the interaction to `agent`: ring its phones. No contact at all fails
+    /// the offer at once (480).
+    #[allow(clippy::too_many_arguments)]
+    pub fn offer(
+        &mut self,
+        now: MonoTime,
+        tenant: TenantId,
+        interaction: InteractionId,
+        agent: AgentId,
+        aor_user: &str,
+        realm: &str,
+        contacts: Vec<Binding>,
+    ) {
+        let Some(&key) = self.calls.by_interaction.get(&interaction) else {
+            self.calls.early_offers.insert(
+                interaction,
+                (
+                    now,
+                    EarlyOffer {
+                        tenant,
+                        agent,
+                        user: aor_user.to_string(),
+                        realm: realm.to_string(),
+                        contacts,
+                    },
+                ),
+            );
+            return;
+        };
+        let Some(c) = self.calls.calls.get(&key) else {
+            return;
+        };
+        if contacts.is_empty() {
+            self.notice(CallNotice::OfferFailed {
+                tenant,
+                interaction,
+                agent,
+                status: 480,
+            });
+            return;
+        }
+        let caller_from = c.caller.invite.headers.from().ok();
+        let body = c.caller.invite.body.clone();
+        let ctype = c
+            .caller
+            .invite
+            .headers
+            .get(&HeaderName::CONTENT_TYPE)
+            .map(str::to_string);
+        let call_id = format!("{}@switchboard", self.token());
+        let from_tag = self.token();
+        let mut forks = Vec::new();
+        for b in contacts {
+            let peer = b.source.clone();
+            let mut req = Request::new(Method::Invite, b.contact.uri.clone());
+            let v = self.our_via(&peer.transport);
+            req.headers.push(HeaderName::VIA, v.to_string());
+            req.headers.push(HeaderName::MAX_FORWARDS, "70");
+            let mut from = NameAddr::new(Uri::Sip(
+                SipUri::new(self.our_host())
+                    .with_user(
+                        caller_from
+                            .as_ref()
+                            .map(|f| user_of(&f.uri))
+                            .filter(|u| !u.is_empty())
+                            .unwrap_or_else(|| "anonymous".into()),
+                    )
+                    .with_port(self.local.port()),
+            ));
+            if let Some(name) = caller_from.as_ref().and_then(|f| f.display_name.clone()) {
+                from = from.with_display_name(name);
+            }
+            from.set_tag(from_tag.clone());
+            req.headers.push(HeaderName::FROM, from.to_string());
+            let to: NameAddr = NameAddr::new(Uri::Sip(
+                SipUri::new(Host::Domain(realm.to_string())).with_user(aor_user),
+            ));
+            req.headers.push(HeaderName::TO, to.to_string());
+            req.headers.push(HeaderName::CALL_ID, call_id.clone());
+            req.headers.push(HeaderName::CSEQ, "1 INVITE");
+            req.headers.push(
+                HeaderName::CONTACT,
+                self.our_contact(&peer.transport).to_string(),
+            );
+            req.headers.push(
+                HeaderName::new("X-Switchboard-Interaction"),
+                interaction.to_string(),
+            );
+            if let Some(t) = &ctype {
+                req.headers.push(HeaderName::CONTENT_TYPE, t.clone());
+            }
+            req.body = body.clone();
+            match self
+                .transactions
+                .send_request(now, req.clone(), peer.clone())
+            {
+                Ok(tx) => {
+                    self.calls
+                        .by_client_tx
+                        .insert(tx, (key, Purpose::Fork(agent)));
+                    self.calls
+                        .fork_requests
+                        .insert(tx, (req.clone(), peer.clone()));
+                    forks.push(Fork { tx, failed: None });
+                }
+                Err(e) => tracing::warn!(error = %e, "could not ring an agent's phone"),
+            }
+        }
+        if forks.is_empty() {
+            self.notice(CallNotice::OfferFailed {
+                tenant,
+                interaction,
+                agent,
+                status: 500,
+            });
+            return;
+        }
+        if let Some(c) = self.calls.calls.get_mut(&key) {
+            c.phase = Phase::Ringing;
+            c.agent = Some(AgentLeg {
+                agent,
+                forks,
+                dialog: None,
+                answer: None,
+            });
+        }
+    }
+
+    /// The offer ended without an answer (expired, revoked): stop ringing.
+    pub fn offer_withdrawn(&mut self, now: MonoTime, interaction: InteractionId, agent: AgentId) {
+        let Some(&key) = self.calls.by_interaction.get(&interaction) else {
+            return;
+        };
+        let Some(c) = self.calls.calls.get_mut(&key) else {
+            return;
+        };
+        if c.agent.as_ref().is_none_or(|a| a.agent != agent) {
+            return;
+        }
+        if matches!(c.phase, Phase::Ringing) {
+            c.phase = Phase::Queued;
+            let leg = c.agent.take();
+            self.cancel_forks(now, leg);
+        }
+    }
+
+    fn cancel_forks(&mut self, now: MonoTime, leg: Option<AgentLeg>) {
+        let Some(leg) = leg else { return };
+        for f in leg.forks {
+            if f.failed.is_none()
+                && let Ok(c) = self.transactions.cancel(now, f.tx)
+                && let Some(entry) = self.calls.by_client_tx.get(&f.tx).copied()
+            {
+                self.calls.by_client_tx.insert(c, (entry.0, Purpose::Other));
+            }
+        }
+        if let Some((mut d, peer)) = leg.dialog {
+            self.bye(now, &mut d, peer);
+        }
+    }
+
+    fn bye(&mut self, now: MonoTime, dialog: &mut Dialog, peer: Peer) {
+        let v = self.our_via(&peer.transport);
+        let bye = dialog.request(Method::Bye, v);
+        self.calls.by_dialog.remove(&dialog.id);
+        if let Ok(tx) = self.transactions.send_request(now, bye, peer) {
+            self.calls
+                .by_client_tx
+                .insert(tx, (CallKey(0), Purpose::Other));
+        }
+    }
+
+    /// The engine's answer to [`CallNotice::Answered`].
+    pub fn accepted(&mut self, now: MonoTime, interaction: InteractionId, ok: bool) {
+        let Some(&key) = self.calls.by_interaction.get(&interaction) else {
+            return;
+        };
+        let Some(c) = self.calls.calls.get_mut(&key) else {
+            return;
+        };
+        if c.phase != Phase::Connecting {
+            return;
+        }
+        if !ok {
+            c.phase = Phase::Queued;
+            let leg = c.agent.take();
+            self.cancel_forks(now, leg);
+            return;
+        }
+        c.phase = Phase::Connected;
+        let (body, ctype) = c
+            .agent
+            .as_ref()
+            .and_then(|a| a.answer.clone())
+            .unwrap_or_default();
+        if c.caller.tx.is_none() {
+            // Answered before (a transfer): refresh the caller's session instead.
+            return self.refresh_caller(now, key, body, ctype);
+        }
+        c.caller.dialog.confirm();
+        let tx = c.caller.tx.take();
+        let peer = c.caller.peer.clone();
+        let mut ok_resp = c
+            .caller
+            .dialog
+            .response(&c.caller.invite, StatusCode::OK, "OK");
+        if let Some(t) = ctype {
+            ok_resp.headers.push(HeaderName::CONTENT_TYPE, t);
+        }
+        ok_resp.body = body;
+        let rt = AnswerRetransmit::new(now, peer, ok_resp.clone(), self.t1, self.t2);
+        let at = rt.poll_timeout();
+        c.caller.retransmit = Some(rt);
+        self.calls.retransmits.insert((at, key));
+        if let Some(tx) = tx {
+            self.calls.by_server_tx.remove(&tx);
+            self.send_in(now, tx, ok_resp);
+        }
+    }
+
+    /// Sends the caller a re-INVITE with the new agent's session description.
+    fn refresh_caller(
+        &mut self,
+        now: MonoTime,
+        key: CallKey,
+        body: Vec<u8>,
+        ctype: Option<String>,
+    ) {
+        let transport = self.calls.calls[&key].caller.peer.transport.clone();
+        let v = self.our_via(&transport);
+        let Some(c) = self.calls.calls.get_mut(&key) else {
+            return;
+        };
+        let mut req = c.caller.dialog.request(Method::Invite, v);
+        if let Some(t) = ctype {
+            req.headers.push(HeaderName::CONTENT_TYPE, t);
+        }
+        req.body = body;
+        c.pending_refresh = true;
+        let peer = c.caller.peer.clone();
+        if let Ok(tx) = self.transactions.send_request(now, req, peer) {
+            self.calls.by_client_tx.insert(tx, (key, Purpose::Refresh));
+        }
+    }
+
+    /// The interaction went back to a queue (a transfer through the API): the agent's phone is
+    /// hung up, the caller stays and waits for the next agent.
+    pub fn requeued(&mut self, now: MonoTime, interaction: InteractionId) {
+        let Some(&key) = self.calls.by_interaction.get(&interaction) else {
+            return;
+        };
+        let Some(c) = self.calls.calls.get_mut(&key) else {
+            return;
+        };
+        c.phase = Phase::Queued;
+        let leg = c.agent.take();
+        self.cancel_forks(now, leg);
+    }
+
+    /// The interaction ended elsewhere (an agent or supervisor ended it through the API): both
+    /// legs are hung up.
+    pub fn hang_up(&mut self, now: MonoTime, interaction: InteractionId) {
+        let Some(&key) = self.calls.by_interaction.get(&interaction) else {
+            return;
+        };
+        self.end_call(now, key, None);
+    }
+
+    /// Ends both legs (except `spare`, which already ended) and forgets the call.
+    fn end_call(&mut self, now: MonoTime, key: CallKey, spare: Option<Side>) {
+        let Some(mut c) = self.calls.calls.remove(&key) else {
+            return;
+        };
+        if spare != Some(Side::Agent) {
+            let leg = c.agent.take();
+            self.cancel_forks(now, leg);
+        }
+        if spare != Some(Side::Caller) {
+            if let Some(tx) = c.caller.tx.take() {
+                let r = c.caller.dialog.response(
+                    &c.caller.invite,
+                    StatusCode::TEMPORARILY_UNAVAILABLE,
+                    "Temporarily Unavailable",
+                );
+                self.send_in(now, tx, r);
+            } else {
+                let peer = c.caller.peer.clone();
+                self.bye(now, &mut c.caller.dialog, peer);
+            }
+        }
+        self.calls.calls.insert(key, c);
+        self.forget(key);
+    }
+
+    fn forget(&mut self, key: CallKey) {
+        if let Some(c) = self.calls.calls.remove(&key) {
+            if let Some(i) = c.interaction {
+                self.calls.by_interaction.remove(&i);
+            }
+            self.calls.by_dialog.remove(&c.caller.dialog.id);
+            if let Some((d, _)) = c.agent.as_ref().and_then(|a| a.dialog.as_ref()) {
+                self.calls.by_dialog.remove(&d.id);
+            }
+            if let Some(rt) = &c.caller.retransmit {
+                self.calls.retransmits.remove(&(rt.poll_timeout(), key));
+            }
+            if let Some(tx) = c.caller.tx {
+                self.calls.by_server_tx.remove(&tx);
+            }
+        }
+        metrics::gauge!("switchboard_sip_calls_active").set(self.calls.len() as f64);
+    }
+
+    /// CANCEL of a caller's INVITE.
+    pub(super) fn on_caller_cancel(&mut self, now: MonoTime, invite_tx: TransactionId) -> bool {
+        let Some(&key) = self.calls.by_server_tx.get(&invite_tx) else {
+            return false;
+        };
+        let Some(c) = self.calls.calls.get_mut(&key) else {
+            return false;
+        };
+        let r = c.caller.dialog.response(
+            &c.caller.invite,
+            StatusCode::REQUEST_TERMINATED,
+            "Request Terminated",
+        );
+        c.caller.tx = None;
+        self.calls.by_server_tx.remove(&invite_tx);
+        self.send_in(now, invite_tx, r);
+        self.caller_left(now, key);
+        true
+    }
+
+    fn caller_left(&mut self, now: MonoTime, key: CallKey) {
+        let Some(c) = self.calls.calls.get_mut(&key) else {
+            return;
+        };
+        match c.interaction {
+            Some(interaction) => {
+                let tenant = c.tenant;
+                self.notice(CallNotice::CallerLeft {
+                    tenant,
+                    interaction,
+                });
+                self.end_call(now, key, Some(Side::Caller));
+            }
+            None => {
+                // The interaction is still being made; `call_queued` finishes the job.
+                c.gone = true;
+                let leg = c.agent.take();
+                self.cancel_forks(now, leg);
+            }
+        }
+    }
+
+    /// A request carrying a To tag: inside one of our dialogs, or 481.
+    pub(super) fn on_dialog_request(
+        &mut self,
+        now: MonoTime,
+        id: Option<TransactionId>,
+        req: Request,
+        peer: Peer,
+    ) {
+        let found = DialogId::of_request(&req).and_then(|d| self.calls.by_dialog.get(&d).copied());
+        let Some((key, side)) = found else {
+            if let Some(id) = id
+                && req.method != Method::Ack
+            {
+                let r = Response::for_request(
+                    &req,
+                    StatusCode::CALL_DOES_NOT_EXIST,
+                    "Call/Transaction Does Not Exist",
+                );
+                self.send_in(now, id, r);
+            }
+            return;
+        };
+        let Some(id) = id else { return };
+        let Some(dialog) = self.dialog_mut(key, side) else {
+            return;
+        };
+        if let Err(rej) = dialog.on_request(&req) {
+            let r = switchboard_sip::response_for(&req, &rej);
+            return self.send_in(now, id, r);
+        }
+        match req.method {
+            Method::Bye => {
+                let r = Response::for_request(&req, StatusCode::OK, "OK");
+                self.send_in(now, id, r);
+                self.on_bye(now, key, side);
+            }
+            Method::Invite | Method::Update => self.relay_request(now, key, side, id, req),
+            Method::Refer if side == Side::Agent => self.on_refer(now, key, id, req, peer),
+            // DTMF relay (SIP INFO) and the like: acknowledged; the IVR of part 2 reads them.
+            Method::Info | Method::Notify | Method::Options => {
+                let r = Response::for_request(&req, StatusCode::OK, "OK");
+                self.send_in(now, id, r);
+            }
+            _ => {
+                let r = Response::for_request(
+                    &req,
+                    StatusCode::METHOD_NOT_ALLOWED,
+                    "Method Not Allowed",
+                );
+                self.send_in(now, id, r);
+            }
+        }
+    }
+
+    fn dialog_mut(&mut self, key: CallKey, side: Side) -> Option<&mut Dialog> {
+        let c = self.calls.calls.get_mut(&key)?;
+        match side {
+            Side::Caller => Some(&mut c.caller.dialog),
+            Side::Agent => c
+                .agent
+                .as_mut()
+                .and_then(|a| a.dialog.as_mut())
+                .map(|(d, _)| d),
+        }
+    }
+
+    /// The ACK of a 2xx we sent: the caller's answer is confirmed.
+    pub(super) fn on_ack_request(&mut self, req: &Request) {
+        let Some((key, side)) =
+            DialogId::of_request(req).and_then(|d| self.calls.by_dialog.get(&d).copied())
+        else {
+            return;
+        };
+        if side != Side::Caller {
+            return;
+        }
+        if let Some(c) = self.calls.calls.get_mut(&key)
+            && let Some(rt) = c.caller.retransmit.take()
+        {
+            self.calls.retransmits.remove(&(rt.poll_timeout(), key));
+        }
+    }
+
+    fn on_bye(&mut self, now: MonoTime, key: CallKey, side: Side) {
+        let Some(c) = self.calls.calls.get(&key) else {
+            return;
+        };
+        match (side, c.phase) {
+            (_, Phase::Connected) => {
+                if let Some(interaction) = c.interaction {
+                    let tenant = c.tenant;
+                    self.notice(CallNotice::Hangup {
+                        tenant,
+                        interaction,
+                        by: side,
+                    });
+                }
+                self.end_call(now, key, Some(side));
+            }
+            (Side::Caller, _) => self.caller_left(now, key),
+            // The agent's phone hung up before the engine confirmed: treat as a failed offer.
+            (Side::Agent, _) => {
+                let tenant = c.tenant;
+                let interaction = c.interaction;
+                let agent = c.agent.as_ref().map(|a| a.agent);
+                if let Some(c) = self.calls.calls.get_mut(&key) {
+                    c.phase = Phase::Queued;
+                    if let Some(leg) = c.agent.take()
+                        && let Some((d, _)) = leg.dialog
+                    {
+                        self.calls.by_dialog.remove(&d.id);
+                    }
+                }
+                if let (Some(interaction), Some(agent)) = (interaction, agent) {
+                    self.notice(CallNotice::OfferFailed {
+                        tenant,
+                        interaction,
+                        agent,
+                        status: 487,
+                    });
+                }
+            }
+        }
+    }
+
+    fn relay_request(
+        &mut self,
+        now: MonoTime,
+        key: CallKey,
+        from: Side,
+        server_tx: TransactionId,
+        req: Request,
+    ) {
+        let to = from.other();
+        let peer = match self.calls.calls.get(&key) {
+            Some(c) if c.phase == Phase::Connected => match to {
+                Side::Caller => Some(c.caller.peer.clone()),
+                Side::Agent => c
+                    .agent
+                    .as_ref()
+                    .and_then(|a| a.dialog.as_ref())
+                    .map(|(_, p)| p.clone()),
+            },
+            _ => None,
+        };
+        let Some(peer) = peer else {
+            let r =
+                Response::for_request(&req, StatusCode::new(491).expect("491"), "Request Pending");
+            return self.send_in(now, server_tx, r);
+        };
+        let v = self.our_via(&peer.transport);
+        let Some(d) = self.dialog_mut(key, to) else {
+            return;
+        };
+        let mut out = d.request(req.method.clone(), v);
+        if let Some(t) = req.headers.get(&HeaderName::CONTENT_TYPE) {
+            out.headers.push(HeaderName::CONTENT_TYPE, t);
+        }
+        out.body = req.body.clone();
+        match self.transactions.send_request(now, out, peer) {
+            Ok(tx) => {
+                self.calls.by_client_tx.insert(tx, (key, Purpose::Relay));
+                self.calls.relays.insert(
+                    tx,
+                    (
+                        key,
+                        Relay {
+                            from,
+                            server_tx,
+                            request: req,
+                        },
+                    ),
+                );
+            }
+            Err(_) => {
+                let r =
+                    Response::for_request(&req, StatusCode::SERVER_INTERNAL_ERROR, "Relay failed");
+                self.send_in(now, server_tx, r);
+            }
+        }
+    }
+
+    fn on_refer(
+        &mut self,
+        now: MonoTime,
+        key: CallKey,
+        id: TransactionId,
+        req: Request,
+        peer: Peer,
+    ) {
+        let target = req
+            .headers
+            .get(&HeaderName::new("Refer-To"))
+            .and_then(|v| v.trim().parse::<NameAddr>().ok())
+            .map(|a| user_of(&a.uri))
+            .filter(|t| !t.is_empty());
+        let Some(target) = target else {
+            let r = Response::for_request(&req, StatusCode::BAD_REQUEST, "Bad Request (Refer-To)");
+            return self.send_in(now, id, r);
+        };
+        let Some(c) = self.calls.calls.get(&key) else {
+            return;
+        };
+        let (Some(interaction), Some(agent)) = (c.interaction, c.agent.as_ref().map(|a| a.agent))
+        else {
+            return;
+        };
+        let tenant = c.tenant;
+        let accepted = Response::for_request(&req, StatusCode::ACCEPTED, "Accepted");
+        self.send_in(now, id, accepted);
+        // RFC 3515: tell the transferor how it went, then its leg is done.
+        let v = self.our_via(&peer.transport);
+        if let Some(d) = self.dialog_mut(key, Side::Agent) {
+            let mut notify = d.request(Method::Notify, v);
+            notify.headers.push(HeaderName::new("Event"), "refer");
+            notify.headers.push(
+                HeaderName::new("Subscription-State"),
+                "terminated;reason=noresource",
+            );
+            notify
+                .headers
+                .push(HeaderName::CONTENT_TYPE, "message/sipfrag;version=2.0");
+            notify.body = b"SIP/2.0 200 OK\r\n".to_vec();
+            if let Ok(tx) = self.transactions.send_request(now, notify, peer) {
+                self.calls.by_client_tx.insert(tx, (key, Purpose::Other));
+            }
+        }
+        self.notice(CallNotice::Refer {
+            tenant,
+            interaction,
+            agent,
+            target,
+        });
+    }
+
+    /// A response to one of our client transactions.
+    pub(super) fn on_call_response(&mut self, now: MonoTime, tx: TransactionId, resp: Response) {
+        let Some(&(key, purpose)) = self.calls.by_client_tx.get(&tx) else {
+            return;
+        };
+        match purpose {
+            Purpose::Fork(agent) => self.on_fork_response(now, key, agent, tx, resp),
+            Purpose::Relay => self.on_relay_response(now, tx, resp),
+            Purpose::Refresh => {
+                if resp.status.is_success()
+                    && let Some(c) = self.calls.calls.get_mut(&key)
+                {
+                    c.pending_refresh = false;
+                    let transport = c.caller.peer.transport.clone();
+                    let peer = c.caller.peer.clone();
+                    let seq = resp.headers.cseq().map(|c| c.seq).unwrap_or_default();
+                    let v = self.our_via(&transport);
+                    if let Some(c) = self.calls.calls.get(&key) {
+                        let ack = c.caller.dialog.ack(seq, v);
+                        self.transactions.transmit(peer, Message::Request(ack));
+                    }
+                }
+            }
+            Purpose::Other => {}
+        }
+    }
+
+    fn on_relay_response(&mut self, now: MonoTime, tx: TransactionId, resp: Response) {
+        if resp.status.is_provisional() {
+            return;
+        }
+        let Some((key, relay)) = self.calls.relays.remove(&tx) else {
+            return;
+        };
+        let to = relay.from.other();
+        // Acknowledge a 2xx on the leg we sent the re-INVITE to.
+        if resp.status.is_success()
+            && relay.request.method == Method::Invite
+            && let Some(c) = self.calls.calls.get(&key)
+        {
+            let peer = match to {
+                Side::Caller => Some(c.caller.peer.clone()),
+                Side::Agent => c
+                    .agent
+                    .as_ref()
+                    .and_then(|a| a.dialog.as_ref())
+                    .map(|(_, p)| p.clone()),
+            };
+            if let Some(peer) = peer {
+                let seq = resp.headers.cseq().map(|c| c.seq).unwrap_or_default();
+                let v = self.our_via(&peer.transport);
+                if let Some(d) = self.dialog_mut(key, to) {
+                    d.on_response(&Method::Invite, &resp);
+                    let ack = d.ack(seq, v);
+                    self.transactions.transmit(peer, Message::Request(ack));
+                }
+            }
+        }
+        let Some(c) = self.calls.calls.get(&key) else {
+            return;
+        };
+        let d = match relay.from {
+            Side::Caller => Some(&c.caller.dialog),
+            Side::Agent => c
+                .agent
+                .as_ref()
+                .and_then(|a| a.dialog.as_ref())
+                .map(|(d, _)| d),
+        };
+        let Some(d) = d else { return };
+        let mut r = d.response(&relay.request, resp.status, &resp.reason);
+        if let Some(t) = resp.headers.get(&HeaderName::CONTENT_TYPE) {
+            r.headers.push(HeaderName::CONTENT_TYPE, t);
+        }
+        r.body = resp.body;
+        self.send_in(now, relay.server_tx, r);
+    }
+
+    fn on_fork_response(
+        &mut self,
+        now: MonoTime,
+        key: CallKey,
+        agent: AgentId,
+        tx: TransactionId,
+        resp: Response,
+    ) {
+        let status = resp.status;
+        if status.is_provisional() {
+            return;
+        }
+        let contact = self.our_contact(&Transport::Udp);
+        let Some(c) = self.calls.calls.get_mut(&key) else {
+            return;
+        };
+        let current =
+            c.agent.as_ref().is_some_and(|a| a.agent == agent) && matches!(c.phase, Phase::Ringing);
+        let fork = c
+            .agent
+            .as_mut()
+            .and_then(|a| a.forks.iter_mut().find(|f| f.tx == tx));
+        if status.is_success() {
+            let Some((request, peer)) = self.calls.fork_requests.get(&tx).cloned() else {
+                return;
+            };
+            let Ok(mut dialog) = Dialog::uac(&request, &resp, contact) else {
+                return;
+            };
+            dialog.local_contact = self.our_contact(&peer.transport);
+            // Every 2xx is acknowledged (RFC 3261 13.2.2.4), a retransmitted one again.
+            let v = self.our_via(&peer.transport);
+            let ack = dialog.ack(1, v);
+            self.transactions
+                .transmit(peer.clone(), Message::Request(ack));
+            let known = self.calls.by_dialog.contains_key(&dialog.id);
+            if known {
+                return;
+            }
+            if !current {
+                // A second phone answered, or the offer is gone: hang that one up.
+                return self.bye(now, &mut dialog, peer);
+            }
+            let c = self.calls.calls.get_mut(&key).expect("call");
+            let leg = c.agent.as_mut().expect("agent leg");
+            let others: Vec<TransactionId> = leg
+                .forks
+                .iter()
+                .filter(|f| f.tx != tx && f.failed.is_none())
+                .map(|f| f.tx)
+                .collect();
+            leg.answer = Some((
+                resp.body.clone(),
+                resp.headers
+                    .get(&HeaderName::CONTENT_TYPE)
+                    .map(str::to_string),
+            ));
+            self.calls
+                .by_dialog
+                .insert(dialog.id.clone(), (key, Side::Agent));
+            leg.dialog = Some((dialog, peer));
+            c.phase = Phase::Connecting;
+            let (tenant, interaction) = (c.tenant, c.interaction);
+            for o in others {
+                let _ = self.transactions.cancel(now, o);
+            }
+            if let Some(interaction) = interaction {
+                self.notice(CallNotice::Answered {
+                    tenant,
+                    interaction,
+                    agent,
+                });
+            }
+            return;
+        }
+        // A final failure of one phone.
+        let Some(f) = fork else { return };
+        f.failed = Some(status.as_u16());
+        if !current {
+            return;
+        }
+        let leg = c.agent.as_ref().expect("agent leg");
+        let declined = status == StatusCode::DECLINE;
+        let all_failed = leg.forks.iter().all(|f| f.failed.is_some());
+        if !(declined || all_failed) {
+            return;
+        }
+        // Busy phones say 486; a phone that declines says 603 (and that settles it for all).
+        let worst = if declined {
+            603
+        } else {
+            leg.forks
+                .iter()
+                .filter_map(|f| f.failed)
+                .find(|s| *s == 486)
+                .unwrap_or(status.as_u16())
+        };
+        let (tenant, interaction) = (c.tenant, c.interaction);
+        c.phase = Phase::Queued;
+        let leg = c.agent.take();
+        self.cancel_forks(now, leg);
+        if let Some(interaction) = interaction {
+            self.notice(CallNotice::OfferFailed {
+                tenant,
+                interaction,
+                agent,
+                status: worst,
+            });
+        }
+    }
+
+    /// A client transaction timed out or could not be sent: as a 408 from that phone.
+    pub(super) fn on_call_tx_failed(&mut self, now: MonoTime, tx: TransactionId) {
+        let Some(&(key, purpose)) = self.calls.by_client_tx.get(&tx) else {
+            return;
+        };
+        match purpose {
+            Purpose::Fork(agent) => {
+                let fake = Response::new(StatusCode::REQUEST_TIMEOUT, "Request Timeout");
+                self.on_fork_response(now, key, agent, tx, fake);
+            }
+            Purpose::Relay => {
+                let fake = Response::new(StatusCode::REQUEST_TIMEOUT, "Request Timeout");
+                self.on_relay_response(now, tx, fake);
+            }
+            Purpose::Refresh | Purpose::Other => {}
+        }
+    }
+
+    /// A transaction ended: forget its index entries.
+    pub(super) fn on_tx_terminated(&mut self, tx: TransactionId) {
+        self.calls.by_client_tx.remove(&tx);
+        self.calls.relays.remove(&tx);
+        self.calls.fork_requests.remove(&tx);
+        if let Some(key) = self.calls.by_server_tx.get(&tx).copied()
+            && self
+                .calls
+                .calls
+                .get(&key)
+                .is_none_or(|c| c.caller.tx != Some(tx))
+        {
+            self.calls.by_server_tx.remove(&tx);
+        }
+    }
+
+    /// 2xx retransmissions due at `now`, and offers whose call never showed up.
+    pub(super) fn calls_timeout(&mut self, now: MonoTime) {
+        let stale: Vec<(InteractionId, TenantId)> = self
+            .calls
+            .early_offers
+            .iter()
+            .filter(|(_, (at, _))| *at + EARLY_OFFER_TTL <= now)
+            .map(|(i, (_, o))| (*i, o.tenant))
+            .collect();
+        for (interaction, tenant) in stale {
+            self.calls.early_offers.remove(&interaction);
+            // No call of this process has it (a restart lost it): it is abandoned.
+            self.notice(CallNotice::Lost {
+                tenant,
+                interaction,
+            });
+        }
+        while let Some(&(at, key)) = self.calls.retransmits.first() {
+            if at > now {
+                break;
+            }
+            self.calls.retransmits.pop_first();
+            let Some(c) = self.calls.calls.get_mut(&key) else {
+                continue;
+            };
+            let Some(rt) = c.caller.retransmit.as_mut() else {
+                continue;
+            };
+            match rt.on_timeout(now) {
+                Some(RetransmitAction::Send(peer, resp)) => {
+                    let next = rt.poll_timeout();
+                    self.calls.retransmits.insert((next, key));
+                    self.transactions.transmit(peer, Message::Response(resp));
+                }
+                Some(RetransmitAction::GiveUp) => {
+                    // The caller never acknowledged the answer: the call is dead.
+                    c.caller.retransmit = None;
+                    if let (Some(interaction), tenant) = (c.interaction, c.tenant) {
+                        self.notice(CallNotice::Hangup {
+                            tenant,
+                            interaction,
+                            by: Side::Caller,
+                        });
+                    }
+                    self.end_call(now, key, None);
+                }
+                None => {
+                    let next = rt.poll_timeout();
+                    self.calls.retransmits.insert((next, key));
+                }
+            }
+        }
+    }
+}

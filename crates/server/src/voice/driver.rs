@@ -1,0 +1,349 @@
+//! Between the B2BUA and the routing engine: what a call needs of the engine (create the
+//! interaction, accept, fail an offer, end) runs here, off the SIP engine task, and the answers
+//! come back to it as [`Command`]s; the engine's voice events (offered, offer ended, requeued,
+//! ended) come in the other way.
+
+use std::collections::HashMap;
+use std::net::IpAddr;
+use std::sync::{Arc, RwLock};
+
+use serde_json::json;
+use switchboard_model::{Channel, CustomerId, InteractionId, Sensitive, TenantId};
+use switchboard_sip::registrar::Aor;
+use switchboard_store::{ContactPoint, Customer, Store};
+use tokio::sync::mpsc;
+
+use super::calls::{CallNotice, DidRoute, Directory, TrunkRoute};
+use super::{BindingTable, Command};
+use crate::bus::{VoiceEvent, VoiceEventKind};
+use crate::clock::Clock;
+use crate::engine::Command as Engine;
+use crate::state::AppState;
+
+/// Parses `address/prefix` (or a bare address, a host route).
+pub fn parse_network(s: &str) -> Option<(IpAddr, u8)> {
+    let (addr, prefix) = match s.split_once('/') {
+        Some((a, p)) => (a, Some(p)),
+        None => (s, None),
+    };
+    let ip: IpAddr = addr.trim().parse().ok()?;
+    let max = if ip.is_ipv4() { 32 } else { 128 };
+    let prefix = match prefix {
+        Some(p) => p.trim().parse::<u8>().ok().filter(|p| *p <= max)?,
+        None => max,
+    };
+    Some((ip, prefix))
+}
+
+/// Trunks and numbers of every tenant, from the store.
+pub async fn load_directory(store: &Store) -> anyhow::Result<Directory> {
+    let mut d = Directory::default();
+    for t in store.all_trunks().await? {
+        d.trunks.push(TrunkRoute {
+            tenant: t.tenant,
+            name: t.name,
+            allow: t.allow.iter().filter_map(|n| parse_network(n)).collect(),
+        });
+    }
+    for n in store.all_voice_numbers().await? {
+        d.dids.insert(
+            (n.tenant, n.number),
+            DidRoute {
+                tenant: n.tenant,
+                queue: n.queue,
+            },
+        );
+    }
+    Ok(d)
+}
+
+/// Calls do not survive a restart (their dialogs lived in memory): voice interactions left
+/// open by the previous process are ended now — waiting ones as abandoned, connected ones go to
+/// wrap-up for their disposition.
+pub async fn end_orphans(state: &AppState) {
+    let Ok(tenants) = state.store.tenants().await else {
+        return;
+    };
+    for t in tenants {
+        let Ok(open) = state.store.open_interactions(t.id).await else {
+            continue;
+        };
+        for it in open.into_iter().filter(|i| i.channel == Channel::Voice) {
+            let r = state
+                .ask(t.id, |reply| Engine::CallEnded {
+                    id: it.id,
+                    by: "restart",
+                    reply,
+                })
+                .await;
+            if let Ok(Err(e)) = r {
+                tracing::debug!(error = %e.message, "orphaned call could not be ended");
+            }
+        }
+    }
+}
+
+/// The caller's number as a contact point: `+` and digits only, as dialled. `None` for an
+/// anonymous or non-numeric caller.
+pub fn caller_number(raw: &str) -> Option<String> {
+    let raw = raw.trim();
+    let plus = raw.starts_with('+');
+    let digits: String = raw.chars().filter(|c| c.is_ascii_digit()).collect();
+    let letters = raw.chars().any(|c| c.is_ascii_alphabetic());
+    if digits.len() < 3 || letters {
+        return None;
+    }
+    Some(if plus { format!("+{digits}") } else { digits })
+}
+
+/// The customer calling from `number`: the owner of that contact point, or a new customer.
+async fn customer_for(
+    state: &AppState,
+    tenant: TenantId,
+    number: &str,
+    name: Option<&str>,
+) -> Option<CustomerId> {
+    let kind = "phone";
+    if let Ok(Some(c)) = state.store.customer_by_contact(tenant, kind, number).await {
+        return Some(c);
+    }
+    let c = Customer {
+        id: CustomerId::from_uuid(state.clock.new_uuid()),
+        tenant,
+        name: name.unwrap_or(number).to_string(),
+        created_at: state.clock.wall_ms(),
+        contact_points: vec![ContactPoint {
+            kind: kind.into(),
+            value: Sensitive::new(number.to_string()),
+        }],
+    };
+    match state.store.create_customer(&c).await {
+        Ok(()) => Some(c.id),
+        // Two calls from a new number at once: the other one made the customer.
+        Err(_) => state
+            .store
+            .customer_by_contact(tenant, kind, number)
+            .await
+            .ok()
+            .flatten(),
+    }
+}
+
+/// Runs each notice of the B2BUA against the routing engine, concurrently, and sends the
+/// outcome back to the SIP engine.
+pub async fn notices_loop(
+    state: AppState,
+    mut notices: mpsc::UnboundedReceiver<CallNotice>,
+    sip: mpsc::Sender<Command>,
+) {
+    while let Some(n) = notices.recv().await {
+        let state = state.clone();
+        let sip = sip.clone();
+        tokio::spawn(async move { handle_notice(state, n, sip).await });
+    }
+}
+
+async fn handle_notice(state: AppState, n: CallNotice, sip: mpsc::Sender<Command>) {
+    match n {
+        CallNotice::Incoming {
+            call,
+            tenant,
+            queue,
+            did,
+            caller,
+            display,
+            trunk,
+        } => {
+            let number = caller_number(&caller);
+            let customer = match &number {
+                Some(n) => customer_for(&state, tenant, n, display.as_deref()).await,
+                None => None,
+            };
+            let subject = match (&display, &number) {
+                (Some(d), Some(n)) => format!("Call from {d} ({n})"),
+                (None, Some(n)) => format!("Call from {n}"),
+                _ => "Call from an anonymous caller".to_string(),
+            };
+            let attributes = json!({"did": did, "caller": number, "trunk": trunk});
+            let r = state
+                .ask(tenant, |reply| Engine::Create {
+                    channel: Channel::Voice,
+                    queue,
+                    subject: Some(subject),
+                    customer,
+                    attributes,
+                    priority: None,
+                    reply,
+                })
+                .await;
+            let result = match r {
+                Ok(Ok(it)) => Ok(it.id),
+                Ok(Err(e)) => {
+                    tracing::warn!(error = %e.message, "a call could not be queued");
+                    Err(if e.status.is_server_error() { 503 } else { 480 })
+                }
+                Err(_) => Err(503),
+            };
+            let _ = sip.send(Command::Queued { call, result }).await;
+        }
+        CallNotice::Answered {
+            tenant,
+            interaction,
+            agent,
+        } => {
+            let r = state
+                .ask(tenant, |reply| Engine::Accept {
+                    id: interaction,
+                    agent,
+                    reply,
+                })
+                .await;
+            let ok = matches!(r, Ok(Ok(_)));
+            let _ = sip.send(Command::Accepted { interaction, ok }).await;
+        }
+        CallNotice::OfferFailed {
+            tenant,
+            interaction,
+            agent,
+            status,
+        } => {
+            let _ = state
+                .ask(tenant, |reply| Engine::OfferFailed {
+                    id: interaction,
+                    agent,
+                    status,
+                    reply,
+                })
+                .await;
+        }
+        CallNotice::CallerLeft {
+            tenant,
+            interaction,
+        } => end(&state, tenant, interaction, "caller").await,
+        CallNotice::Lost {
+            tenant,
+            interaction,
+        } => end(&state, tenant, interaction, "lost").await,
+        CallNotice::Hangup {
+            tenant,
+            interaction,
+            by,
+        } => end(&state, tenant, interaction, by.as_str()).await,
+        CallNotice::Refer {
+            tenant,
+            interaction,
+            agent,
+            target,
+        } => {
+            let queue = state.store.queues(tenant).await.ok().and_then(|qs| {
+                qs.into_iter()
+                    .find(|q| q.name.eq_ignore_ascii_case(&target))
+            });
+            match queue {
+                Some(q) => {
+                    let r = state
+                        .ask(tenant, |reply| Engine::Transfer {
+                            id: interaction,
+                            by_agent: Some(agent),
+                            queue: q.id,
+                            reply,
+                        })
+                        .await;
+                    if let Ok(Err(e)) = r {
+                        tracing::info!(error = %e.message, "a phone's transfer was refused");
+                    }
+                }
+                None => {
+                    tracing::info!("a phone asked to transfer to an unknown target; the call ends");
+                    end(&state, tenant, interaction, "agent").await;
+                    let _ = sip.send(Command::HangUp(interaction)).await;
+                }
+            }
+        }
+    }
+}
+
+async fn end(state: &AppState, tenant: TenantId, interaction: InteractionId, by: &'static str) {
+    let r = state
+        .ask(tenant, |reply| Engine::CallEnded {
+            id: interaction,
+            by,
+            reply,
+        })
+        .await;
+    if let Ok(Err(e)) = r {
+        tracing::debug!(error = %e.message, "ending a call's interaction");
+    }
+}
+
+/// Turns the engine's voice events into commands for the SIP engine.
+pub async fn voice_events_loop(
+    mut events: mpsc::UnboundedReceiver<VoiceEvent>,
+    sip: mpsc::Sender<Command>,
+    table: Arc<RwLock<BindingTable>>,
+    agents: Arc<RwLock<HashMap<(TenantId, switchboard_model::AgentId), Aor>>>,
+    clock: Clock,
+) {
+    while let Some(e) = events.recv().await {
+        let cmd = match e.kind {
+            VoiceEventKind::Offered(agent) => {
+                let aor = agents
+                    .read()
+                    .ok()
+                    .and_then(|a| a.get(&(e.tenant, agent)).cloned());
+                let now = clock.mono();
+                let contacts = aor
+                    .as_ref()
+                    .and_then(|aor| {
+                        table.read().ok().map(|t| {
+                            t.get(aor)
+                                .map(|l| l.iter().filter(|b| b.expires_at > now).cloned().collect())
+                                .unwrap_or_default()
+                        })
+                    })
+                    .unwrap_or_default();
+                Command::Offer {
+                    tenant: e.tenant,
+                    interaction: e.interaction,
+                    agent,
+                    aor,
+                    contacts,
+                }
+            }
+            VoiceEventKind::OfferEnded(agent) => Command::OfferEnded {
+                interaction: e.interaction,
+                agent,
+            },
+            VoiceEventKind::Requeued => Command::Requeued(e.interaction),
+            VoiceEventKind::Ended => Command::HangUp(e.interaction),
+        };
+        if sip.send(cmd).await.is_err() {
+            return;
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn networks_and_numbers_parse() {
+        assert_eq!(
+            parse_network("127.0.0.1"),
+            Some(("127.0.0.1".parse().unwrap(), 32))
+        );
+        assert_eq!(
+            parse_network("10.0.0.0/8"),
+            Some(("10.0.0.0".parse().unwrap(), 8))
+        );
+        assert_eq!(parse_network("::1/129"), None);
+        assert_eq!(parse_network("nonsense"), None);
+        assert_eq!(
+            caller_number("+44 20 7946 0000").as_deref(),
+            Some("+442079460000")
+        );
+        assert_eq!(caller_number("anonymous"), None);
+        assert_eq!(caller_number("12"), None);
+    }
+}

@@ -1,0 +1,449 @@
+//! Calls through the B2BUA, end to end against the real binary with real SIP peers (SIPp from
+//! Debian's sip-tester): agents' phones register with digest authentication and answer as SIPp
+//! UAS scenarios; callers are SIPp UACs on the demo trunk (127.0.0.1) dialling the demo number
+//! 1000 (queue support). The interactions, their events and timings are checked through the API.
+//! SIPp missing is a failure, not a skip: `./scripts/test.sh` installs it.
+
+mod common;
+mod helpers;
+mod sipkit;
+
+use common::{Server, Session, TempDir, event_types};
+use helpers::events_of;
+use serde_json::Value;
+use sipkit::{Phone, scenario, sipp};
+use std::net::SocketAddr;
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+/// Registers `user`'s phone (password `agent`, the demo's) from a fresh UDP port of 127.0.0.1
+/// and gives the port back, free for the SIPp phone that takes over the registration.
+fn register_phone(sip: SocketAddr, user: &str) -> u16 {
+    let mut phone = Phone::of(user, "127.0.0.1", sip);
+    let r = phone.register_sha256("agent");
+    assert_eq!(r.status.as_u16(), 200, "{user} registers: {r:?}");
+    phone.socket.local_addr().expect("local").port()
+}
+
+/// A SIPp phone on `port` running `scenario_name` for `calls` calls.
+fn spawn_phone(scenario_name: &str, port: u16, calls: u32, work: &Path) -> Child {
+    Command::new("sipp")
+        .arg("-sf")
+        .arg(scenario(scenario_name))
+        .args(["-i", "127.0.0.1", "-p", &port.to_string(), "-nostdin"])
+        .args(["-m", &calls.to_string(), "-timeout", "60s", "-trace_err"])
+        .current_dir(work)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("run sipp (Debian package sip-tester; ./scripts/test.sh installs it)")
+}
+
+/// SIPp's error logs in `work`.
+fn sipp_errors(work: &Path) -> String {
+    let mut logs = String::new();
+    for entry in std::fs::read_dir(work).expect("work dir").flatten() {
+        let p = entry.path();
+        if p.to_string_lossy().ends_with("_errors.log") {
+            logs += &format!(
+                "--- {}\n{}\n",
+                p.display(),
+                std::fs::read_to_string(&p).unwrap_or_default()
+            );
+        }
+    }
+    logs
+}
+
+/// Waits for a SIPp phone to finish its calls; panics unless all succeeded.
+fn finish_phone(mut child: Child, what: &str, work: &Path) {
+    for _ in 0..300 {
+        if let Some(status) = child.try_wait().expect("wait") {
+            assert!(
+                status.success(),
+                "{what} failed ({status}):\n{}",
+                sipp_errors(work)
+            );
+            return;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let _ = child.kill();
+    panic!("{what} did not finish within 30 s");
+}
+
+async fn available(s: &Server, user: &str) -> Session {
+    let a = s.login(user, "agent").await;
+    a.set_state("available").await;
+    a
+}
+
+/// Voice interactions, oldest first.
+async fn calls(admin: &Session) -> Vec<Value> {
+    let list = admin
+        .get("/api/v1/interactions?channel=voice&limit=200")
+        .await
+        .expect(200);
+    let mut items = list.as_array().cloned().unwrap_or_default();
+    items.sort_by(|a, b| {
+        a["created_at"]
+            .as_str()
+            .cmp(&b["created_at"].as_str())
+            .then(a["id"].as_str().cmp(&b["id"].as_str()))
+    });
+    items
+}
+
+async fn queue_id(admin: &Session, name: &str) -> String {
+    admin
+        .get("/api/v1/queues")
+        .await
+        .expect(200)
+        .as_array()
+        .expect("queues")
+        .iter()
+        .find(|q| q["name"] == name)
+        .and_then(|q| q["id"].as_str())
+        .expect("queue")
+        .to_owned()
+}
+
+fn seconds(e: &Value, key: &str) -> f64 {
+    e["data"][key]
+        .as_f64()
+        .unwrap_or_else(|| panic!("{key} in {e}"))
+}
+
+#[tokio::test]
+async fn a_call_is_queued_offered_to_the_agents_phone_connected_and_ended() {
+    let dir = TempDir::new("voice-call");
+    let s = Server::start(&dir.0);
+    let sip = s.sip.expect("sip address");
+    let work = TempDir::new("voice-call-logs");
+    let admin = s.login("admin", "admin").await;
+    // Thirty seconds of wrap-up after a call, to give the disposition in.
+    let support = queue_id(&admin, "support").await;
+    admin
+        .patch(
+            &format!("/api/v1/queues/{support}"),
+            serde_json::json!({"wrap_up_s": 30}),
+        )
+        .await
+        .expect(200);
+    let agent = available(&s, "agent1").await;
+
+    let port = register_phone(sip, "agent1");
+    let phone = spawn_phone("agent_answer.xml", port, 1, &work.0);
+    sipp(
+        sip,
+        "caller.xml",
+        "127.0.0.1",
+        &["-s", "1000", "-m", "1", "-d", "1000"],
+        &work.0,
+    );
+    finish_phone(
+        phone,
+        "agent1's phone (answers, then gets the BYE)",
+        &work.0,
+    );
+
+    let list = calls(&admin).await;
+    assert_eq!(list.len(), 1, "{list:?}");
+    let id = list[0]["id"].as_str().expect("id").to_owned();
+    let it = admin.wait_for(&id, |v| v["state"] == "wrap_up").await;
+    assert_eq!(
+        event_types(&it)
+            .iter()
+            .filter(|t| t.as_str() != "interaction.estimated_wait")
+            .cloned()
+            .collect::<Vec<_>>(),
+        [
+            "interaction.created",
+            "interaction.queued",
+            "interaction.offered",
+            "interaction.accepted",
+            "interaction.call_ended"
+        ]
+    );
+    assert_eq!(it["queue_id"], support);
+    assert_eq!(it["subject"], "Call from Caller 1 (+44207946001)");
+    let accepted = &events_of(&it, "interaction.accepted")[0];
+    assert_eq!(accepted["data"]["agent_id"], agent.agent_id());
+    let ring = seconds(accepted, "ring_s");
+    assert!((0.0..2.0).contains(&ring), "ring time {ring}");
+    let ended = &events_of(&it, "interaction.call_ended")[0];
+    assert_eq!(ended["data"]["by"], "caller");
+    let talk = seconds(ended, "talk_s");
+    assert!(
+        (0.9..3.0).contains(&talk),
+        "talk time {talk} for a 1 s call"
+    );
+
+    // The caller's number found (here: made) its customer.
+    let customer = it["customer_id"].as_str().expect("customer");
+    let c = admin
+        .get(&format!("/api/v1/customers/{customer}"))
+        .await
+        .expect(200);
+    assert!(
+        c.to_string().contains("+44207946001"),
+        "caller number as contact point: {c}"
+    );
+
+    // The agent gives the disposition after the call.
+    agent.end(&id, "resolved").await.expect(200);
+    let it = admin
+        .get(&format!("/api/v1/interactions/{id}"))
+        .await
+        .expect(200);
+    assert_eq!(it["disposition"], "resolved");
+    assert!(event_types(&it).contains(&"interaction.disposition_set".to_string()));
+
+    // A second call from the same number is the same customer (agent1 is in wrap-up: agent2
+    // takes it).
+    available(&s, "agent2").await;
+    let port = register_phone(sip, "agent2");
+    let phone = spawn_phone("agent_answer.xml", port, 1, &work.0);
+    sipp(
+        sip,
+        "caller.xml",
+        "127.0.0.1",
+        &["-s", "1000", "-m", "1", "-d", "200"],
+        &work.0,
+    );
+    finish_phone(phone, "agent1's phone, second call", &work.0);
+    let list = calls(&admin).await;
+    assert_eq!(list.len(), 2);
+    assert_eq!(list[1]["customer_id"], list[0]["customer_id"]);
+}
+
+#[tokio::test]
+async fn a_caller_who_hangs_up_while_queued_is_abandoned_with_the_wait_recorded() {
+    let dir = TempDir::new("voice-abandon");
+    let s = Server::start(&dir.0);
+    let sip = s.sip.expect("sip address");
+    let work = TempDir::new("voice-abandon-logs");
+    let admin = s.login("admin", "admin").await;
+    // Nobody is available: the caller waits 1.5 s, then gives up.
+    sipp(
+        sip,
+        "caller_cancel.xml",
+        "127.0.0.1",
+        &["-s", "1000", "-m", "1", "-d", "1500"],
+        &work.0,
+    );
+    let list = calls(&admin).await;
+    assert_eq!(list.len(), 1);
+    let id = list[0]["id"].as_str().expect("id");
+    let it = admin.wait_for(id, |v| v["state"] == "ended").await;
+    assert_eq!(it["disposition"], "abandoned");
+    let abandoned = &events_of(&it, "interaction.abandoned")[0];
+    let wait = seconds(abandoned, "wait_s");
+    assert!((1.4..4.0).contains(&wait), "wait {wait} for a 1.5 s hold");
+}
+
+#[tokio::test]
+async fn a_declined_call_goes_to_the_next_agent_and_the_decliner_to_break() {
+    let dir = TempDir::new("voice-decline");
+    let s = Server::start(&dir.0);
+    let sip = s.sip.expect("sip address");
+    let work = TempDir::new("voice-decline-logs");
+    let admin = s.login("admin", "admin").await;
+    // agent1 has waited longest, so it is offered first; its phone declines.
+    let a1 = available(&s, "agent1").await;
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    let a2 = available(&s, "agent2").await;
+    let p1 = register_phone(sip, "agent1");
+    let p2 = register_phone(sip, "agent2");
+    let decliner = spawn_phone("agent_reject.xml", p1, 1, &work.0);
+    let answerer = spawn_phone("agent_answer.xml", p2, 1, &work.0);
+    sipp(
+        sip,
+        "caller.xml",
+        "127.0.0.1",
+        &["-s", "1000", "-m", "1", "-d", "300"],
+        &work.0,
+    );
+    finish_phone(decliner, "agent1's phone (declines)", &work.0);
+    finish_phone(answerer, "agent2's phone (answers)", &work.0);
+
+    let list = calls(&admin).await;
+    let id = list[0]["id"].as_str().expect("id");
+    let it = admin.wait_for(id, |v| v["state"] != "connected").await;
+    let offers: Vec<&Value> = events_of(&it, "interaction.offered");
+    assert_eq!(offers[0]["data"]["agent_id"], a1.agent_id());
+    let failed = &events_of(&it, "interaction.offer_failed")[0];
+    assert_eq!(failed["data"]["reason"], "declined");
+    assert_eq!(failed["data"]["sip_status"], 603);
+    let accepted = &events_of(&it, "interaction.accepted")[0];
+    assert_eq!(accepted["data"]["agent_id"], a2.agent_id());
+    let state = admin
+        .get(&format!("/api/v1/agents/{}/state", a1.agent_id()))
+        .await
+        .expect(200);
+    assert_eq!(state["state"], "break", "{state}");
+    assert_eq!(state["reason"], "missed_offer");
+}
+
+#[tokio::test]
+async fn twenty_callers_and_three_agents_are_served_in_arrival_order() {
+    let dir = TempDir::new("voice-twenty");
+    let s = Server::start(&dir.0);
+    let sip = s.sip.expect("sip address");
+    let work = TempDir::new("voice-twenty-logs");
+    let admin = s.login("admin", "admin").await;
+    let mut phones = Vec::new();
+    for user in ["agent1", "agent2", "agent3"] {
+        available(&s, user).await;
+        let port = register_phone(sip, user);
+        // Each phone may take every call; the router decides who gets which.
+        phones.push((user, spawn_phone("agent_answer.xml", port, 20, &work.0)));
+    }
+    // 20 callers within one second, each talking 300 ms once connected.
+    sipp(
+        sip,
+        "caller.xml",
+        "127.0.0.1",
+        &[
+            "-s",
+            "1000",
+            "-m",
+            "20",
+            "-l",
+            "20",
+            "-r",
+            "20",
+            "-d",
+            "300",
+            "-recv_timeout",
+            "30000",
+        ],
+        &work.0,
+    );
+    for (_, mut p) in phones {
+        // The phones wait for more calls than they get: stop them.
+        let _ = p.kill();
+        let _ = p.wait();
+    }
+    let list = calls(&admin).await;
+    assert_eq!(list.len(), 20);
+    let mut offered = Vec::new();
+    for it in &list {
+        let id = it["id"].as_str().expect("id");
+        let it = admin
+            .wait_for(id, |v| v["state"] == "ended" || v["state"] == "wrap_up")
+            .await;
+        assert_eq!(
+            events_of(&it, "interaction.accepted").len(),
+            1,
+            "every call answered once: {it}"
+        );
+        assert!(events_of(&it, "interaction.offer_failed").is_empty());
+        let first_offer = events_of(&it, "interaction.offered")[0]["seq"]
+            .as_i64()
+            .expect("seq");
+        offered.push((first_offer, id.to_owned()));
+    }
+    // Offers went out in the order the callers arrived.
+    let arrival: Vec<String> = offered.iter().map(|(_, id)| id.clone()).collect();
+    offered.sort();
+    let by_offer: Vec<String> = offered.into_iter().map(|(_, id)| id).collect();
+    assert_eq!(by_offer, arrival);
+}
+
+/// A SIPp caller dialling `did` in the background.
+fn spawn_caller(
+    sip: SocketAddr,
+    scenario_name: &str,
+    did: &str,
+    hold_ms: u32,
+    work: &Path,
+) -> Child {
+    Command::new("sipp")
+        .arg("-sf")
+        .arg(scenario(scenario_name))
+        .args(["-i", "127.0.0.1", "-nostdin", "-m", "1", "-s", did])
+        .args(["-d", &hold_ms.to_string(), "-timeout", "60s", "-trace_err"])
+        .arg(sip.to_string())
+        .current_dir(work)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("run sipp")
+}
+
+#[tokio::test]
+async fn ending_a_call_from_the_desktop_hangs_up_both_phones() {
+    let dir = TempDir::new("voice-api-end");
+    let s = Server::start(&dir.0);
+    let sip = s.sip.expect("sip address");
+    let work = TempDir::new("voice-api-end-logs");
+    let admin = s.login("admin", "admin").await;
+    let agent = available(&s, "agent1").await;
+    let port = register_phone(sip, "agent1");
+    let phone = spawn_phone("agent_answer.xml", port, 1, &work.0);
+    let caller = spawn_caller(sip, "caller_hung_up.xml", "1000", 0, &work.0);
+    let id = loop {
+        if let Some(c) = calls(&admin).await.first()
+            && c["state"] == "connected"
+        {
+            break c["id"].as_str().expect("id").to_owned();
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    agent.end(&id, "resolved").await.expect(200);
+    finish_phone(caller, "the caller (gets the BYE)", &work.0);
+    finish_phone(phone, "agent1's phone (gets the BYE)", &work.0);
+    let it = admin
+        .get(&format!("/api/v1/interactions/{id}"))
+        .await
+        .expect(200);
+    assert_eq!(it["disposition"], "resolved");
+}
+
+#[tokio::test]
+async fn refer_from_the_agents_phone_transfers_the_caller_to_another_queue() {
+    let dir = TempDir::new("voice-refer");
+    let s = Server::start(&dir.0);
+    let sip = s.sip.expect("sip address");
+    let work = TempDir::new("voice-refer-logs");
+    let admin = s.login("admin", "admin").await;
+    let a1 = available(&s, "agent1").await;
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    let a2 = available(&s, "agent2").await;
+    let transferor = spawn_phone("agent_refer.xml", register_phone(sip, "agent1"), 1, &work.0);
+    let answerer = spawn_phone(
+        "agent_answer.xml",
+        register_phone(sip, "agent2"),
+        1,
+        &work.0,
+    );
+    let caller = spawn_caller(sip, "caller_transferred.xml", "1000", 300, &work.0);
+    finish_phone(transferor, "agent1's phone (REFER, NOTIFY, BYE)", &work.0);
+    finish_phone(
+        caller,
+        "the caller (re-INVITE with the new agent, then BYE)",
+        &work.0,
+    );
+    finish_phone(answerer, "agent2's phone", &work.0);
+
+    let id = calls(&admin).await[0]["id"]
+        .as_str()
+        .expect("id")
+        .to_owned();
+    let it = admin.wait_for(&id, |v| v["state"] != "connected").await;
+    let transferred = &events_of(&it, "interaction.transferred")[0];
+    assert_eq!(transferred["data"]["from_agent_id"], a1.agent_id());
+    assert_eq!(
+        transferred["data"]["to_queue_id"],
+        queue_id(&admin, "sales").await
+    );
+    let accepted = events_of(&it, "interaction.accepted");
+    assert_eq!(accepted.len(), 2);
+    assert_eq!(accepted[1]["data"]["agent_id"], a2.agent_id());
+    assert_eq!(
+        events_of(&it, "interaction.call_ended")[0]["data"]["by"],
+        "caller"
+    );
+}

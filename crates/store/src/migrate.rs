@@ -11,6 +11,7 @@ const SQLITE: &[(i64, &str)] = &[
     (1, include_str!("../migrations/sqlite/0001_foundation.sql")),
     (2, include_str!("../migrations/sqlite/0002_chat.sql")),
     (3, include_str!("../migrations/sqlite/0003_voice.sql")),
+    (7, include_str!("../migrations/sqlite/0007_messaging.sql")),
 ];
 
 pub(crate) async fn apply(pool: &SqlitePool) -> Result<()> {

@@ -79,4 +79,8 @@ id_type!(
     CustomerId,
     /// A flow.
     FlowId,
+    /// A messaging provider account (an SMS number, a WhatsApp number, a bot, a page).
+    ChannelAccountId,
+    /// A manual merge of two customers (undoable).
+    MergeId,
 );

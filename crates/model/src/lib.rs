@@ -9,10 +9,12 @@
 //! `switchboard-store`, the HTTP shapes in `switchboard-server`.
 
 mod ids;
+pub mod phone;
 mod sensitive;
 mod time;
 
 pub use ids::*;
+pub use phone::E164;
 pub use sensitive::Sensitive;
 pub use time::MonoTime;
 

@@ -49,6 +49,49 @@ pub struct Config {
     pub max_body_bytes: usize,
     /// A waiting chat whose customer has had no socket open this long is abandoned.
     pub chat_abandon_after: Duration,
+    /// SMS and messaging apps (`[messaging]`).
+    pub messaging: MessagingConfig,
+}
+
+/// Settings of the messaging channels (docs/messaging.md).
+#[derive(Debug, Clone)]
+pub struct MessagingConfig {
+    /// Country code for national phone numbers (`default_country_code`).
+    pub default_country_code: Option<switchboard_model::phone::CountryCode>,
+    /// The URL providers reach this server at (`public_url`), for Twilio signatures and
+    /// status callbacks; without it the request's Host header is used.
+    pub public_url: Option<String>,
+    /// Largest media file fetched from a provider (`max_media_bytes`).
+    pub max_media_bytes: usize,
+    /// First retry delay of a failed send; it doubles each time (`retry_base_ms`).
+    pub retry_base: Duration,
+    /// Sends given up after this many attempts (`max_attempts`).
+    pub max_attempts: u32,
+    /// Words that opt a customer out (`opt_out_keywords`), compared case-insensitively.
+    pub opt_out_keywords: Vec<String>,
+    /// Words that opt a customer back in (`opt_in_keywords`).
+    pub opt_in_keywords: Vec<String>,
+    /// The confirmation sent after an opt-out (`opt_out_reply`; empty sends none).
+    pub opt_out_reply: String,
+}
+
+impl Default for MessagingConfig {
+    fn default() -> Self {
+        let words = |w: &[&str]| w.iter().map(|s| (*s).to_owned()).collect();
+        MessagingConfig {
+            default_country_code: None,
+            public_url: None,
+            max_media_bytes: 16 * 1024 * 1024,
+            retry_base: Duration::from_secs(2),
+            max_attempts: 8,
+            opt_out_keywords: words(&[
+                "STOP", "STOPALL", "UNSUBSCRIBE", "CANCEL", "END", "QUIT", "إلغاء", "الغاء",
+                "توقف", "لغو",
+            ]),
+            opt_in_keywords: words(&["START", "UNSTOP", "YES", "ابدأ", "شروع"]),
+            opt_out_reply: "You have been unsubscribed and will receive no more messages. Reply START to subscribe again.".into(),
+        }
+    }
 }
 
 impl Default for Config {
@@ -65,6 +108,7 @@ impl Default for Config {
             login_window: Duration::from_secs(60),
             max_body_bytes: 256 * 1024,
             chat_abandon_after: Duration::from_secs(120),
+            messaging: MessagingConfig::default(),
         }
     }
 }
@@ -82,6 +126,69 @@ struct FileConfig {
     auth: FileAuth,
     #[serde(default)]
     chat: FileChat,
+    #[serde(default)]
+    messaging: FileMessaging,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct FileMessaging {
+    default_country_code: Option<String>,
+    public_url: Option<String>,
+    max_media_bytes: Option<usize>,
+    retry_base_ms: Option<u64>,
+    max_attempts: Option<u32>,
+    opt_out_keywords: Option<Vec<String>>,
+    opt_in_keywords: Option<Vec<String>>,
+    opt_out_reply: Option<String>,
+}
+
+impl FileMessaging {
+    fn apply(self, m: &mut MessagingConfig) -> Result<(), ConfigError> {
+        if let Some(cc) = self.default_country_code {
+            m.default_country_code = Some(
+                cc.parse()
+                    .map_err(|e| err("messaging.default_country_code", format!("{cc:?}: {e}")))?,
+            );
+        }
+        if let Some(u) = self.public_url {
+            if !(u.starts_with("http://") || u.starts_with("https://")) {
+                return Err(err(
+                    "messaging.public_url",
+                    "must start with http:// or https://",
+                ));
+            }
+            m.public_url = Some(u.trim_end_matches('/').to_owned());
+        }
+        if let Some(b) = self.max_media_bytes {
+            if b == 0 {
+                return Err(err("messaging.max_media_bytes", "must be positive"));
+            }
+            m.max_media_bytes = b;
+        }
+        if let Some(r) = self.retry_base_ms {
+            if r == 0 {
+                return Err(err("messaging.retry_base_ms", "must be positive"));
+            }
+            m.retry_base = Duration::from_millis(r);
+        }
+        if let Some(a) = self.max_attempts {
+            if a == 0 {
+                return Err(err("messaging.max_attempts", "must be positive"));
+            }
+            m.max_attempts = a;
+        }
+        if let Some(k) = self.opt_out_keywords {
+            m.opt_out_keywords = k;
+        }
+        if let Some(k) = self.opt_in_keywords {
+            m.opt_in_keywords = k;
+        }
+        if let Some(r) = self.opt_out_reply {
+            m.opt_out_reply = r;
+        }
+        Ok(())
+    }
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -188,6 +295,7 @@ impl Config {
                 }
                 c.chat_abandon_after = Duration::from_secs(a);
             }
+            f.messaging.apply(&mut c.messaging)?;
             if let Some(w) = f.auth.login_window_s {
                 if w == 0 {
                     return Err(err("auth.login_window_s", "must be positive"));

@@ -153,6 +153,14 @@ pub enum Command {
         /// Reply (Ok: the caller may delete the row).
         reply: Reply<()>,
     },
+    /// Interactions moved to another customer (a merge or its undo, already stored): open ones
+    /// take the new customer in memory, so later saves keep it.
+    CustomerChanged {
+        /// The interactions.
+        ids: Vec<InteractionId>,
+        /// Their customer now.
+        customer: CustomerId,
+    },
     /// Current figures.
     Snapshot {
         /// Reply.
@@ -272,7 +280,10 @@ fn refuse(cmd: Command) {
             let _ = reply.send(None);
         }
         // Configuration is already stored; the reload that ends the outage picks it up.
-        Command::QueueUpserted { .. } | Command::QueueRemoved(_) | Command::AgentUpserted(_) => {}
+        Command::QueueUpserted { .. }
+        | Command::QueueRemoved(_)
+        | Command::AgentUpserted(_)
+        | Command::CustomerChanged { .. } => {}
     }
 }
 
@@ -501,6 +512,20 @@ impl Engine {
                     .create(channel, queue, subject, customer, attributes, priority)
                     .await;
                 let _ = reply.send(r);
+            }
+            Command::CustomerChanged { ids, customer } => {
+                // Saved again too: a save between the merge's commit and this command wrote the
+                // old customer back.
+                for id in ids {
+                    if let Some(mut it) = self.open.get(&id).cloned() {
+                        it.customer = Some(customer);
+                        self.save(it);
+                    }
+                }
+                if let Err(e) = self.flush().await {
+                    tracing::error!(tenant = %self.tenant, error = %e, "could not store a customer change");
+                    self.stale = true;
+                }
             }
             Command::CustomerLeft { id, reply } => {
                 let r = self.customer_left(id);

@@ -18,6 +18,7 @@ mod config;
 mod demo;
 mod engine;
 mod error;
+mod messaging;
 mod shapes;
 mod simulate;
 mod state;
@@ -242,6 +243,7 @@ async fn serve(cfg: config::Config) -> anyhow::Result<()> {
         .map_err(|e| anyhow::anyhow!(e.message))?;
     let state = state::AppState::new(store.clone(), clock, cfg.clone(), metrics, decoy);
     state.start_engines().await?;
+    let outbox = messaging::outbox::start(state.clone());
     let voice = voice::start(state.clone(), cfg.sip).await?;
     let _ = state.sip_accounts.set(voice.reloader());
     let addr = listener.local_addr()?;
@@ -257,6 +259,7 @@ async fn serve(cfg: config::Config) -> anyhow::Result<()> {
     tracing::info!("shutting down: draining engines");
     voice.stop();
     state.stop_engines().await;
+    outbox.abort();
     store.close().await;
     drop(lock);
     println!("switchboard stopped");

@@ -45,6 +45,8 @@ pub struct Inner {
     pub sip_accounts: std::sync::OnceLock<crate::voice::CredentialReloader>,
     /// Group commit of conversation messages.
     pub messages: crate::chat::MessageWriter,
+    /// SMS and messaging apps: outbox wake-up, intake lock, provider client, media.
+    pub messaging: crate::messaging::Messaging,
     engines: RwLock<HashMap<TenantId, mpsc::Sender<Command>>>,
     tasks: Mutex<Vec<tokio::task::JoinHandle<()>>>,
 }
@@ -71,6 +73,7 @@ impl AppState {
             config.login_failures_per_ip,
         );
         let messages = crate::chat::MessageWriter::start(store.clone());
+        let messaging = crate::messaging::Messaging::new(&config);
         AppState(Arc::new(Inner {
             store,
             clock,
@@ -84,6 +87,7 @@ impl AppState {
             chat_sessions: Default::default(),
             sip_accounts: std::sync::OnceLock::new(),
             messages,
+            messaging,
             engines: RwLock::new(HashMap::new()),
             tasks: Mutex::new(Vec::new()),
         }))

@@ -29,6 +29,7 @@ struct World {
     connected: String,
     queued: String,
     trunk: String,
+    channel_account: String,
 }
 
 impl World {
@@ -93,8 +94,20 @@ impl World {
                 .await
                 .expect(201),
         );
+        let channel_account = id_of(
+            &admin
+                .post(
+                    "/api/v1/channel-accounts",
+                    json!({"provider": "twilio", "name": "sms", "queue": "billing",
+                           "base_url": "http://127.0.0.1:9", "settings": {"account_sid": "AC1", "from": "+15550009999"},
+                           "secrets": {"auth_token": "t"}}),
+                )
+                .await
+                .expect(201),
+        );
         World {
             trunk,
+            channel_account,
             tenant,
             admin,
             agent_session,
@@ -123,6 +136,7 @@ impl World {
             &self.connected,
             &self.queued,
             &self.trunk,
+            &self.channel_account,
         ]
         .into_iter()
         .cloned()
@@ -229,6 +243,13 @@ async fn sweep(me: &World, them: &World) {
     a.get(&format!("/api/v1/customers/{}", them.customer))
         .await
         .expect_error(404, "not_found");
+    // merging their customer into ours finds nothing
+    a.post(
+        &format!("/api/v1/customers/{}/merge", me.customer),
+        json!({"other_id": them.customer}),
+    )
+    .await
+    .expect_error(404, "not_found");
 
     // and, so that routes added later are covered too: every documented route with an `{id}`,
     // every method, each of their ids
@@ -242,7 +263,7 @@ async fn sweep(me: &World, them: &World) {
         }
         for method in item.as_object().expect("path item").keys() {
             for id in &theirs {
-                let concrete = path.replace("{id}", id);
+                let concrete = path.replace("{id}", id).replace("{merge_id}", NIL);
                 let body = match path.rsplit('/').next() {
                     Some("state") => json!({"state": "offline"}),
                     Some("end") => json!({"disposition": "resolved"}),
@@ -252,6 +273,9 @@ async fn sweep(me: &World, them: &World) {
                     Some("read") => json!({"seq": 1}),
                     Some("sip") => json!({"password": "another-tenants-phone"}),
                     _ if path.starts_with("/api/v1/voice/trunks/") => json!({"name": "hijacked"}),
+                    Some("merge") => json!({"other_id": NIL}),
+                    Some("continue") => json!({"channel": "sms", "account_id": NIL}),
+                    Some("template") => json!({"name": "greeting", "language": "en"}),
                     _ => json!({}),
                 };
                 let m: reqwest::Method = method.to_uppercase().parse().expect("method");

@@ -725,10 +725,36 @@ function renderConversation() {
   const actions = !w.closed && state === 'connected' ? buildActions(w) : null;
 
   main.replaceChildren(header, banner || '', ...body, composer || '', actions || '');
+  if (digital && !w.closed) renderMessagingRoute(w, main);
   S.view = { id: it.id, log, typing };
   renderMessages();
   renderTyping();
   if (hadFocus) focusComposer();
+}
+
+/** The reply route of a messaging conversation (docs/messaging.md): whether the 24-hour window
+ * is open and until when, an opt-out, or a move to another channel, as a banner. */
+let routeReq = 0;
+async function renderMessagingRoute(w, main) {
+  const req = ++routeReq;
+  let r;
+  try {
+    r = await api('GET', `/interactions/${w.it.id}/messaging`);
+  } catch {
+    return;
+  }
+  if (req !== routeReq || S.active !== w.it.id || !r || !r.channel) return;
+  let text = null;
+  let cls = 'info';
+  if (r.opted_out) [text, cls] = [t('msg.opted_out'), 'warn'];
+  else if (r.window_applies && !r.window_open) [text, cls] = [t('msg.window_closed'), 'warn'];
+  else if (r.window_applies && r.window_until) text = t('msg.window_open', { until: fmtDateTime(r.window_until) });
+  else if (r.channel !== w.it.channel) text = t('msg.continued', { channel: tValue('channel', r.channel) });
+  const old = $('route-banner');
+  if (old) old.remove();
+  if (!text) return;
+  const head = main.querySelector('header');
+  if (head) head.after(h('div', { class: `banner ${cls}`, role: 'status', id: 'route-banner' }, text));
 }
 
 function buildComposer(w, canReply) {

@@ -8,7 +8,7 @@ use sqlx::Row;
 use sqlx::sqlite::SqliteRow;
 use switchboard_model::{InteractionId, Sensitive, TenantId};
 
-fn message_from_row(r: &SqliteRow) -> Result<Message> {
+pub(crate) fn message_from_row(r: &SqliteRow) -> Result<Message> {
     const T: &str = "messages";
     Ok(Message {
         id: r.try_get(0)?,
@@ -23,6 +23,47 @@ fn message_from_row(r: &SqliteRow) -> Result<Message> {
         client_id: r.try_get(9)?,
         created_at: r.try_get(10)?,
     })
+}
+
+/// Inserts a message (assigning its `seq`) and its event (whose `data` gets the `seq`) within
+/// a transaction.
+pub(crate) async fn insert_message(
+    tx: &mut sqlx::Transaction<'static, sqlx::Sqlite>,
+    msg: Message,
+    event: Option<NewEvent>,
+) -> Result<(Message, Option<Event>)> {
+    let seq: i64 = sqlx::query(
+        "INSERT INTO messages (id, tenant_id, interaction_id, seq, sender, author_id, author_name, body, internal, client_id, created_at)
+         VALUES ($1, $2, $3, (SELECT COALESCE(MAX(seq), 0) + 1 FROM messages WHERE interaction_id = $3), $4, $5, $6, $7, $8, $9, $10)
+         RETURNING seq",
+    )
+    .bind(&msg.id)
+    .bind(msg.tenant.to_string())
+    .bind(msg.interaction.to_string())
+    .bind(msg.sender.as_str())
+    .bind(&msg.author_id)
+    .bind(&msg.author_name)
+    .bind(msg.body.expose())
+    .bind(i64::from(msg.internal))
+    .bind(&msg.client_id)
+    .bind(msg.created_at)
+    .fetch_one(&mut **tx)
+    .await?
+    .try_get(0)?;
+    let mut stored = msg;
+    stored.seq = seq;
+    let event = match event {
+        Some(mut e) => {
+            if let serde_json::Value::Object(m) = &mut e.data {
+                m.insert("seq".into(), seq.into());
+            }
+            let mut out = Vec::new();
+            crate::apply_change(tx, &crate::Change::Event(e), &mut out).await?;
+            out.pop()
+        }
+        None => None,
+    };
+    Ok((stored, event))
 }
 
 const MESSAGE_COLUMNS: &str = "id, tenant_id, interaction_id, seq, sender, author_id, author_name, body, internal, client_id, created_at";
@@ -66,37 +107,7 @@ impl Store {
                     continue;
                 }
             }
-            let seq: i64 = sqlx::query(
-                "INSERT INTO messages (id, tenant_id, interaction_id, seq, sender, author_id, author_name, body, internal, client_id, created_at)
-                 VALUES ($1, $2, $3, (SELECT COALESCE(MAX(seq), 0) + 1 FROM messages WHERE interaction_id = $3), $4, $5, $6, $7, $8, $9, $10)
-                 RETURNING seq",
-            )
-            .bind(&msg.id)
-            .bind(msg.tenant.to_string())
-            .bind(msg.interaction.to_string())
-            .bind(msg.sender.as_str())
-            .bind(&msg.author_id)
-            .bind(&msg.author_name)
-            .bind(msg.body.expose())
-            .bind(i64::from(msg.internal))
-            .bind(&msg.client_id)
-            .bind(msg.created_at)
-            .fetch_one(&mut *tx)
-            .await?
-            .try_get(0)?;
-            let mut stored = msg;
-            stored.seq = seq;
-            let event = match event {
-                Some(mut e) => {
-                    if let serde_json::Value::Object(m) = &mut e.data {
-                        m.insert("seq".into(), seq.into());
-                    }
-                    let mut out = Vec::new();
-                    crate::apply_change(&mut tx, &crate::Change::Event(e), &mut out).await?;
-                    out.pop()
-                }
-                None => None,
-            };
+            let (stored, event) = insert_message(&mut tx, msg, event).await?;
             results.push((stored, true, event));
         }
         tx.commit().await?;

@@ -14,10 +14,12 @@
 //! store stores what it is told, scoped by tenant in every query.
 
 mod chat;
+mod messaging;
 mod migrate;
 mod records;
 pub mod voice;
 
+pub use messaging::*;
 pub use records::*;
 
 use serde_json::Value;

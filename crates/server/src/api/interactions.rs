@@ -83,7 +83,11 @@ fn parse_filter<T: std::str::FromStr>(
     .transpose()
 }
 
-async fn resolve_queue(s: &AppState, tenant: TenantId, q: &str) -> Result<QueueId, ApiError> {
+pub(super) async fn resolve_queue(
+    s: &AppState,
+    tenant: TenantId,
+    q: &str,
+) -> Result<QueueId, ApiError> {
     if let Ok(id) = q.parse::<QueueId>() {
         if s.store.queue(tenant, id).await?.is_some() {
             return Ok(id);
@@ -346,20 +350,13 @@ fn normalize_contact(kind: &str, value: &str) -> Result<String, ApiError> {
     let v = value.trim();
     let bad = |m: &str| ApiError::unprocessable("invalid_value", format!("contact_points: {m}"));
     match kind {
-        "phone" => {
-            let digits: String = v
-                .chars()
-                .filter(|c| !matches!(c, ' ' | '-' | '(' | ')' | '.'))
-                .collect();
-            let ok = digits.starts_with('+')
-                && (8..=16).contains(&digits.len())
-                && digits[1..].chars().all(|c| c.is_ascii_digit());
-            if ok {
-                Ok(digits)
-            } else {
-                Err(bad("phone numbers must be E.164, like +15551234567"))
-            }
-        }
+        "phone" => switchboard_model::phone::normalize(v, None)
+            .map(String::from)
+            .map_err(|e| {
+                bad(&format!(
+                    "phone numbers must be E.164, like +15551234567 ({e})"
+                ))
+            }),
         "email" => {
             let ok = v.len() <= 254
                 && v.split_once('@')

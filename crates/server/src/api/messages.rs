@@ -33,7 +33,8 @@ pub struct MessageView {
     pub at: String,
 }
 
-fn view(v: Value) -> MessageView {
+/// The view of a message's JSON.
+pub(super) fn view(v: Value) -> MessageView {
     MessageView {
         id: v["id"].as_str().unwrap_or_default().to_owned(),
         seq: v["seq"].as_i64().unwrap_or_default(),
@@ -145,6 +146,22 @@ pub async fn post(
         None => None,
     }
     .unwrap_or_else(|| caller.user.display_name.clone());
+    // A conversation with a messaging route (SMS, WhatsApp, ..., or continued there) replies
+    // through the provider.
+    if !b.internal
+        && let Some(thread) = s.store.thread(it.tenant, id).await?
+    {
+        let m = crate::messaging::send_to_customer(
+            &s,
+            &it,
+            &thread,
+            (caller.user.id.to_string(), name),
+            &text,
+            crate::messaging::OutboundKind::Text,
+        )
+        .await?;
+        return Ok((StatusCode::CREATED, ApiJson(view(message_json(&m)))));
+    }
     let (m, _) = post_message(
         &s,
         &it,

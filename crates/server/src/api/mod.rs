@@ -3,9 +3,11 @@
 
 mod auth;
 mod config;
+mod customer_links;
 mod interactions;
 mod live;
 mod messages;
+mod messaging;
 mod people;
 pub mod views;
 mod voice;
@@ -33,6 +35,7 @@ use utoipa_axum::routes;
         (name = "people", description = "Users and agents"),
         (name = "interactions", description = "Routed conversations and tasks"),
         (name = "customers", description = "Customers and their history"),
+        (name = "messaging", description = "SMS and messaging-app accounts and conversations"),
         (name = "stats", description = "Live figures and events"),
         (name = "voice", description = "SIP trunks and numbers (admins)"),
     )
@@ -109,6 +112,19 @@ pub fn api_routes() -> (Router<AppState>, utoipa::openapi::OpenApi) {
         ))
         .routes(routes!(voice::list_numbers))
         .routes(routes!(voice::put_number, voice::delete_number))
+        .routes(routes!(customer_links::merge))
+        .routes(routes!(customer_links::list_merges))
+        .routes(routes!(customer_links::undo_merge))
+        .routes(routes!(customer_links::timeline))
+        .routes(routes!(messaging::list_accounts, messaging::create_account))
+        .routes(routes!(
+            messaging::get_account,
+            messaging::patch_account,
+            messaging::delete_account
+        ))
+        .routes(routes!(messaging::get_messaging))
+        .routes(routes!(messaging::send_template))
+        .routes(routes!(messaging::continue_on))
         .routes(routes!(live::realtime))
         .routes(routes!(live::events))
         .split_for_parts()
@@ -124,6 +140,7 @@ pub fn app(state: AppState) -> Router {
         .merge(api)
         .merge(crate::web::routes())
         .merge(crate::chat::routes())
+        .merge(crate::messaging::routes())
         .route(
             "/healthz",
             get(|| async { axum::Json(serde_json::json!({"status": "ok"})) }),

@@ -131,7 +131,7 @@ fn check_trunk(b: &TrunkBody) -> Result<(), ApiError> {
         }
     }
     if let Some(c) = &b.caller_id
-        && crate::voice::caller_number(c).is_none()
+        && crate::voice::caller_number(c, None).is_none()
     {
         return Err(bad("caller_id", "a phone number"));
     }

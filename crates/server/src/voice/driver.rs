@@ -83,17 +83,16 @@ pub async fn end_orphans(state: &AppState) {
     }
 }
 
-/// The caller's number as a contact point: `+` and digits only, as dialled. `None` for an
-/// anonymous or non-numeric caller.
-pub fn caller_number(raw: &str) -> Option<String> {
-    let raw = raw.trim();
-    let plus = raw.starts_with('+');
-    let digits: String = raw.chars().filter(|c| c.is_ascii_digit()).collect();
-    let letters = raw.chars().any(|c| c.is_ascii_alphabetic());
-    if digits.len() < 3 || letters {
-        return None;
-    }
-    Some(if plus { format!("+{digits}") } else { digits })
+/// The caller's number as a contact point, in E.164 (national numbers take the configured
+/// `[messaging] default_country_code`, as on every channel). `None` for an anonymous caller or
+/// something that is no phone number (an extension, a name).
+pub fn caller_number(
+    raw: &str,
+    default_country: Option<switchboard_model::phone::CountryCode>,
+) -> Option<String> {
+    switchboard_model::phone::normalize(raw, default_country)
+        .ok()
+        .map(String::from)
 }
 
 /// The customer calling from `number`: the owner of that contact point, or a new customer.
@@ -154,7 +153,7 @@ async fn handle_notice(state: AppState, n: CallNotice, sip: mpsc::Sender<Command
             display,
             trunk,
         } => {
-            let number = caller_number(&caller);
+            let number = caller_number(&caller, state.config.messaging.default_country_code);
             let customer = match &number {
                 Some(n) => customer_for(&state, tenant, n, display.as_deref()).await,
                 None => None,
@@ -340,10 +339,9 @@ mod tests {
         assert_eq!(parse_network("::1/129"), None);
         assert_eq!(parse_network("nonsense"), None);
         assert_eq!(
-            caller_number("+44 20 7946 0000").as_deref(),
+            caller_number("+44 20 7946 0000", None).as_deref(),
             Some("+442079460000")
         );
-        assert_eq!(caller_number("anonymous"), None);
-        assert_eq!(caller_number("12"), None);
+        assert_eq!(caller_number("anonymous", None), None);
     }
 }

@@ -222,6 +222,15 @@ struct AgentInfo {
     since: i64,
 }
 
+/// Most commands written in one transaction.
+const MAX_BATCH: usize = 256;
+
+/// A reply waiting for its batch to be stored.
+enum Deferred {
+    Interaction(Reply<Interaction>, Result<InteractionId, ApiError>),
+    Status(Reply<AgentStatus>, Result<AgentId, ApiError>),
+}
+
 /// The engine of one tenant.
 pub struct Engine {
     tenant: TenantId,
@@ -235,6 +244,10 @@ pub struct Engine {
     pending: Vec<Change>,
     /// Voice events of the pending changes, sent once they are stored.
     voice_pending: Vec<crate::bus::VoiceEvent>,
+    /// Replies waiting for the batch's commit.
+    deferred: Vec<Deferred>,
+    /// Lengths of `pending` and `voice_pending` when the current command began.
+    mark: (usize, usize),
     now: MonoTime,
     now_ms: i64,
     /// A commit failed after the router moved on: memory is ahead of the store, and the engine
@@ -313,6 +326,8 @@ impl Engine {
             open: HashMap::new(),
             pending: Vec::new(),
             voice_pending: Vec::new(),
+            deferred: Vec::new(),
+            mark: (0, 0),
             now: MonoTime::ZERO,
             now_ms: 0,
             stale: false,
@@ -469,7 +484,7 @@ impl Engine {
             };
             tokio::select! {
                 cmd = rx.recv() => {
-                    let Some(cmd) = cmd else { break };
+                    let Some(mut cmd) = cmd else { break };
                     if self.stale {
                         self.resync().await;
                     }
@@ -479,7 +494,22 @@ impl Engine {
                     }
                     self.tick();
                     let started = self.now;
-                    self.handle(cmd).await;
+                    // Group commit: the commands already waiting join this one's transaction.
+                    let mut n = 0;
+                    loop {
+                        self.mark = (self.pending.len(), self.voice_pending.len());
+                        self.handle(cmd).await;
+                        n += 1;
+                        if n >= MAX_BATCH || self.stale {
+                            break;
+                        }
+                        match rx.try_recv() {
+                            Ok(next) => cmd = next,
+                            Err(_) => break,
+                        }
+                    }
+                    self.end_batch().await;
+                    metrics::histogram!("switchboard_engine_batch_size").record(n as f64);
                     metrics::histogram!("switchboard_engine_command_seconds")
                         .record((self.clock.mono() - started).as_secs_f64());
                 }
@@ -508,10 +538,8 @@ impl Engine {
                 priority,
                 reply,
             } => {
-                let r = self
-                    .create(channel, queue, subject, customer, attributes, priority)
-                    .await;
-                let _ = reply.send(r);
+                let r = self.create(channel, queue, subject, customer, attributes, priority);
+                self.defer(r, reply);
             }
             Command::CustomerChanged { ids, customer } => {
                 // Saved again too: a save between the merge's commit and this command wrote the
@@ -529,18 +557,15 @@ impl Engine {
             }
             Command::CustomerLeft { id, reply } => {
                 let r = self.customer_left(id);
-                let r = self.finish(r.map(|_| id)).await;
-                let _ = reply.send(r);
+                self.defer(r.map(|_| id), reply);
             }
             Command::Accept { id, agent, reply } => {
                 let r = self.accept(id, agent);
-                let r = self.finish(r.map(|_| id)).await;
-                let _ = reply.send(r);
+                self.defer(r.map(|_| id), reply);
             }
             Command::Reject { id, agent, reply } => {
                 let r = self.reject(id, agent);
-                let r = self.finish(r.map(|_| id)).await;
-                let _ = reply.send(r);
+                self.defer(r.map(|_| id), reply);
             }
             Command::End {
                 id,
@@ -550,8 +575,7 @@ impl Engine {
                 reply,
             } => {
                 let r = self.end(id, by_agent, disposition, notes);
-                let r = self.finish(r.map(|_| id)).await;
-                let _ = reply.send(r);
+                self.defer(r.map(|_| id), reply);
             }
             Command::OfferFailed {
                 id,
@@ -560,13 +584,11 @@ impl Engine {
                 reply,
             } => {
                 let r = self.offer_failed(id, agent, status);
-                let r = self.finish(r.map(|_| id)).await;
-                let _ = reply.send(r);
+                self.defer(r.map(|_| id), reply);
             }
             Command::CallEnded { id, by, reply } => {
                 let r = self.call_ended(id, by);
-                let r = self.finish(r.map(|_| id)).await;
-                let _ = reply.send(r);
+                self.defer(r.map(|_| id), reply);
             }
             Command::Transfer {
                 id,
@@ -575,8 +597,7 @@ impl Engine {
                 reply,
             } => {
                 let r = self.transfer(id, by_agent, queue);
-                let r = self.finish(r.map(|_| id)).await;
-                let _ = reply.send(r);
+                self.defer(r.map(|_| id), reply);
             }
             Command::SetPresence {
                 agent,
@@ -585,22 +606,8 @@ impl Engine {
                 reply,
             } => {
                 let r = self.set_presence(agent, presence, reason);
-                let r = match r {
-                    Ok(()) => {
-                        self.drain(true);
-                        match self.flush().await {
-                            Ok(()) => self
-                                .status(agent)
-                                .ok_or_else(|| ApiError::not_found("agent")),
-                            Err(e) => {
-                                self.stale = true;
-                                Err(ApiError::internal(e))
-                            }
-                        }
-                    }
-                    Err(e) => Err(e),
-                };
-                let _ = reply.send(r);
+                self.deferred
+                    .push(Deferred::Status(reply, r.map(|()| agent)));
             }
             Command::QueueUpserted { id, name, config } => {
                 self.router
@@ -647,10 +654,13 @@ impl Engine {
                     let _ = reply.send(Ok(()));
                 }
             }
+            // Reads see only what is stored: the batch so far is committed first.
             Command::Snapshot { reply } => {
+                self.end_batch().await;
                 let _ = reply.send(self.snapshot());
             }
             Command::Status { agent, reply } => {
+                self.end_batch().await;
                 let _ = reply.send(self.status(agent));
             }
         }
@@ -685,25 +695,52 @@ impl Engine {
         }
     }
 
-    /// Drains the router, commits, and answers with the interaction's current state.
-    async fn finish(
-        &mut self,
-        r: Result<InteractionId, ApiError>,
-    ) -> Result<Interaction, ApiError> {
-        let id = match r {
-            Ok(id) => id,
+    /// Answers `reply` once the batch is stored (group commit: every command that arrived
+    /// together is written in one transaction, then all are answered). A failed command's own
+    /// changes are dropped at once.
+    fn defer(&mut self, r: Result<InteractionId, ApiError>, reply: Reply<Interaction>) {
+        if r.is_err() {
+            self.pending.truncate(self.mark.0);
+            self.voice_pending.truncate(self.mark.1);
+        }
+        self.deferred.push(Deferred::Interaction(reply, r));
+    }
+
+    /// Drains the router, commits the batch in one transaction, and answers every command of
+    /// it: with the current state when stored, with the error when the commit failed.
+    async fn end_batch(&mut self) {
+        self.drain(true);
+        let stored = match self.flush().await {
+            Ok(()) if !self.stale => Ok(()),
+            Ok(()) => Err("an earlier commit of this batch failed".to_owned()),
             Err(e) => {
-                self.pending.clear();
-                self.voice_pending.clear();
-                return Err(e);
+                self.stale = true;
+                tracing::error!(tenant = %self.tenant, error = %e, "could not store a batch of commands");
+                Err(e.to_string())
             }
         };
-        self.drain(true);
-        if let Err(e) = self.flush().await {
-            self.stale = true;
-            return Err(ApiError::internal(e));
+        for d in std::mem::take(&mut self.deferred) {
+            match d {
+                Deferred::Interaction(reply, r) => {
+                    let out = match (r, &stored) {
+                        (Err(e), _) => Err(e),
+                        (Ok(_), Err(e)) => Err(ApiError::internal(e)),
+                        (Ok(id), Ok(())) => self.current(id).await,
+                    };
+                    let _ = reply.send(out);
+                }
+                Deferred::Status(reply, r) => {
+                    let out = match (r, &stored) {
+                        (Err(e), _) => Err(e),
+                        (Ok(_), Err(e)) => Err(ApiError::internal(e)),
+                        (Ok(agent), Ok(())) => self
+                            .status(agent)
+                            .ok_or_else(|| ApiError::not_found("agent")),
+                    };
+                    let _ = reply.send(out);
+                }
+            }
         }
-        self.current(id).await
     }
 
     async fn current(&self, id: InteractionId) -> Result<Interaction, ApiError> {
@@ -717,7 +754,7 @@ impl Engine {
         }
     }
 
-    async fn create(
+    fn create(
         &mut self,
         channel: Channel,
         queue: QueueId,
@@ -725,7 +762,7 @@ impl Engine {
         customer: Option<CustomerId>,
         attributes: Value,
         priority: Option<i32>,
-    ) -> Result<Interaction, ApiError> {
+    ) -> Result<InteractionId, ApiError> {
         let Some((_, config)) = self.queues.get(&queue) else {
             return Err(ApiError::unprocessable(
                 "unknown_queue",
@@ -764,8 +801,8 @@ impl Engine {
         );
         self.event(&it, "interaction.queued", None, json!({"queue_id": queue}));
         self.pending.push(Change::Interaction(it.clone()));
-        // Durable before acknowledged: the creation is committed before the router hears of it.
-        self.flush().await.map_err(ApiError::internal)?;
+        // Durable before acknowledged: the creation and the router's first outcome are committed
+        // together with the batch before the reply (a failed commit reloads the router).
         metrics::counter!("switchboard_interactions_created_total", "channel" => it.channel.as_str()).increment(1);
         gauge(it.state, it.channel, 1.0);
         it.updated_at = self.now_ms;
@@ -781,12 +818,7 @@ impl Engine {
                 waiting_since: None,
             }),
         );
-        self.drain(true);
-        if let Err(e) = self.flush().await {
-            tracing::error!(tenant = %self.tenant, error = %e, "could not store routing outcomes");
-            self.stale = true;
-        }
-        self.current(id).await
+        Ok(id)
     }
 
     fn customer_left(&mut self, id: InteractionId) -> Result<(), ApiError> {

@@ -220,7 +220,7 @@ test('the widget works embedded in another site, without a pre-chat form, isolat
   // A shop on another origin (its own little server on loopback) with aggressive styles.
   const html = `<!doctype html><html lang="ar" dir="rtl"><head><style>* { color: red !important; font-family: serif !important; }
       button { background: lime !important; border: 5px solid red !important; }</style>
-      <script src="${BASE}/widget.js" data-tenant="demo" async></script></head>
+      <script src="${BASE}/widget.js" data-tenant="demo" data-queue="support" async></script></head>
       <body><h1>متجر</h1><button id="own">زر</button></body></html>`;
   const server = createServer((req, res) => {
     res.writeHead(200, { 'Content-Type': 'text/html; charset=utf-8' });

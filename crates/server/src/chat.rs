@@ -315,8 +315,8 @@ enum Frame {
         queue: Option<String>,
         name: Option<String>,
         email: Option<String>,
-        #[allow(dead_code)] // the widget's language; automated texts will use it
         lang: Option<String>,
+        flow: Option<String>,
     },
     Message {
         text: String,
@@ -342,6 +342,8 @@ struct Place {
     name: String,
     queue: QueueId,
     interaction: Option<InteractionId>,
+    /// The widget's language and flow choice (`hello`), for the chat flow.
+    flow: (Option<String>, Option<String>, bool),
     /// Events of the current conversation, once there is one.
     rx: Option<tokio::sync::broadcast::Receiver<Arc<BusEvent>>>,
 }
@@ -397,8 +399,12 @@ impl Conn {
                 queue,
                 name,
                 email,
-                ..
-            }))) => (tenant, session, queue, name, email),
+                lang,
+                flow,
+            }))) => (
+                (tenant, session, queue.clone(), name, email),
+                (lang, flow, queue.is_some()),
+            ),
             Ok(Some(Ok(_))) => {
                 self.send(err("hello_first", "the first frame must be hello"))
                     .await;
@@ -411,8 +417,9 @@ impl Conn {
             Ok(None) => return,
             Err(_) => return self.close(1008, "no hello").await,
         };
+        let (hello, flow) = hello;
         let mut place = match self.hello(hello).await {
-            Ok(p) => p,
+            Ok(p) => Place { flow, ..p },
             Err((code, message)) => {
                 self.send(err(code, &message)).await;
                 return self.close(1008, "refused").await;
@@ -421,6 +428,10 @@ impl Conn {
         place.rx = place
             .interaction
             .map(|id| self.s.bus.subscribe_conversation(id));
+        if let Some(menu) = crate::chat_flow::resume(&self.s, place.tenant, place.interaction).await
+        {
+            self.send(menu).await;
+        }
         self.s.chat_sessions.open(&place.token_hash);
         self.watch(&mut place).await;
         if self.s.chat_sessions.close(&place.token_hash) {
@@ -489,7 +500,7 @@ impl Conn {
             }
             let waiting = matches!(
                 s.store.interaction(tenant, id).await,
-                Ok(Some(it)) if matches!(it.state, InteractionState::Queued | InteractionState::Offered)
+                Ok(Some(it)) if matches!(it.state, InteractionState::Flow | InteractionState::Queued | InteractionState::Offered)
             );
             if waiting {
                 let _ = s
@@ -566,6 +577,7 @@ impl Conn {
                     name: name.unwrap_or(cname),
                     queue,
                     interaction: sess.interaction,
+                    flow: Default::default(),
                     rx: None,
                 };
                 self.welcome(&place, &token).await;
@@ -624,6 +636,7 @@ impl Conn {
             name: name.unwrap_or_else(|| "Visitor".into()),
             queue,
             interaction: None,
+            flow: Default::default(),
             rx: None,
         };
         self.welcome(&place, &token).await;
@@ -678,19 +691,34 @@ impl Conn {
                     None => {
                         let subject: String = text.chars().take(80).collect();
                         let (queue, customer) = (place.queue, place.customer);
-                        let it = s
-                            .ask(place.tenant, |reply| Command::Create {
-                                channel: Channel::Chat,
-                                queue,
-                                subject: Some(subject),
-                                customer: Some(customer),
-                                attributes: json!({}),
-                                priority: None,
-                                reply,
-                            })
-                            .await
-                            .and_then(|r| r)
-                            .map_err(|e| err(&e.code, &e.message))?;
+                        let (lang, flow, pinned) = &place.flow;
+                        let flowing = crate::chat_flow::open(
+                            &s,
+                            place.tenant,
+                            customer,
+                            flow.as_deref(),
+                            *pinned,
+                            lang.as_deref(),
+                            subject.clone(),
+                        )
+                        .await
+                        .map_err(|e| err(&e.code, &e.message))?;
+                        let it = match flowing {
+                            Some(it) => it,
+                            None => s
+                                .ask(place.tenant, |reply| Command::Create {
+                                    channel: Channel::Chat,
+                                    queue,
+                                    subject: Some(subject),
+                                    customer: Some(customer),
+                                    attributes: json!({}),
+                                    priority: None,
+                                    reply,
+                                })
+                                .await
+                                .and_then(|r| r)
+                                .map_err(|e| err(&e.code, &e.message))?,
+                        };
                         place.interaction = Some(it.id);
                         // Follow the new conversation before its first message is posted.
                         place.rx = Some(s.bus.subscribe_conversation(it.id));
@@ -713,6 +741,9 @@ impl Conn {
                 let (stored, new) = post_message(&s, &it, msg)
                     .await
                     .map_err(|e| err(&e.code, &e.message))?;
+                if new {
+                    crate::chat_flow::customer_said(&s, it.id, stored.body.expose());
+                }
                 if !new {
                     // A retry: echo the stored one again (the bus delivered it the first time).
                     let mut v = message_json(&stored);
@@ -831,6 +862,7 @@ async fn for_customer(s: &AppState, place: &Place, e: &BusEvent) -> Option<Value
             json!({"type": "typing", "from": d["from"], "name": d["name"], "on": d["on"]})
         }
         "message.read" if d["by"] != "customer" => json!({"type": "read", "seq": d["seq"]}),
+        "flow.menu" => d.clone(),
         "interaction.estimated_wait" => {
             json!({"type": "status", "state": "queued", "position": d["position"], "wait_s": d["wait_s"]})
         }

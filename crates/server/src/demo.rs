@@ -1,15 +1,20 @@
 //! The demo tenant: created on first start of an empty database unless `--no-demo`. Logins and
 //! names follow API.md: `admin`/`admin`, `supervisor`/`supervisor`, `agent1`..`agent3`/`agent`;
 //! queues `sales` and `support`, every agent skilled for both. Agents' phones register as
-//! `agent1`..`agent3` with SIP password `agent` in realm [`SIP_REALM`].
+//! `agent1`..`agent3` with SIP password `agent` in realm [`SIP_REALM`]. Flows: `demo-chat` (the
+//! chat widget's: greeting, topic menu, queue with announcements and a long-wait offer),
+//! `demo-ivr` and `demo-support` (for the voice numbers).
 
 use crate::auth::hash_password;
 use crate::clock::Clock;
 use crate::shapes::{AgentSkill, CapacityBody, QueueConfig, RequiredSkill};
+use serde_json::{Value, json};
+use switchboard_model::FlowId;
 use switchboard_model::{
     AgentId, Capacity, Presence, QueueId, Role, Sensitive, SkillId, TenantId, UserId,
 };
 use switchboard_sip::digest::Credentials;
+use switchboard_store::flows::FlowRecord;
 use switchboard_store::voice::SipCredential;
 use switchboard_store::{AgentRecord, QueueRecord, Skill, Store, Tenant, User};
 
@@ -185,6 +190,7 @@ pub async fn seed(store: &Store, clock: &Clock) -> anyhow::Result<()> {
             })
             .await?;
     }
+    seed_flows(store, clock, tenant).await?;
     for &(username, password, role) in &LOGINS[1..] {
         let role: Role = role.parse().map_err(|e| anyhow::anyhow!("{e}"))?;
         let user = User {
@@ -227,4 +233,112 @@ pub async fn seed(store: &Store, clock: &Clock) -> anyhow::Result<()> {
         }
     }
     Ok(())
+}
+
+/// Open every day, all day: the demo and its tests behave the same at any hour.
+fn always_open() -> Value {
+    json!({
+        "time_zone": "UTC",
+        "open": [{"days": ["mon", "tue", "wed", "thu", "fri", "sat", "sun"], "from": "00:00", "to": "24:00"}],
+    })
+}
+
+/// The demo chat flow: greeting, topic menu (Sales, Support), then the topic's queue with
+/// position announcements every 30 s and, beyond 120 s of estimated wait, the help center and an
+/// email answer.
+pub fn demo_chat_flow() -> Value {
+    let queue = |name: &str| {
+        json!({
+            "type": "queue", "queue": name, "announce_every_s": 30, "long_wait_s": 120,
+            "self_service_url": "https://help.demo.example", "email_follow_up": true,
+        })
+    };
+    json!({
+        "start": "hours",
+        "nodes": {
+            "hours": {"type": "hours", "schedule": always_open(), "open_next": "greeting", "closed_next": "closed"},
+            "greeting": {"type": "say", "next": "topic", "text": {
+                "en": "Hello! Welcome to the demo shop.",
+                "ar": "مرحباً! أهلاً بك في المتجر التجريبي.",
+                "fa": "سلام! به فروشگاه نمایشی خوش آمدید.",
+            }},
+            "topic": {"type": "menu", "retries": 2, "on_invalid": "support",
+                "prompt": {"en": "What can we help you with?", "ar": "كيف يمكننا مساعدتك؟", "fa": "چطور می‌توانیم کمکتان کنیم؟"},
+                "options": [
+                    {"key": "1", "label": {"en": "Sales", "ar": "المبيعات", "fa": "فروش"}, "next": "sales"},
+                    {"key": "2", "label": {"en": "Support", "ar": "الدعم", "fa": "پشتیبانی"}, "next": "support"},
+                ]},
+            "sales": queue("sales"),
+            "support": queue("support"),
+            "closed": {"type": "end", "reason": "out_of_hours", "message": {
+                "en": "We are closed now. Please come back during business hours.",
+                "ar": "نحن مغلقون الآن. يرجى العودة خلال ساعات العمل.",
+                "fa": "اکنون تعطیل هستیم. لطفاً در ساعات کاری برگردید.",
+            }},
+        }
+    })
+}
+
+/// The demo IVR: greeting, 1 for sales, 2 for support; no answer in 5 s goes to support.
+pub fn demo_ivr_flow() -> Value {
+    json!({
+        "start": "greeting",
+        "nodes": {
+            "greeting": {"type": "say", "text": "Welcome to the Switchboard demo.", "next": "menu"},
+            "menu": {"type": "menu", "prompt": "For sales press 1. For support press 2.",
+                "timeout_s": 5, "retries": 2, "on_timeout": "support", "on_invalid": "support",
+                "options": [
+                    {"key": "1", "label": "Sales", "next": "sales"},
+                    {"key": "2", "label": "Support", "next": "support"},
+                ]},
+            "sales": {"type": "queue", "queue": "sales", "announce_every_s": 60, "callback": true},
+            "support": {"type": "queue", "queue": "support", "announce_every_s": 60, "callback": true},
+        }
+    })
+}
+
+/// Straight to the support queue.
+pub fn demo_support_flow() -> Value {
+    json!({"start": "support", "nodes": {"support": {"type": "queue", "queue": "support"}}})
+}
+
+/// Creates the demo flows and makes `demo-chat` the chat widget's flow.
+async fn seed_flows(store: &Store, clock: &Clock, tenant: TenantId) -> anyhow::Result<()> {
+    let now = clock.wall_ms();
+    for (name, definition) in [
+        ("demo-chat", demo_chat_flow()),
+        ("demo-ivr", demo_ivr_flow()),
+        ("demo-support", demo_support_flow()),
+    ] {
+        switchboard_flow::FlowDef::from_json(&definition)
+            .map_err(|e| anyhow::anyhow!("demo flow {name}: {e}"))?;
+        let f = FlowRecord {
+            id: FlowId::from_uuid(clock.new_uuid()),
+            tenant,
+            name: name.to_owned(),
+            current_version: 1,
+            definition,
+            created_at: now,
+            updated_at: now,
+        };
+        store.create_flow(&f, None).await?;
+        if name == "demo-chat" {
+            store.set_chat_flow(tenant, Some(f.id), now).await?;
+        }
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn demo_flows_validate() {
+        for f in [
+            super::demo_chat_flow(),
+            super::demo_ivr_flow(),
+            super::demo_support_flow(),
+        ] {
+            switchboard_flow::FlowDef::from_json(&f).expect("valid demo flow");
+        }
+    }
 }

@@ -18,8 +18,8 @@ use serde_json::{Value, json};
 use std::collections::HashMap;
 use std::time::Duration;
 use switchboard_model::{
-    AgentId, Channel, CustomerId, InteractionId, InteractionState, MonoTime, Presence, QueueId,
-    TenantId,
+    AgentId, Channel, CustomerId, FlowId, InteractionId, InteractionState, MonoTime, Presence,
+    QueueId, TenantId,
 };
 use switchboard_routing::{
     Arrival, Input, Output, QueueStats, Router, RouterConfig, WithdrawReason,
@@ -49,6 +49,37 @@ pub enum Command {
         priority: Option<i32>,
         /// Reply.
         reply: Reply<Interaction>,
+    },
+    /// Create an interaction that runs a flow first (state `flow`, in no queue yet).
+    Open {
+        /// Its channel.
+        channel: Channel,
+        /// Subject line.
+        subject: Option<String>,
+        /// Customer.
+        customer: Option<CustomerId>,
+        /// Attributes (JSON object).
+        attributes: Value,
+        /// The flow and the version it runs (logged as `flow.started`).
+        flow: (FlowId, i64),
+        /// Reply.
+        reply: Reply<Interaction>,
+    },
+    /// A step of an interaction's flow: logged, and for `Queue`/`End` acted on.
+    Flow {
+        /// Interaction.
+        id: InteractionId,
+        /// The step.
+        step: FlowStep,
+        /// Reply.
+        reply: Reply<Interaction>,
+    },
+    /// Where a waiting interaction stands: position (1 = next) and estimated wait.
+    Position {
+        /// Interaction.
+        id: InteractionId,
+        /// Reply (`None` when it is not waiting).
+        reply: oneshot::Sender<Option<(usize, Duration)>>,
     },
     /// The customer left (hung up, closed the chat): abandoned while waiting; noted while
     /// connected (the agent still ends it with a disposition).
@@ -175,6 +206,33 @@ pub enum Command {
     },
 }
 
+/// A step of a flow, told to the engine by the flow's driver (chat_flow, voice).
+#[derive(Debug)]
+pub enum FlowStep {
+    /// Log an event of the flow (e.g. `flow.menu_choice`); the state is unchanged.
+    Note {
+        /// Event kind.
+        kind: String,
+        /// Event data.
+        data: Value,
+    },
+    /// The flow hands the interaction (in state `flow`) to a queue.
+    Queue {
+        /// The queue.
+        queue: QueueId,
+        /// Priority; `None` takes the queue's.
+        priority: Option<i32>,
+        /// Attributes set by the flow (merged into the interaction's).
+        attributes: Value,
+    },
+    /// The flow ends the interaction (in state `flow` or waiting in a queue) with `reason` as
+    /// its disposition (`out_of_hours`, `follow_up_requested`, ...).
+    End {
+        /// Why.
+        reason: String,
+    },
+}
+
 /// An agent's presence plus the work it holds.
 #[derive(Debug, Clone, serde::Serialize, utoipa::ToSchema)]
 pub struct AgentStatus {
@@ -271,6 +329,8 @@ fn refuse(cmd: Command) {
     let e = || ApiError::unavailable("the store is not answering; try again shortly");
     match cmd {
         Command::Create { reply, .. }
+        | Command::Open { reply, .. }
+        | Command::Flow { reply, .. }
         | Command::CustomerLeft { reply, .. }
         | Command::Accept { reply, .. }
         | Command::Reject { reply, .. }
@@ -290,6 +350,9 @@ fn refuse(cmd: Command) {
             let _ = reply.send(Snapshot::default());
         }
         Command::Status { reply, .. } => {
+            let _ = reply.send(None);
+        }
+        Command::Position { reply, .. } => {
             let _ = reply.send(None);
         }
         // Configuration is already stored; the reload that ends the outage picks it up.
@@ -554,6 +617,25 @@ impl Engine {
                     tracing::error!(tenant = %self.tenant, error = %e, "could not store a customer change");
                     self.stale = true;
                 }
+            }
+            Command::Open {
+                channel,
+                subject,
+                customer,
+                attributes,
+                flow,
+                reply,
+            } => {
+                let r = self.open_in_flow(channel, subject, customer, attributes, flow);
+                self.defer(r, reply);
+            }
+            Command::Flow { id, step, reply } => {
+                let r = self.flow_step(id, step);
+                self.defer(r.map(|_| id), reply);
+            }
+            Command::Position { id, reply } => {
+                self.end_batch().await;
+                let _ = reply.send(self.position(id));
             }
             Command::CustomerLeft { id, reply } => {
                 let r = self.customer_left(id);
@@ -821,12 +903,157 @@ impl Engine {
         Ok(id)
     }
 
+    fn open_in_flow(
+        &mut self,
+        channel: Channel,
+        subject: Option<String>,
+        customer: Option<CustomerId>,
+        attributes: Value,
+        (flow, version): (FlowId, i64),
+    ) -> Result<InteractionId, ApiError> {
+        let it = Interaction {
+            id: InteractionId::from_uuid(self.clock.new_uuid()),
+            tenant: self.tenant,
+            channel,
+            state: InteractionState::Flow,
+            queue: None,
+            priority: 0,
+            subject,
+            customer,
+            attributes,
+            agent: None,
+            disposition: None,
+            notes: None,
+            created_at: self.now_ms,
+            waiting_since: None,
+            offered_at: None,
+            answered_at: None,
+            ended_at: None,
+            updated_at: self.now_ms,
+        };
+        self.event(
+            &it,
+            "interaction.created",
+            None,
+            json!({
+                "channel": it.channel, "queue_id": null, "priority": it.priority,
+                "subject": it.subject, "customer_id": it.customer,
+            }),
+        );
+        self.event(
+            &it,
+            "flow.started",
+            None,
+            json!({"flow_id": flow, "version": version}),
+        );
+        self.save(it.clone());
+        // Durable before acknowledged: the reply waits for the batch's commit.
+        metrics::counter!("switchboard_interactions_created_total", "channel" => it.channel.as_str()).increment(1);
+        gauge(it.state, it.channel, 1.0);
+        Ok(it.id)
+    }
+
+    fn flow_step(&mut self, id: InteractionId, step: FlowStep) -> Result<(), ApiError> {
+        let mut it = self.get_open(id)?;
+        match step {
+            FlowStep::Note { kind, data } => {
+                self.event(&it, &kind, None, data);
+            }
+            FlowStep::Queue {
+                queue,
+                priority,
+                attributes,
+            } => {
+                in_state(&it, InteractionState::Flow, "queue")?;
+                let Some((_, config)) = self.queues.get(&queue) else {
+                    return Err(ApiError::unprocessable(
+                        "unknown_queue",
+                        format!("no queue {queue} in this tenant"),
+                    ));
+                };
+                let priority = priority.unwrap_or(config.priority);
+                if let (Value::Object(have), Value::Object(add)) = (&mut it.attributes, attributes)
+                {
+                    have.extend(add);
+                }
+                self.set_state(&mut it, InteractionState::Queued);
+                it.queue = Some(queue);
+                it.priority = priority;
+                it.waiting_since = Some(self.now_ms);
+                self.event(
+                    &it,
+                    "interaction.queued",
+                    None,
+                    json!({"queue_id": queue, "priority": priority, "by": "flow"}),
+                );
+                let arrival = Arrival {
+                    id,
+                    queue,
+                    channel: it.channel,
+                    priority: Some(priority),
+                    waiting_since: None,
+                };
+                self.save(it);
+                self.router
+                    .handle_input(self.now, Input::InteractionArrived(arrival));
+            }
+            FlowStep::End { reason } => {
+                if !matches!(
+                    it.state,
+                    InteractionState::Flow | InteractionState::Queued | InteractionState::Offered
+                ) {
+                    return Err(ApiError::conflict(
+                        "wrong_state",
+                        format!(
+                            "a flow cannot end an interaction that is {}",
+                            it.state.as_str()
+                        ),
+                    ));
+                }
+                if it.state != InteractionState::Flow {
+                    self.router
+                        .handle_input(self.now, Input::InteractionWithdrawn(id));
+                }
+                let agent = it.agent.take();
+                self.set_state(&mut it, InteractionState::Ended);
+                it.disposition = Some(reason.clone());
+                it.ended_at = Some(self.now_ms);
+                metrics::counter!("switchboard_interactions_ended_total", "channel" => it.channel.as_str(), "outcome" => "flow").increment(1);
+                self.event(
+                    &it,
+                    "interaction.ended",
+                    agent,
+                    json!({"disposition": reason, "by": "flow", "agent_id": agent}),
+                );
+                self.save(it);
+            }
+        }
+        Ok(())
+    }
+
+    /// Position and estimated wait of a waiting interaction: the queue's estimate for a new
+    /// arrival, scaled to the interaction's place in line.
+    fn position(&self, id: InteractionId) -> Option<(usize, Duration)> {
+        let it = self.open.get(&id)?;
+        if it.state != InteractionState::Queued {
+            return None;
+        }
+        let position = self.router.position(id)?;
+        let stats = self.router.queue_stats(it.queue?, self.clock.mono())?;
+        let line = stats.waiting as u32 + 1;
+        let wait = stats.estimated_wait * position as u32 / line.max(1);
+        Some((position, wait))
+    }
+
     fn customer_left(&mut self, id: InteractionId) -> Result<(), ApiError> {
         let mut it = self.get_open(id)?;
         match it.state {
             InteractionState::Queued | InteractionState::Offered | InteractionState::Flow => {
-                self.router
-                    .handle_input(self.now, Input::InteractionWithdrawn(id));
+                // An interaction still in its flow is in no queue: the router does not know it.
+                if it.state != InteractionState::Flow {
+                    self.router
+                        .handle_input(self.now, Input::InteractionWithdrawn(id));
+                }
                 let agent = it.agent.take();
                 self.set_state(&mut it, InteractionState::Ended);
                 it.disposition = Some("abandoned".into());
@@ -1046,8 +1273,10 @@ impl Engine {
                         "only a supervisor can cancel an interaction that is not connected",
                     ));
                 }
-                self.router
-                    .handle_input(self.now, Input::InteractionWithdrawn(id));
+                if it.state != InteractionState::Flow {
+                    self.router
+                        .handle_input(self.now, Input::InteractionWithdrawn(id));
+                }
                 let agent = it.agent.take();
                 self.set_state(&mut it, InteractionState::Ended);
                 it.disposition = Some(disposition.clone());

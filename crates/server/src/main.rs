@@ -13,6 +13,7 @@ mod bench;
 mod bench_sip;
 mod bus;
 mod chat;
+mod chat_flow;
 mod clock;
 mod config;
 mod demo;

@@ -47,6 +47,8 @@ pub struct Inner {
     pub messages: crate::chat::MessageWriter,
     /// SMS and messaging apps: outbox wake-up, intake lock, provider client, media.
     pub messaging: crate::messaging::Messaging,
+    /// The chat flows running in this process.
+    pub flow_runs: crate::chat_flow::Runs,
     engines: RwLock<HashMap<TenantId, mpsc::Sender<Command>>>,
     tasks: Mutex<Vec<tokio::task::JoinHandle<()>>>,
 }
@@ -88,6 +90,7 @@ impl AppState {
             sip_accounts: std::sync::OnceLock::new(),
             messages,
             messaging,
+            flow_runs: Default::default(),
             engines: RwLock::new(HashMap::new()),
             tasks: Mutex::new(Vec::new()),
         }))

@@ -30,6 +30,7 @@ struct World {
     queued: String,
     trunk: String,
     channel_account: String,
+    flow: String,
 }
 
 impl World {
@@ -83,6 +84,15 @@ impl World {
         assert!(is(&connected, "offered", Some(&agent)), "{connected}");
         let connected = id_of(&connected);
         agent_session.accept(&connected).await.expect(200);
+        let flow = id_of(
+            &admin
+                .post(
+                    "/api/v1/flows",
+                    json!({"name": "main", "definition": flow_definition()}),
+                )
+                .await
+                .expect(201),
+        );
         let queued = admin.task("billing", "queued").await;
         assert!(is(&queued, "queued", None), "{queued}");
         let trunk = id_of(
@@ -120,6 +130,7 @@ impl World {
             customer,
             connected,
             queued: id_of(&queued),
+            flow,
         }
     }
 
@@ -137,6 +148,7 @@ impl World {
             &self.queued,
             &self.trunk,
             &self.channel_account,
+            &self.flow,
         ]
         .into_iter()
         .cloned()
@@ -176,6 +188,11 @@ fn list_ids(v: &Value) -> HashSet<String> {
 }
 
 /// `me` tries everything on `them`'s ids.
+/// A valid flow definition (the same name and shape in both tenants).
+fn flow_definition() -> Value {
+    json!({"start": "q", "nodes": {"q": {"type": "queue", "queue": "billing"}}})
+}
+
 async fn sweep(me: &World, them: &World) {
     let a = &me.admin;
     let theirs = them.ids();
@@ -263,7 +280,10 @@ async fn sweep(me: &World, them: &World) {
         }
         for method in item.as_object().expect("path item").keys() {
             for id in &theirs {
-                let concrete = path.replace("{id}", id).replace("{merge_id}", NIL);
+                let concrete = path
+                    .replace("{id}", id)
+                    .replace("{merge_id}", NIL)
+                    .replace("{version}", "1");
                 let body = match path.rsplit('/').next() {
                     Some("state") => json!({"state": "offline"}),
                     Some("end") => json!({"disposition": "resolved"}),
@@ -272,10 +292,13 @@ async fn sweep(me: &World, them: &World) {
                     Some("typing") => json!({"on": true}),
                     Some("read") => json!({"seq": 1}),
                     Some("sip") => json!({"password": "another-tenants-phone"}),
-                    _ if path.starts_with("/api/v1/voice/trunks/") => json!({"name": "hijacked"}),
                     Some("merge") => json!({"other_id": NIL}),
                     Some("continue") => json!({"channel": "sms", "account_id": NIL}),
                     Some("template") => json!({"name": "greeting", "language": "en"}),
+                    Some("{id}") if path.starts_with("/api/v1/flows/") => {
+                        json!({"definition": flow_definition()})
+                    }
+                    _ if path.starts_with("/api/v1/voice/trunks/") => json!({"name": "hijacked"}),
                     _ => json!({}),
                 };
                 let m: reqwest::Method = method.to_uppercase().parse().expect("method");
@@ -306,6 +329,8 @@ async fn sweep(me: &World, them: &World) {
         "/api/v1/queues",
         "/api/v1/agents",
         "/api/v1/customers",
+        "/api/v1/flows",
+        "/api/v1/flow-settings",
     ] {
         let v = me.agent_session.get(path).await.expect(200);
         assert_none_of(&v, &theirs, path);

@@ -1,7 +1,8 @@
 // The Switchboard chat widget: one script tag on any site,
 //   <script src="https://switchboard.example.com/widget.js" data-tenant="demo" async></script>
-// Attributes (docs/chat.md): data-tenant (required), data-queue, data-lang (en, ar, fa; default
-// the page's lang), data-prechat ("name,email": fields of the optional pre-chat form).
+// Attributes (docs/chat.md): data-tenant (required), data-queue, data-flow (the chat bot flow to
+// run; default the tenant's chat flow unless data-queue pins a queue), data-lang (en, ar, fa;
+// default the page's lang), data-prechat ("name,email": fields of the optional pre-chat form).
 //
 // It draws a chat bubble in a shadow root (so no style leaks in or out of the host page), talks
 // to /chat/ws, keeps the chat session token in localStorage so a reload or a new tab resumes the
@@ -17,6 +18,7 @@
   const cfg = {
     tenant: script.dataset.tenant,
     queue: script.dataset.queue || undefined,
+    flow: script.dataset.flow || undefined,
     lang: script.dataset.lang,
     prechat: (script.dataset.prechat || '').split(',').map((s) => s.trim()).filter((f) => f === 'name' || f === 'email'),
   };
@@ -95,6 +97,9 @@ button { cursor: pointer; }
 .tick { letter-spacing: -0.2em; }
 .tick.read { color: var(--accent); }
 .sys { align-self: center; color: var(--muted); font-size: 12.5px; text-align: center; }
+.msg.bot .bubble { background: var(--soft); }
+.choices { display: flex; flex-wrap: wrap; gap: 6px; align-self: stretch; }
+.choices button { padding: 6px 12px; }
 .typing { min-height: 22px; padding: 2px 16px; font-size: 12.5px; color: var(--muted); font-style: italic; background: #fafbfc; }
 .note { margin: 0 12px 8px; padding: 8px 10px; border-radius: 8px; background: #fff4e0; color: #8a5300; font-size: 13px; }
 .ended { padding: 12px 14px; border-top: 1px solid var(--border); display: flex; flex-direction: column; gap: 8px; align-items: stretch; text-align: center; color: var(--muted); }
@@ -163,6 +168,7 @@ button { cursor: pointer; }
       error: null,
       transcript: null,
       lastTypingSent: 0,
+      menu: null,
     };
     const persist = () => {
       try {
@@ -404,6 +410,13 @@ button { cursor: pointer; }
       textarea.value = '';
       autosize();
       typingOff();
+      sendText(text);
+    });
+    document.addEventListener('visibilitychange', markRead);
+
+    /** Sends a customer message: shown as pending until the server's echo acknowledges it. */
+    function sendText(text) {
+      st.menu = null;
       const m = { client_id: newId(), text, at: new Date().toISOString() };
       st.pending.push(m);
       persist();
@@ -411,8 +424,7 @@ button { cursor: pointer; }
       render();
       if (st.ws && st.welcomed) send({ type: 'message', text, client_id: m.client_id });
       else ensureConnected();
-    });
-    document.addEventListener('visibilitychange', markRead);
+    }
 
     function newId() {
       if (crypto.randomUUID) return crypto.randomUUID();
@@ -493,6 +505,7 @@ button { cursor: pointer; }
         const hello = { type: 'hello', tenant: cfg.tenant, lang };
         if (st.session) hello.session = st.session;
         if (cfg.queue) hello.queue = cfg.queue;
+        if (cfg.flow) hello.flow = cfg.flow;
         if (st.name) hello.name = st.name;
         if (st.email) hello.email = st.email;
         ws.send(JSON.stringify(hello));
@@ -560,6 +573,7 @@ button { cursor: pointer; }
           st.readSent = Math.max(st.readSent, Number(f.read && f.read.customer) || 0);
           if (!it) st.status = { state: 'new' };
           else if (it.state === 'ended') st.status = { state: 'ended' };
+          else if (it.state === 'flow') st.status = { state: 'flow' };
           else if (it.state === 'connected' || it.state === 'wrap_up') st.status = { state: it.state === 'wrap_up' ? 'ended' : 'connected', agent: lastAgentName() };
           else if (st.status.state !== 'queued') st.status = { state: 'queued' };
           persist();
@@ -614,10 +628,18 @@ button { cursor: pointer; }
           } else if (f.state === 'ended') {
             st.status = { state: 'ended' };
             st.agentTyping = null;
+          } else if (f.state === 'flow') {
+            st.status = { state: 'flow' };
           }
+          if (f.state !== 'flow' && f.state !== 'queued') st.menu = null;
           render();
           break;
         }
+        case 'menu':
+          // The bot's question with choices (the flow's menu or the long-wait offer).
+          st.menu = { prompt: f.prompt, options: Array.isArray(f.options) ? f.options : [] };
+          render();
+          break;
         case 'transcript':
           st.error = null;
           note.hidden = false;
@@ -648,6 +670,7 @@ button { cursor: pointer; }
         return T('w.waiting');
       }
       if (s.state === 'connected') return T('w.connected', { agent: s.agent || T('w.agent') });
+      if (s.state === 'flow') return T('w.flow');
       if (s.state === 'ended') return T('w.ended');
       return st.conn === 'connecting' ? T('w.connecting') : '';
     }
@@ -677,7 +700,8 @@ button { cursor: pointer; }
       let prevFrom = null;
       for (const m of msgs) {
         if (m.from === 'system') {
-          nodes.push(el('div', { class: 'sys', dir: 'auto' }, m.text));
+          // Named system messages are the bot's (greeting, questions, announcements).
+          nodes.push(m.name ? botMessage(m) : el('div', { class: 'sys', dir: 'auto' }, m.text));
           prevFrom = null;
           continue;
         }
@@ -696,9 +720,28 @@ button { cursor: pointer; }
           el('div', { class: 'bubble' }, el('p', { dir: 'auto' }, p.text)),
           el('div', { class: 'meta' }, el('span', { 'aria-label': T('msg.sending') }, '🕓'))));
       }
+      if (st.menu && !st.pending.length) nodes.push(menuButtons(st.menu));
       if (st.error) nodes.push(el('div', { class: 'error', role: 'alert' }, st.error));
       log.replaceChildren(...nodes);
       if (atBottom || st.pending.length) log.scrollTop = log.scrollHeight;
+    }
+
+    /** A bot message: a bubble on the other side, named as the assistant. */
+    function botMessage(m) {
+      return el('div', { class: 'msg bot', 'data-seq': String(m.seq), 'data-from': 'bot' },
+        el('div', { class: 'who' }, T('w.bot')),
+        el('div', { class: 'bubble' }, el('p', { dir: 'auto' }, m.text)),
+        el('div', { class: 'meta' }, el('time', { datetime: m.at || '' }, fmtTime(m.at, lang))));
+    }
+
+    /** The bot's choices as buttons; a click answers with the label (typing it works too). */
+    function menuButtons(menu) {
+      const buttons = menu.options.map((o) => {
+        const b = el('button', { type: 'button', class: 'secondary', 'data-key': String(o.key), dir: 'auto' }, o.label);
+        b.addEventListener('click', () => sendText(o.label));
+        return b;
+      });
+      return el('div', { class: 'choices', role: 'group', 'aria-label': menu.prompt || T('w.choices') }, ...buttons);
     }
 
     // Start: resume a known session at once (unread replies show on the bubble); a new visitor

@@ -14,6 +14,7 @@
 //! store stores what it is told, scoped by tenant in every query.
 
 mod chat;
+pub mod flows;
 mod messaging;
 mod migrate;
 mod records;

@@ -12,6 +12,7 @@ const SQLITE: &[(i64, &str)] = &[
     (2, include_str!("../migrations/sqlite/0002_chat.sql")),
     (3, include_str!("../migrations/sqlite/0003_voice.sql")),
     (4, include_str!("../migrations/sqlite/0004_trunks.sql")),
+    (5, include_str!("../migrations/sqlite/0005_flows.sql")),
     (7, include_str!("../migrations/sqlite/0007_messaging.sql")),
 ];
 

@@ -4,6 +4,7 @@
 mod auth;
 mod config;
 mod customer_links;
+pub mod flows;
 mod interactions;
 mod live;
 mod messages;
@@ -36,6 +37,7 @@ use utoipa_axum::routes;
         (name = "interactions", description = "Routed conversations and tasks"),
         (name = "customers", description = "Customers and their history"),
         (name = "messaging", description = "SMS and messaging-app accounts and conversations"),
+        (name = "flows", description = "IVR and chat bot flows, versioned"),
         (name = "stats", description = "Live figures and events"),
         (name = "voice", description = "SIP trunks and numbers (admins)"),
     )
@@ -125,6 +127,11 @@ pub fn api_routes() -> (Router<AppState>, utoipa::openapi::OpenApi) {
         .routes(routes!(messaging::get_messaging))
         .routes(routes!(messaging::send_template))
         .routes(routes!(messaging::continue_on))
+        .routes(routes!(flows::list, flows::create))
+        .routes(routes!(flows::get, flows::put, flows::delete))
+        .routes(routes!(flows::versions))
+        .routes(routes!(flows::version))
+        .routes(routes!(flows::get_settings, flows::put_settings))
         .routes(routes!(live::realtime))
         .routes(routes!(live::events))
         .split_for_parts()

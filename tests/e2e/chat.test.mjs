@@ -130,6 +130,16 @@ test('a customer chats in Persian, an agent answers in Arabic, ends it; the cust
   assert.deepEqual((await agentTexts(ap)).filter((x) => x === FA).length, 1);
   await shot(cp, 'widget-fa-connected');
 
+  // Files: a type that is not allowed is refused with a message in Persian; a picture goes
+  // through and the agent sees it with its Persian name.
+  await cp.setInputFiles(`${W} input[type=file]`, { name: 'page.html', mimeType: 'text/html', buffer: Buffer.from('<script>1</script>') });
+  await until(async () => /نوع/.test(await cp.textContent(`${W} .log .error`).catch(() => '')), 'the refused file type');
+  const png = Buffer.from('iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mP8z8BQDwAEhQGAhKmMIQAAAABJRU5ErkJggg==', 'base64');
+  await cp.setInputFiles(`${W} input[type=file]`, { name: 'رسید.png', mimeType: 'image/png', buffer: png });
+  await cp.waitForSelector(`${W} .msg.mine[data-seq] .files img`);
+  await until(async () => (await ap.locator('#log .files a.file').allTextContents()).some((x) => x.includes('رسید.png')), 'the picture on the desktop');
+  await ap.waitForFunction(() => [...document.querySelectorAll('#log .files img.thumb')].some((i) => i.complete && i.naturalWidth === 1));
+
   // The customer asks for the transcript by email (the server stores the request).
   await cp.click(`${W} .head button[aria-haspopup]`);
   await cp.click(`${W} .menu button:nth-child(1)`);

@@ -128,6 +128,7 @@ pub fn message_json(m: &Message) -> Value {
         "id": m.id, "seq": m.seq, "interaction_id": m.interaction, "from": m.sender.as_str(),
         "name": m.author_name, "text": m.body.expose(), "internal": m.internal,
         "client_id": m.client_id, "at": crate::clock::rfc3339(m.created_at),
+        "attachments": m.attachments,
     })
 }
 
@@ -145,6 +146,8 @@ pub struct NewMessage {
     pub internal: bool,
     /// The sender's id for de-duplication.
     pub client_id: Option<String>,
+    /// Files it carries (summaries of stored [`switchboard_store::Attachment`]s), or `[]`.
+    pub attachments: Value,
 }
 
 /// Stores a message of `it` (with its `message.created` event) and publishes it. Returns the
@@ -166,6 +169,7 @@ pub async fn post_message(
         internal: m.internal,
         client_id: m.client_id,
         created_at: s.clock.wall_ms(),
+        attachments: m.attachments,
     };
     // The log records that a message was written and by whom; the text lives in `messages`.
     let event = NewEvent {
@@ -274,7 +278,9 @@ pub fn signal(s: &AppState, it: &Interaction, kind: &str, data: Value) {
 
 /// The `/chat/ws` route.
 pub fn routes() -> Router<AppState> {
-    Router::new().route("/chat/ws", get(ws))
+    Router::new()
+        .route("/chat/ws", get(ws))
+        .merge(crate::attachments::chat_routes())
 }
 
 async fn ws(
@@ -319,8 +325,12 @@ enum Frame {
         flow: Option<String>,
     },
     Message {
+        #[serde(default)]
         text: String,
         client_id: Option<String>,
+        /// Ids of files uploaded with `POST /chat/attachments`.
+        #[serde(default)]
+        attachments: Vec<String>,
     },
     Typing {
         on: bool,
@@ -670,7 +680,11 @@ impl Conn {
         let s = self.s.clone();
         match f {
             Frame::Hello { .. } => Err(err("already_hello", "hello was already sent")),
-            Frame::Message { text, client_id } => {
+            Frame::Message {
+                text,
+                client_id,
+                attachments,
+            } => {
                 let now = s.clock.mono();
                 while self.rate.front().is_some_and(|t| now - *t >= RATE_WINDOW) {
                     self.rate.pop_front();
@@ -680,9 +694,20 @@ impl Conn {
                 }
                 self.rate.push_back(now);
                 let text = text.trim().to_owned();
-                if text.is_empty() || text.chars().count() > MAX_TEXT {
-                    return Err(err("invalid_message", "a message has 1 to 4000 characters"));
+                if (text.is_empty() && attachments.is_empty()) || text.chars().count() > MAX_TEXT {
+                    return Err(err(
+                        "invalid_message",
+                        "a message has 1 to 4000 characters, or files",
+                    ));
                 }
+                let files = crate::attachments::for_message(
+                    &s,
+                    place.tenant,
+                    &format!("customer:{}", place.customer),
+                    &attachments,
+                )
+                .await
+                .map_err(|e| err(&e.code, &e.message))?;
                 if client_id.as_ref().is_some_and(|c| c.len() > 64) {
                     return Err(err("invalid_message", "client_id is at most 64 characters"));
                 }
@@ -737,6 +762,7 @@ impl Conn {
                     text,
                     internal: false,
                     client_id,
+                    attachments: files,
                 };
                 let (stored, new) = post_message(&s, &it, msg)
                     .await

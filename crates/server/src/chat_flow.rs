@@ -335,6 +335,7 @@ impl Driver {
             text,
             internal: false,
             client_id: None,
+            attachments: serde_json::json!([]),
         };
         if let Err(e) = post_message(&self.s, &self.it, m).await {
             tracing::warn!(interaction = %self.it.id, error = %e.message, "could not store a bot message");

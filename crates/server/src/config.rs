@@ -49,6 +49,11 @@ pub struct Config {
     pub max_body_bytes: usize,
     /// A waiting chat whose customer has had no socket open this long is abandoned.
     pub chat_abandon_after: Duration,
+    /// Largest file a chat customer may attach (`[chat] max_attachment_bytes`).
+    pub chat_max_attachment_bytes: usize,
+    /// MIME types a chat customer may attach (`[chat] attachment_types`; `image/*` style
+    /// wildcards allowed).
+    pub chat_attachment_types: Vec<String>,
     /// SMS and messaging apps (`[messaging]`).
     pub messaging: MessagingConfig,
 }
@@ -108,6 +113,26 @@ impl Default for Config {
             login_window: Duration::from_secs(60),
             max_body_bytes: 256 * 1024,
             chat_abandon_after: Duration::from_secs(120),
+            chat_max_attachment_bytes: 10 * 1024 * 1024,
+            chat_attachment_types: [
+                "image/png",
+                "image/jpeg",
+                "image/gif",
+                "image/webp",
+                "application/pdf",
+                "text/plain",
+                "text/csv",
+                "audio/mpeg",
+                "audio/ogg",
+                "video/mp4",
+                "application/zip",
+                "application/msword",
+                "application/vnd.openxmlformats-officedocument.wordprocessingml.document",
+                "application/vnd.ms-excel",
+                "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
+            ]
+            .map(String::from)
+            .to_vec(),
             messaging: MessagingConfig::default(),
         }
     }
@@ -195,6 +220,8 @@ impl FileMessaging {
 #[serde(deny_unknown_fields)]
 struct FileChat {
     abandon_after_s: Option<u64>,
+    max_attachment_bytes: Option<usize>,
+    attachment_types: Option<Vec<String>>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -294,6 +321,24 @@ impl Config {
                     return Err(err("chat.abandon_after_s", "must be positive"));
                 }
                 c.chat_abandon_after = Duration::from_secs(a);
+            }
+            if let Some(b) = f.chat.max_attachment_bytes {
+                if b == 0 {
+                    return Err(err("chat.max_attachment_bytes", "must be positive"));
+                }
+                c.chat_max_attachment_bytes = b;
+            }
+            if let Some(t) = f.chat.attachment_types {
+                if let Some(bad) = t.iter().find(|t| {
+                    let mut p = t.split('/');
+                    !matches!((p.next(), p.next(), p.next()), (Some(a), Some(b), None) if !a.is_empty() && !b.is_empty())
+                }) {
+                    return Err(err(
+                        "chat.attachment_types",
+                        format!("{bad:?} is not a MIME type like \"image/png\" or \"image/*\""),
+                    ));
+                }
+                c.chat_attachment_types = t.iter().map(|t| t.to_ascii_lowercase()).collect();
             }
             f.messaging.apply(&mut c.messaging)?;
             if let Some(w) = f.auth.login_window_s {

@@ -8,6 +8,7 @@
 //! the world and the sans-IO engines, and owns the one clock (`clock.rs`).
 
 mod api;
+mod attachments;
 mod auth;
 mod bench;
 mod bench_sip;

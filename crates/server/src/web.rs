@@ -97,10 +97,11 @@ const DEMO_PAGE: &str = include_str!("../web/demo-chat.html");
 /// Languages of the translation table; the first is the default.
 const LANGS: &[(&str, &str)] = &[("en", "ltr"), ("ar", "rtl"), ("fa", "rtl")];
 
-/// Pages may load scripts, styles and images from this origin only; styles may be set inline
+/// Pages may load scripts, styles and images from this origin only (images also from `data:`, and
+/// `blob:` for attachments the desktop fetched with its token); styles may be set inline
 /// (the widget's shadow root and computed widths), WebSockets go back to this origin.
 const CSP: &str = "default-src 'self'; script-src 'self'; style-src 'self' 'unsafe-inline'; \
-                   img-src 'self' data:; connect-src 'self'; frame-ancestors 'none'; \
+                   img-src 'self' data: blob:; connect-src 'self'; frame-ancestors 'none'; \
                    base-uri 'none'; form-action 'none'";
 
 /// Routes of the pages and their assets.

@@ -6,8 +6,8 @@
 // the page re-fetches its offers, its interactions and the messages of its open conversations,
 // and merges messages by `seq`: nothing is lost and nothing shown twice.
 
-import { fmtClock, fmtDateTime, fmtNumber, fmtTime, t, tValue } from './i18n.js';
-import { ApiError, EventStream, api, logout, onSessionLost, session } from './api.js';
+import { fmtBytes, fmtClock, fmtDateTime, fmtNumber, fmtWhen, t, tValue } from './i18n.js';
+import { ApiError, EventStream, api, fetchBlob, logout, onSessionLost, session } from './api.js';
 import { $, announce, h, initialLang, isTyping, langSelect, toast, useLang, wireLogin } from './ui.js';
 
 /** Channels whose interactions carry messages. */
@@ -302,7 +302,47 @@ function normalizeMessage(m, at) {
     internal: !!m.internal,
     at: m.at || at,
     client_id: m.client_id,
+    attachments: Array.isArray(m.attachments) ? m.attachments : [],
   };
+}
+
+/** Blob URLs of attachments already fetched (the API needs the bearer token, so no plain link). */
+const blobUrls = new Map();
+
+async function attachmentUrl(interactionId, a) {
+  if (!blobUrls.has(a.id)) {
+    blobUrls.set(a.id, fetchBlob(`/interactions/${encodeURIComponent(interactionId)}/attachments/${encodeURIComponent(a.id)}`).then((b) => URL.createObjectURL(b)));
+  }
+  try {
+    return await blobUrls.get(a.id);
+  } catch (e) {
+    blobUrls.delete(a.id);
+    throw e;
+  }
+}
+
+/** The files of a message: pictures shown small, every file downloadable by a click. */
+function renderFiles(interactionId, list) {
+  if (!list || !list.length) return null;
+  return h('div', { class: 'files' }, list.map((a) => {
+    const isImage = String(a.content_type || '').startsWith('image/');
+    const link = h('a', { href: '#', class: 'file', dir: 'auto', dataset: { attachment: a.id } },
+      `📎 ${a.name} (${fmtBytes(a.size)})`);
+    link.addEventListener('click', async (e) => {
+      e.preventDefault();
+      try {
+        const url = await attachmentUrl(interactionId, a);
+        const tmp = h('a', { href: url, download: a.name });
+        tmp.click();
+      } catch {
+        toast(t('agent.file_failed'));
+      }
+    });
+    if (!isImage) return link;
+    const img = h('img', { alt: a.name, class: 'thumb' });
+    attachmentUrl(interactionId, a).then((u) => { img.src = u; }).catch(() => img.remove());
+    return h('div', { class: 'file-image' }, img, link);
+  }));
 }
 
 function addMessage(w, m) {
@@ -892,8 +932,8 @@ function renderMessages() {
     const mine = m.from === 'agent';
     const who = m.internal ? t('msg.internal') : m.from === 'customer' ? (m.name || titleOf(w)) : m.from === 'system' ? t('msg.system') : (m.name || t('agent.you'));
     return h('div', { class: `msg from-${m.from}${m.internal ? ' internal' : ''}${mine ? ' mine' : ''}`, dataset: { seq: String(m.seq) } },
-      h('div', { class: 'bubble' }, h('p', { dir: 'auto' }, m.text)),
-      h('div', { class: 'msg-meta' }, h('span', { dir: 'auto' }, who), ' · ', h('time', { datetime: m.at || '' }, fmtTime(m.at)), ' ', receipt(w, m)));
+      h('div', { class: 'bubble' }, m.text ? h('p', { dir: 'auto' }, m.text) : null, renderFiles(w.it.id, m.attachments)),
+      h('div', { class: 'msg-meta' }, h('span', { dir: 'auto' }, who), ' · ', h('time', { datetime: m.at || '' }, fmtWhen(m.at)), ' ', receipt(w, m)));
   });
   for (const p of w.pending) {
     nodes.push(h('div', { class: `msg from-agent mine pending${p.internal ? ' internal' : ''}` },

@@ -47,6 +47,15 @@ function sessionLost() {
   for (const fn of listeners) fn();
 }
 
+/** The bytes of a file under `/api/v1` + `path` (an attachment), as a Blob. */
+export async function fetchBlob(path) {
+  const s = session.get();
+  const res = await fetch(`/api/v1${path}`, { headers: s ? { Authorization: `Bearer ${s.token}` } : {} });
+  if (res.status === 401) sessionLost();
+  if (!res.ok) throw new ApiError(res.status, `http_${res.status}`, res.statusText);
+  return res.blob();
+}
+
 /** A JSON request to `/api/v1` + `path`; resolves to the parsed body (null for 204). */
 export async function api(method, path, body) {
   const s = session.get();

@@ -115,6 +115,7 @@ const en = {
   'agent.unread': { one: '{n} unread message', other: '{n} unread messages' },
   'agent.new_message': 'New message from {name}',
   'agent.no_messages': 'No messages yet.',
+  'agent.file_failed': 'The file could not be opened.',
   'agent.messages_unavailable': 'Messages are not available for this interaction.',
   'agent.current': 'This conversation',
   'agent.notes_label': 'Notes: {notes}',
@@ -172,6 +173,12 @@ const en = {
   'w.placeholder': 'Write a message…',
   'w.send': 'Send',
   'w.emoji': 'Emoji',
+  'w.attach': 'Attach a file',
+  'w.uploading': 'Sending {name}…',
+  'w.error_file_too_large': 'That file is too large to send.',
+  'w.error_file_type': 'Files of this type cannot be sent.',
+  'w.error_file_empty': 'That file is empty.',
+  'w.error_upload': 'The file could not be sent. Please try again.',
   'w.menu': 'More options',
   'w.connecting': 'Connecting…',
   'w.reconnecting': 'Connection lost. Reconnecting…',
@@ -319,6 +326,7 @@ const ar = {
   'agent.unread': { zero: 'لا رسائل غير مقروءة', one: 'رسالة واحدة غير مقروءة', two: 'رسالتان غير مقروءتين', few: '{n} رسائل غير مقروءة', many: '{n} رسالة غير مقروءة', other: '{n} رسالة غير مقروءة' },
   'agent.new_message': 'رسالة جديدة من {name}',
   'agent.no_messages': 'لا توجد رسائل بعد.',
+  'agent.file_failed': 'تعذّر فتح الملف.',
   'agent.messages_unavailable': 'الرسائل غير متاحة لهذا التفاعل.',
   'agent.current': 'هذه المحادثة',
   'agent.notes_label': 'ملاحظات: {notes}',
@@ -376,6 +384,12 @@ const ar = {
   'w.placeholder': 'اكتب رسالة…',
   'w.send': 'إرسال',
   'w.emoji': 'رموز تعبيرية',
+  'w.attach': 'إرفاق ملف',
+  'w.uploading': 'جارٍ إرسال {name}…',
+  'w.error_file_too_large': 'هذا الملف أكبر من أن يُرسل.',
+  'w.error_file_type': 'لا يمكن إرسال ملفات من هذا النوع.',
+  'w.error_file_empty': 'هذا الملف فارغ.',
+  'w.error_upload': 'تعذّر إرسال الملف. يرجى المحاولة مرة أخرى.',
   'w.menu': 'خيارات أخرى',
   'w.connecting': 'جارٍ الاتصال…',
   'w.reconnecting': 'انقطع الاتصال. جارٍ إعادة الاتصال…',
@@ -523,6 +537,7 @@ const fa = {
   'agent.unread': { one: '{n} پیام خوانده‌نشده', other: '{n} پیام خوانده‌نشده' },
   'agent.new_message': 'پیام تازه از {name}',
   'agent.no_messages': 'هنوز پیامی نیست.',
+  'agent.file_failed': 'فایل باز نشد.',
   'agent.messages_unavailable': 'پیام‌های این تعامل در دسترس نیست.',
   'agent.current': 'همین گفتگو',
   'agent.notes_label': 'یادداشت‌ها: {notes}',
@@ -580,6 +595,12 @@ const fa = {
   'w.placeholder': 'پیامی بنویسید…',
   'w.send': 'ارسال',
   'w.emoji': 'شکلک',
+  'w.attach': 'پیوست فایل',
+  'w.uploading': 'در حال ارسال {name}…',
+  'w.error_file_too_large': 'این فایل برای ارسال بیش از حد بزرگ است.',
+  'w.error_file_type': 'فایل‌هایی از این نوع قابل ارسال نیستند.',
+  'w.error_file_empty': 'این فایل خالی است.',
+  'w.error_upload': 'فایل ارسال نشد. لطفاً دوباره تلاش کنید.',
   'w.menu': 'گزینه‌های بیشتر',
   'w.connecting': 'در حال اتصال…',
   'w.reconnecting': 'اتصال قطع شد. در حال اتصال دوباره…',
@@ -701,6 +722,21 @@ export function fmtDateTime(v, lang = current) {
 export function fmtTime(v, lang = current) {
   if (!v) return '';
   return new Intl.DateTimeFormat(lang, { timeStyle: 'short' }).format(toDate(v));
+}
+
+/** When a message was written: the time of day for today, else the date and time. */
+export function fmtWhen(v, lang = current, now = new Date()) {
+  if (!v) return '';
+  const d = toDate(v);
+  return d.toDateString() === now.toDateString() ? fmtTime(d, lang) : fmtDateTime(d, lang);
+}
+
+/** A file size (`12 kB`, `3.4 MB`) with the language's digits and units. */
+export function fmtBytes(n, lang = current) {
+  const b = Math.max(0, Number(n) || 0);
+  if (b < 1000) return fmtNumber(b, { style: 'unit', unit: 'byte', unitDisplay: 'short' }, lang);
+  if (b < 1e6) return fmtNumber(b / 1e3, { style: 'unit', unit: 'kilobyte', unitDisplay: 'short', maximumFractionDigits: 0 }, lang);
+  return fmtNumber(b / 1e6, { style: 'unit', unit: 'megabyte', unitDisplay: 'short', maximumFractionDigits: 1 }, lang);
 }
 
 /** A list (`a, b and c`). */

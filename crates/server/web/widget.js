@@ -113,6 +113,9 @@ button { cursor: pointer; }
 .send:disabled { opacity: .5; cursor: default; }
 .emoji-btn { background: none; border: 0; font-size: 20px; width: 36px; height: 38px; border-radius: 10px; }
 .emoji-btn:hover { background: var(--soft); }
+.files { display: flex; flex-direction: column; gap: 4px; margin-block-start: 4px; }
+.files a { color: inherit; word-break: break-all; }
+.files img { max-inline-size: 200px; max-block-size: 160px; border-radius: 8px; display: block; }
 .emojis {
   position: absolute; inset-block-end: 62px; inset-inline-start: 10px; background: var(--bg); border: 1px solid var(--border);
   border-radius: 12px; box-shadow: 0 8px 24px rgb(16 24 40 / 18%); padding: 8px; display: grid; grid-template-columns: repeat(6, 1fr); gap: 2px; z-index: 2;
@@ -132,7 +135,7 @@ button { cursor: pointer; }
 `;
 
   function start(i18n, base, cfg, api) {
-    const { t, pickLang, dirOf, fmtTime, fmtDuration, fmtNumber } = i18n;
+    const { t, pickLang, dirOf, fmtWhen, fmtDuration, fmtNumber, fmtBytes } = i18n;
     // The widget's own language: it must not change the language of the host page's other scripts,
     // so every call passes it explicitly through `T`.
     const lang = pickLang(cfg.lang, document.documentElement.lang, navigator.language);
@@ -174,7 +177,7 @@ button { cursor: pointer; }
       try {
         localStorage.setItem(storeKey, JSON.stringify({
           session: st.session, open: st.open, name: st.name, email: st.email,
-          pending: st.pending.map(({ client_id, text, at }) => ({ client_id, text, at })),
+          pending: st.pending.map(({ client_id, text, at, attachments }) => ({ client_id, text, at, attachments })),
         }));
       } catch {
         // Storage refused (private mode): the conversation lasts for this page only.
@@ -266,7 +269,15 @@ button { cursor: pointer; }
     const emojiBtn = el('button', { class: 'emoji-btn', type: 'button', 'aria-label': T('w.emoji'), title: T('w.emoji'), 'aria-expanded': 'false' }, '😊');
     const emojis = el('div', { class: 'emojis', role: 'group', 'aria-label': T('w.emoji'), hidden: true },
       EMOJI.map((e) => el('button', { type: 'button', 'aria-label': e, onclick: () => insertEmoji(e) }, e)));
-    const composer = el('form', { class: 'composer' }, emojiBtn, textarea, sendBtn);
+    const fileInput = el('input', { type: 'file', hidden: true, 'aria-hidden': 'true', tabindex: '-1' });
+    const attachBtn = el('button', { class: 'emoji-btn attach-btn', type: 'button', 'aria-label': T('w.attach'), title: T('w.attach') }, '📎');
+    attachBtn.addEventListener('click', () => fileInput.click());
+    fileInput.addEventListener('change', () => {
+      const file = fileInput.files && fileInput.files[0];
+      fileInput.value = '';
+      if (file) upload(file);
+    });
+    const composer = el('form', { class: 'composer' }, emojiBtn, attachBtn, fileInput, textarea, sendBtn);
     const conv = el('div', { class: 'body' }, log, typing, note, transcriptForm, confirmEnd, endedBox, emojis, composer);
     const panel = el('div', { class: 'panel', id: 'sb-panel', role: 'dialog', 'aria-labelledby': 'sb-title', hidden: true },
       head, menu, prechat, conv, el('div', { class: 'foot' }, T('w.powered')));
@@ -415,15 +426,66 @@ button { cursor: pointer; }
     document.addEventListener('visibilitychange', markRead);
 
     /** Sends a customer message: shown as pending until the server's echo acknowledges it. */
-    function sendText(text) {
+    function sendText(text, attachments) {
       st.menu = null;
-      const m = { client_id: newId(), text, at: new Date().toISOString() };
+      const m = { client_id: newId(), text, at: new Date().toISOString(), attachments: attachments || [] };
       st.pending.push(m);
       persist();
       if (st.status.state === 'ended') st.status = { state: 'new' };
       render();
-      if (st.ws && st.welcomed) send({ type: 'message', text, client_id: m.client_id });
+      if (st.ws && st.welcomed) send(messageFrame(m));
       else ensureConnected();
+    }
+
+    function messageFrame(p) {
+      const f = { type: 'message', text: p.text, client_id: p.client_id };
+      if (p.attachments && p.attachments.length) f.attachments = p.attachments.map((a) => a.id);
+      return f;
+    }
+
+    /** Uploads a file (the server checks its size and type), then sends it as a message. */
+    async function upload(file) {
+      if (!st.session) return;
+      st.uploading = file.name;
+      render();
+      try {
+        const url = new URL('/chat/attachments', base);
+        url.searchParams.set('tenant', cfg.tenant);
+        url.searchParams.set('name', file.name);
+        const res = await fetch(url.href, {
+          method: 'POST',
+          headers: { Authorization: `Bearer ${st.session}`, 'Content-Type': file.type || 'application/octet-stream' },
+          body: file,
+        });
+        const body = await res.json().catch(() => ({}));
+        st.uploading = null;
+        if (!res.ok) {
+          const e = body.error || {};
+          showError(e.code || `http_${res.status}`, e.message);
+          return;
+        }
+        sendText(textarea.value.trim(), [body]);
+        textarea.value = '';
+        autosize();
+      } catch {
+        st.uploading = null;
+        showError('upload_failed');
+      }
+    }
+
+    /** The link (or picture) of a file of a message. */
+    function fileLink(a) {
+      const url = new URL(`/chat/attachments/${encodeURIComponent(a.id)}`, base);
+      url.searchParams.set('tenant', cfg.tenant);
+      if (st.session) url.searchParams.set('session', st.session);
+      const label = `${a.name}${a.size ? ` (${fmtBytes(a.size, lang)})` : ''}`;
+      const isImage = String(a.content_type || '').startsWith('image/');
+      return el('a', { href: url.href, target: '_blank', rel: 'noopener', dir: 'auto', class: 'file', download: isImage ? null : a.name },
+        isImage ? el('img', { src: url.href, alt: a.name }) : `📎 ${label}`);
+    }
+
+    function files(list) {
+      return list && list.length ? el('div', { class: 'files' }, list.map(fileLink)) : null;
     }
 
     function newId() {
@@ -461,7 +523,12 @@ button { cursor: pointer; }
     }
 
     function showError(code) {
-      const key = { rate_limited: 'w.error_rate_limited', too_large: 'w.error_too_large', invalid_message: 'w.error_too_large' }[code];
+      const key = {
+        rate_limited: 'w.error_rate_limited', too_large: 'w.error_too_large', invalid_message: 'w.error_too_large',
+        attachment_too_large: 'w.error_file_too_large', attachment_type_not_allowed: 'w.error_file_type',
+        attachment_content_mismatch: 'w.error_file_type', empty_attachment: 'w.error_file_empty',
+        upload_failed: 'w.error_upload', unknown_attachment: 'w.error_upload',
+      }[code];
       st.error = key ? T(key) : T('w.error', { code });
       render();
       clearTimeout(showError.timer);
@@ -542,7 +609,7 @@ button { cursor: pointer; }
     function addMessage(m) {
       const seq = Number(m.seq);
       if (!Number.isFinite(seq) || st.messages.has(seq)) return false;
-      st.messages.set(seq, { seq, from: m.from, name: m.name, text: m.text, at: m.at, client_id: m.client_id });
+      st.messages.set(seq, { seq, from: m.from, name: m.name, text: m.text, at: m.at, client_id: m.client_id, attachments: m.attachments || [] });
       if (m.client_id) {
         const before = st.pending.length;
         st.pending = st.pending.filter((p) => p.client_id !== m.client_id);
@@ -580,7 +647,7 @@ button { cursor: pointer; }
           // Re-send what the server has not acknowledged; it drops what it already has by client_id.
           const pending = [...st.pending];
           if (pending.length && st.status.state === 'ended') st.status = { state: 'new' };
-          for (const p of pending) send({ type: 'message', text: p.text, client_id: p.client_id });
+          for (const p of pending) send(messageFrame(p));
           render();
           markRead();
           break;
@@ -711,15 +778,17 @@ button { cursor: pointer; }
           : null;
         nodes.push(el('div', { class: `msg${mine ? ' mine' : ''}`, 'data-seq': String(m.seq), 'data-from': m.from },
           !mine && prevFrom !== m.from ? el('div', { class: 'who', dir: 'auto' }, m.name || T('w.agent')) : null,
-          el('div', { class: 'bubble' }, el('p', { dir: 'auto' }, m.text)),
-          el('div', { class: 'meta' }, el('time', { datetime: m.at || '' }, fmtTime(m.at, lang)), tick)));
+          el('div', { class: 'bubble' }, m.text ? el('p', { dir: 'auto' }, m.text) : null, files(m.attachments)),
+          el('div', { class: 'meta' }, el('time', { datetime: m.at || '' }, fmtWhen(m.at, lang)), tick)));
         prevFrom = m.from;
       }
       for (const p of st.pending) {
         nodes.push(el('div', { class: 'msg mine pending', 'data-client-id': p.client_id },
-          el('div', { class: 'bubble' }, el('p', { dir: 'auto' }, p.text)),
+          el('div', { class: 'bubble' }, p.text ? el('p', { dir: 'auto' }, p.text) : null,
+            p.attachments && p.attachments.length ? el('div', { class: 'files' }, p.attachments.map((a) => el('span', { dir: 'auto' }, `📎 ${a.name}`))) : null),
           el('div', { class: 'meta' }, el('span', { 'aria-label': T('msg.sending') }, '🕓'))));
       }
+      if (st.uploading) nodes.push(el('div', { class: 'sys', dir: 'auto' }, T('w.uploading', { name: st.uploading })));
       if (st.menu && !st.pending.length) nodes.push(menuButtons(st.menu));
       if (st.error) nodes.push(el('div', { class: 'error', role: 'alert' }, st.error));
       log.replaceChildren(...nodes);
@@ -731,7 +800,7 @@ button { cursor: pointer; }
       return el('div', { class: 'msg bot', 'data-seq': String(m.seq), 'data-from': 'bot' },
         el('div', { class: 'who' }, T('w.bot')),
         el('div', { class: 'bubble' }, el('p', { dir: 'auto' }, m.text)),
-        el('div', { class: 'meta' }, el('time', { datetime: m.at || '' }, fmtTime(m.at, lang))));
+        el('div', { class: 'meta' }, el('time', { datetime: m.at || '' }, fmtWhen(m.at, lang))));
     }
 
     /** The bot's choices as buttons; a click answers with the label (typing it works too). */

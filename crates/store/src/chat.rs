@@ -22,6 +22,7 @@ pub(crate) fn message_from_row(r: &SqliteRow) -> Result<Message> {
         internal: r.try_get::<i64, _>(8)? != 0,
         client_id: r.try_get(9)?,
         created_at: r.try_get(10)?,
+        attachments: crate::json(T, &r.try_get::<String, _>(11)?)?,
     })
 }
 
@@ -33,8 +34,8 @@ pub(crate) async fn insert_message(
     event: Option<NewEvent>,
 ) -> Result<(Message, Option<Event>)> {
     let seq: i64 = sqlx::query(
-        "INSERT INTO messages (id, tenant_id, interaction_id, seq, sender, author_id, author_name, body, internal, client_id, created_at)
-         VALUES ($1, $2, $3, (SELECT COALESCE(MAX(seq), 0) + 1 FROM messages WHERE interaction_id = $3), $4, $5, $6, $7, $8, $9, $10)
+        "INSERT INTO messages (id, tenant_id, interaction_id, seq, sender, author_id, author_name, body, internal, client_id, created_at, attachments)
+         VALUES ($1, $2, $3, (SELECT COALESCE(MAX(seq), 0) + 1 FROM messages WHERE interaction_id = $3), $4, $5, $6, $7, $8, $9, $10, $11)
          RETURNING seq",
     )
     .bind(&msg.id)
@@ -47,9 +48,11 @@ pub(crate) async fn insert_message(
     .bind(i64::from(msg.internal))
     .bind(&msg.client_id)
     .bind(msg.created_at)
+    .bind(msg.attachments.to_string())
     .fetch_one(&mut **tx)
     .await?
     .try_get(0)?;
+    crate::attachments::link(tx, msg.tenant, msg.interaction, &msg.id, &msg.attachments).await?;
     let mut stored = msg;
     stored.seq = seq;
     let event = match event {
@@ -66,7 +69,7 @@ pub(crate) async fn insert_message(
     Ok((stored, event))
 }
 
-const MESSAGE_COLUMNS: &str = "id, tenant_id, interaction_id, seq, sender, author_id, author_name, body, internal, client_id, created_at";
+const MESSAGE_COLUMNS: &str = "id, tenant_id, interaction_id, seq, sender, author_id, author_name, body, internal, client_id, created_at, attachments";
 
 impl Store {
     /// Appends a message (its `seq` is assigned here) and, in the same transaction, an event

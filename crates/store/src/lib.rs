@@ -13,6 +13,7 @@
 //! Not here: business rules (who may do what, which state follows which) and HTTP shapes. The
 //! store stores what it is told, scoped by tenant in every query.
 
+mod attachments;
 mod chat;
 pub mod flows;
 mod messaging;

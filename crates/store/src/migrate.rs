@@ -13,6 +13,7 @@ const SQLITE: &[(i64, &str)] = &[
     (3, include_str!("../migrations/sqlite/0003_voice.sql")),
     (4, include_str!("../migrations/sqlite/0004_trunks.sql")),
     (5, include_str!("../migrations/sqlite/0005_flows.sql")),
+    (6, include_str!("../migrations/sqlite/0006_attachments.sql")),
     (7, include_str!("../migrations/sqlite/0007_messaging.sql")),
 ];
 

@@ -327,6 +327,41 @@ pub struct Message {
     pub client_id: Option<String>,
     /// When it was stored.
     pub created_at: i64,
+    /// Files it carries: a JSON array of `{id, name, content_type, size}` ([`Attachment`]s).
+    pub attachments: serde_json::Value,
+}
+
+/// A file that came with a message (chat upload, provider media, email attachment). The bytes
+/// are stored by their SHA-256; this record says whose they are.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Attachment {
+    /// Id.
+    pub id: String,
+    /// Tenant.
+    pub tenant: TenantId,
+    /// The interaction it was sent in (`None` while uploaded but not yet sent).
+    pub interaction: Option<InteractionId>,
+    /// The message that carries it, once sent.
+    pub message: Option<String>,
+    /// Who uploaded it: `customer:<id>` or `user:<id>` (or `provider:<account>`).
+    pub uploaded_by: String,
+    /// File name as given (shown, never used as a path).
+    pub name: String,
+    /// MIME type.
+    pub content_type: String,
+    /// Size in bytes.
+    pub size: i64,
+    /// SHA-256 of the bytes (hex): where they are stored.
+    pub sha256: String,
+    /// When it was stored.
+    pub created_at: i64,
+}
+
+impl Attachment {
+    /// What a message shows of it.
+    pub fn summary(&self) -> serde_json::Value {
+        serde_json::json!({"id": self.id, "name": self.name, "content_type": self.content_type, "size": self.size})
+    }
 }
 
 /// A customer's chat session (the widget keeps the token; only its hash is stored).

@@ -67,6 +67,7 @@ async fn concurrent_messages_and_sessions_all_succeed_with_unique_seqs() {
                 internal: false,
                 client_id: Some(format!("c{i}")),
                 created_at: 0,
+                attachments: serde_json::json!([]),
             };
             let (stored, new, _) = store
                 .append_message(&m, None)

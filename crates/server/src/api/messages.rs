@@ -31,6 +31,10 @@ pub struct MessageView {
     pub internal: bool,
     /// When it was stored.
     pub at: String,
+    /// Files it carries: `{id, name, content_type, size}`, downloaded from
+    /// `/api/v1/interactions/{id}/attachments/{attachment_id}`.
+    #[schema(value_type = Vec<Object>)]
+    pub attachments: Value,
 }
 
 /// The view of a message's JSON.
@@ -43,6 +47,10 @@ pub(super) fn view(v: Value) -> MessageView {
         text: v["text"].as_str().unwrap_or_default().to_owned(),
         internal: v["internal"].as_bool().unwrap_or_default(),
         at: v["at"].as_str().unwrap_or_default().to_owned(),
+        attachments: match &v["attachments"] {
+            Value::Array(a) => Value::Array(a.clone()),
+            _ => json!([]),
+        },
     }
 }
 
@@ -104,6 +112,26 @@ pub async fn list(
     Ok(ApiJson(
         msgs.iter().map(|m| view(message_json(m))).collect(),
     ))
+}
+
+/// Downloads a file of a message of the interaction (who may read its messages may read its
+/// files). Images come `inline`, everything else as `attachment`, always with `nosniff`.
+#[utoipa::path(get, path = "/api/v1/interactions/{id}/attachments/{attachment_id}", tag = "interactions",
+    params(("id" = String, Path), ("attachment_id" = String, Path)),
+    responses((status = 200, description = "The file's bytes, with its content type"), (status = 404, body = ErrorBody)))]
+pub async fn attachment(
+    State(s): State<AppState>,
+    caller: Caller,
+    ApiPath((id, attachment_id)): ApiPath<(InteractionId, String)>,
+) -> ApiResult<axum::response::Response> {
+    let it = conversation(&s, &caller, id).await?;
+    let a = s
+        .store
+        .attachment(it.tenant, &attachment_id)
+        .await?
+        .filter(|a| a.interaction == Some(id) && a.message.is_some())
+        .ok_or_else(|| ApiError::not_found("attachment"))?;
+    crate::attachments::serve(&s, &a).await
 }
 
 /// Sends a reply to the customer (the connected agent) or an internal note (its agent or a
@@ -172,6 +200,7 @@ pub async fn post(
             text,
             internal: b.internal,
             client_id: None,
+            attachments: json!([]),
         },
     )
     .await?;

@@ -101,6 +101,7 @@ pub fn api_routes() -> (Router<AppState>, utoipa::openapi::OpenApi) {
         .routes(routes!(messages::list, messages::post))
         .routes(routes!(messages::typing))
         .routes(routes!(messages::read))
+        .routes(routes!(messages::attachment))
         .routes(routes!(
             interactions::list_customers,
             interactions::create_customer

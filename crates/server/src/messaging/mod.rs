@@ -307,6 +307,27 @@ pub async fn receive_message(
         return Ok(false);
     }
     let now = s.clock.wall_ms();
+    // Media that was fetched becomes downloadable attachments of the message.
+    let mut files = Vec::new();
+    for f in &attachments {
+        if let (Some(sha), Some(size)) = (f["sha256"].as_str(), f["size"].as_u64()) {
+            let ct = f["content_type"]
+                .as_str()
+                .unwrap_or("application/octet-stream");
+            let name = crate::attachments::clean_name(f["name"].as_str().unwrap_or("file"));
+            let rec = crate::attachments::record(
+                s,
+                tenant,
+                format!("provider:{}", a.id),
+                name,
+                ct.to_owned(),
+                sha.to_owned(),
+                size as usize,
+            )
+            .await?;
+            files.push(rec.summary());
+        }
+    }
     let customer = customer_for(s, a, kind, &m).await?;
     let it = match s
         .store
@@ -360,6 +381,7 @@ pub async fn receive_message(
         internal: false,
         client_id: None,
         created_at: now,
+        attachments: Value::Array(files),
     };
     let delivery = Delivery {
         message_id: msg.id.clone(),
@@ -693,6 +715,7 @@ async fn queue_outbound(
         internal: false,
         client_id: None,
         created_at: now,
+        attachments: json!([]),
     };
     let request = match &kind {
         OutboundKind::Text => {

@@ -171,6 +171,7 @@ impl Fixture {
                 channel,
                 priority: None,
                 waiting_since: None,
+                skills: Vec::new(),
             }),
         );
         self.drain();
@@ -261,6 +262,7 @@ fn report(f: &mut Fixture, free: &mut Fixture) {
                 channel: Channel::Voice,
                 priority: None,
                 waiting_since: None,
+                skills: Vec::new(),
             }),
         );
         lat.push(t0.elapsed());

@@ -511,6 +511,7 @@ impl<'a> Sim<'a> {
                         channel: Channel::Voice,
                         priority: None,
                         waiting_since: None,
+                        skills: Vec::new(),
                     }),
                 );
                 next_arrival = at.saturating_add(exp_ns(&mut self.rng, self.arrival_mean_ns));

@@ -81,6 +81,10 @@ pub struct Arrival {
     /// When it started waiting; `None` means `now`. A restart passes the original time so order
     /// and overflow timers survive.
     pub waiting_since: Option<MonoTime>,
+    /// Skills this interaction needs besides its queue's (chosen in a flow, or given by a CRM):
+    /// an agent must meet both. They follow it when it overflows to another queue; an overflow
+    /// to skills replaces every requirement, these included.
+    pub skills: Vec<SkillRequirement>,
 }
 
 /// Something that happened, told to the router.

@@ -264,17 +264,26 @@ impl Router {
         }
         qu.sort_rules();
         let waiting = self.drop_buckets(q);
+        // The joined skill sets were made from the old base requirement.
+        let qu = self.queues[q as usize]
+            .as_mut()
+            .expect("the id map points at live queues");
+        qu.extra.clear();
         self.requalify(q);
         // Offered interactions of this queue start over too once they come back.
         for ix in self.ixs.iter_mut().flatten() {
             if ix.queue == Some(q) && matches!(ix.state, IxState::Offered { .. }) {
-                ix.variant = 0;
+                let qu = self.queues[q as usize]
+                    .as_mut()
+                    .expect("the id map points at live queues");
+                ix.variant = qu.base_variant(&ix.skills);
                 ix.next_rule = 0;
             }
         }
         for slot in waiting {
+            let variant = self.base_variant(q, slot);
             let ix = self.ix_mut(slot);
-            ix.variant = 0;
+            ix.variant = variant;
             ix.next_rule = 0;
             self.place(slot);
             self.advance_overflow(now, slot);
@@ -360,6 +369,18 @@ impl Router {
         }
         qu.staffed = staffed;
         qu.idle = idle;
+    }
+
+    /// The base-stage variant in queue `q` of the interaction in `slot` (its own skills joined
+    /// with the queue's requirement).
+    fn base_variant(&mut self, q: u32, slot: u32) -> u32 {
+        let skills = std::mem::take(&mut self.ix_mut(slot).skills);
+        let variant = self.queues[q as usize]
+            .as_mut()
+            .expect("callers pass live queues")
+            .base_variant(&skills);
+        self.ix_mut(slot).skills = skills;
+        variant
     }
 
     /// The bucket for (queue, variant, channel), created (with its eligible agents) if needed.
@@ -629,11 +650,15 @@ impl Router {
             .expect("the id map points at live queues");
         let since = arrival.waiting_since.unwrap_or(now).min(now);
         self.seq += 1;
+        let mut skills = arrival.skills;
+        skills.sort_unstable_by(|a, b| a.skill.cmp(&b.skill).then(b.min_level.cmp(&a.min_level)));
+        skills.dedup_by_key(|r| r.skill);
         let ix = Interaction {
             id: arrival.id,
             channel: arrival.channel,
             queue: Some(q),
             variant: 0,
+            skills,
             priority: arrival.priority.unwrap_or(qu.spec.priority),
             since,
             seq: self.seq,
@@ -647,6 +672,8 @@ impl Router {
             state: IxState::Waiting { bucket: u32::MAX },
         };
         let slot = self.alloc_ix(ix);
+        let variant = self.base_variant(q, slot);
+        self.ix_mut(slot).variant = variant;
         self.place(slot);
         self.advance_overflow(now, slot);
         self.dirty_ixs.push(slot);
@@ -854,6 +881,7 @@ impl Router {
             channel,
             queue: None,
             variant: 0,
+            skills: Vec::new(),
             priority: 0,
             since: now,
             seq: self.seq,
@@ -1066,9 +1094,10 @@ impl Router {
                         continue;
                     }
                     self.unplace(slot);
+                    let variant = self.base_variant(t, slot);
                     let ix = self.ix_mut(slot);
                     ix.queue = Some(t);
-                    ix.variant = 0;
+                    ix.variant = variant;
                     ix.next_rule = 0;
                     ix.entered = now;
                     let interaction = ix.id;

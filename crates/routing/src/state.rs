@@ -14,6 +14,18 @@ use switchboard_model::{AgentId, Channel, InteractionId, MonoTime, SkillId, Skil
 
 use crate::api::{OverflowTarget, QueueSpec};
 
+/// The variant bit of requirements made of the queue's plus an interaction's own skills.
+pub(crate) const EXTRA: u32 = 1 << 31;
+
+/// The queue's requirements joined with an interaction's own: every skill of either, at the
+/// higher of the two least levels where both name it.
+pub(crate) fn joined(base: &[SkillRequirement], own: &[SkillRequirement]) -> Vec<SkillRequirement> {
+    let mut all: Vec<SkillRequirement> = base.iter().chain(own).copied().collect();
+    all.sort_unstable_by(|a, b| a.skill.cmp(&b.skill).then(b.min_level.cmp(&a.min_level)));
+    all.dedup_by_key(|r| r.skill);
+    all
+}
+
 /// Number of channels (size of the dense per-channel arrays).
 pub(crate) const CHANNELS: usize = Channel::ALL.len();
 
@@ -88,8 +100,11 @@ pub(crate) struct Interaction {
     pub channel: Channel,
     /// Current queue slot; `None` only for interactions restored onto an agent.
     pub queue: Option<u32>,
-    /// 0 = the queue's base requirement, `i + 1` = the `Skills` target of overflow rule `i`.
+    /// 0 = the queue's base requirement, `i + 1` = the `Skills` target of overflow rule `i`,
+    /// `EXTRA | k` = the base requirement plus the interaction's own skills (`Queue::extra[k]`).
     pub variant: u32,
+    /// Its own skills, besides its queue's ([`crate::Arrival::skills`]), sorted by skill.
+    pub skills: Vec<SkillRequirement>,
     pub priority: i32,
     pub since: MonoTime,
     pub seq: u64,
@@ -227,9 +242,31 @@ pub(crate) struct Queue {
     pub samples: u64,
     pub staffed: u32,
     pub idle: u32,
+    /// Requirements of `EXTRA | k` variants: the base joined with interactions' own skills,
+    /// one entry per distinct set (so interactions asking the same share a bucket).
+    pub extra: Vec<Vec<SkillRequirement>>,
 }
 
 impl Queue {
+    /// The variant for an interaction with `own` skills at the base stage of this queue.
+    pub fn base_variant(&mut self, own: &[SkillRequirement]) -> u32 {
+        if own.is_empty() {
+            return 0;
+        }
+        let reqs = joined(&self.spec.requirements, own);
+        if reqs == joined(&self.spec.requirements, &[]) {
+            return 0;
+        }
+        let k = match self.extra.iter().position(|r| *r == reqs) {
+            Some(k) => k,
+            None => {
+                self.extra.push(reqs);
+                self.extra.len() - 1
+            }
+        };
+        EXTRA | u32::try_from(k).expect("fewer than 2^31 skill sets per queue")
+    }
+
     /// A queue from its spec.
     pub fn new(spec: QueueSpec) -> Queue {
         let aht = spec.expected_handle_time.as_secs_f64();
@@ -244,6 +281,7 @@ impl Queue {
             samples: 0,
             staffed: 0,
             idle: 0,
+            extra: Vec::new(),
         };
         q.sort_rules();
         q
@@ -261,6 +299,12 @@ impl Queue {
     pub fn requirement(&self, variant: u32) -> &[SkillRequirement] {
         if variant == 0 {
             return &self.spec.requirements;
+        }
+        if variant & EXTRA != 0 {
+            return self
+                .extra
+                .get((variant & !EXTRA) as usize)
+                .map_or(&self.spec.requirements[..], Vec::as_slice);
         }
         match self.spec.overflow.get(variant as usize - 1) {
             Some(rule) => match &rule.target {

@@ -29,6 +29,7 @@ enum Op {
         channel: Channel,
         priority: Option<i32>,
         back_ms: Option<u64>,
+        own: Vec<SkillRequirement>,
     },
     ArriveAgain(usize),
     Withdraw(usize),
@@ -118,8 +119,8 @@ fn op() -> impl Strategy<Value = Op> {
         3 => agent_spec().prop_map(Op::UpsertAgent),
         1 => (1..=AGENTS + 1).prop_map(Op::RemoveAgent),
         4 => (1..=AGENTS + 1, prop::bool::weighted(0.8)).prop_map(|(n, b)| Op::Presence(n, b)),
-        8 => (1..=QUEUES + 1, channel(), prop::option::of(0..3i32), prop::option::of(0..60_000u64))
-            .prop_map(|(queue, channel, priority, back_ms)| Op::Arrive { queue, channel, priority, back_ms }),
+        8 => (1..=QUEUES + 1, channel(), prop::option::of(0..3i32), prop::option::of(0..60_000u64), prop_oneof![3 => Just(Vec::new()), 1 => reqs()])
+            .prop_map(|(queue, channel, priority, back_ms, own)| Op::Arrive { queue, channel, priority, back_ms, own }),
         1 => any::<usize>().prop_map(Op::ArriveAgain),
         2 => any::<usize>().prop_map(Op::Withdraw),
         5 => (any::<usize>(), prop::bool::weighted(0.1)).prop_map(|(n, w)| Op::Accept(n, w)),
@@ -149,8 +150,18 @@ struct Ix {
     since: MonoTime,
     seq: u64,
     variant: usize,
+    /// Its own skills (needed besides the queue's at the base stage).
+    own: Vec<SkillRequirement>,
     state: St,
     cooldowns: Vec<(u128, MonoTime)>,
+}
+
+/// Requirements as a set: sorted by skill, the highest least level of a skill kept.
+fn norm(reqs: &[SkillRequirement]) -> Vec<SkillRequirement> {
+    let mut v = reqs.to_vec();
+    v.sort_by(|a, b| a.skill.cmp(&b.skill).then(b.min_level.cmp(&a.min_level)));
+    v.dedup_by_key(|r| r.skill);
+    v
 }
 
 impl Ix {
@@ -213,7 +224,9 @@ impl Shadow {
     fn requirement(&self, ix: &Ix) -> Vec<SkillRequirement> {
         let spec = &self.queues[&ix.queue.expect("queued")];
         if ix.variant == 0 {
-            return spec.requirements.clone();
+            let mut all = spec.requirements.clone();
+            all.extend(&ix.own);
+            return norm(&all);
         }
         match &spec.overflow[ix.variant - 1].target {
             OverflowTarget::Skills(r) => r.clone(),
@@ -288,6 +301,7 @@ impl Shadow {
                     if other.state == St::Waiting
                         && other.queue == ix.queue
                         && other.variant == ix.variant
+                        && (ix.variant != 0 || self.requirement(other) == self.requirement(&ix))
                         && other.channel == ix.channel
                         && other.key() < ix.key()
                     {
@@ -505,6 +519,7 @@ fn run(ops: Vec<Op>) {
                 channel,
                 priority,
                 back_ms,
+                own,
             } => {
                 sh.next_id += 1;
                 let id = sh.next_id;
@@ -519,6 +534,7 @@ fn run(ops: Vec<Op>) {
                     channel,
                     priority,
                     waiting_since: ws,
+                    skills: own.clone(),
                 });
                 if let Some(spec) = sh.queues.get(&queue) {
                     sh.seq += 1;
@@ -529,6 +545,7 @@ fn run(ops: Vec<Op>) {
                         since: ws.unwrap_or(now),
                         seq: sh.seq,
                         variant: 0,
+                        own,
                         state: St::Waiting,
                         cooldowns: Vec::new(),
                     };
@@ -547,6 +564,7 @@ fn run(ops: Vec<Op>) {
                     channel: Channel::Chat,
                     priority: None,
                     waiting_since: None,
+                    skills: Vec::new(),
                 });
                 (input, Some(IgnoreReason::Duplicate))
             }
@@ -662,6 +680,7 @@ fn run(ops: Vec<Op>) {
                         since: now,
                         seq: sh.seq,
                         variant: 0,
+                        own: Vec::new(),
                         state: St::Held(n),
                         cooldowns: Vec::new(),
                     };

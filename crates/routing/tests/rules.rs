@@ -336,6 +336,80 @@ fn overflow_to_queue_keeps_place_and_restarts_the_clock() {
 }
 
 #[test]
+fn an_interactions_own_skills_are_needed_besides_its_queues() {
+    // Queue 1 needs skill 1; interaction 2 also needs skill 7 (a flow's topic) at level 3.
+    let mut r = router_with(
+        vec![queue(1, vec![req(1, 1)])],
+        vec![agent(1, &[(1, 9)]), agent(2, &[(1, 1), (7, 2)])],
+    );
+    let outs = feed(
+        &mut r,
+        t(0),
+        arrival_needing(2, 1, Chat, vec![req(7, 3), req(7, 1)]),
+    );
+    assert!(
+        offers(&outs).is_empty(),
+        "nobody has skill 7 at level 3: {outs:?}"
+    );
+    assert_eq!(r.waiting(q(1)), vec![i(2)]);
+    // A plain one of the same queue goes to the best match meanwhile.
+    let outs = feed(&mut r, t(1), arrival(3, 1, Chat));
+    assert_eq!(offers(&outs), vec![(i(3), a(1))]);
+    // The skill at the right level comes with a new agent: it gets #2, though agent 1 is free
+    // and better at skill 1.
+    feed(
+        &mut r,
+        t(2),
+        Input::AgentUpserted(agent(3, &[(1, 1), (7, 3)])),
+    );
+    let outs = feed(&mut r, t(2), present(3));
+    assert_eq!(offers(&outs), vec![(i(2), a(3))]);
+}
+
+#[test]
+fn own_skills_follow_an_overflow_to_another_queue_and_a_skills_overflow_replaces_them() {
+    let mut q1 = queue(1, vec![req(1, 1)]);
+    q1.overflow = vec![overflow(10, OverflowTarget::Queue(q(2)))];
+    let mut q2 = queue(2, vec![req(2, 1)]);
+    q2.overflow = vec![overflow(10, OverflowTarget::Skills(vec![req(2, 1)]))];
+    // Agent 1 has queue 2's skill but not skill 7; agent 2 has both, but is away at first.
+    let mut r = router_with(vec![q1, q2], vec![agent(1, &[(2, 5)])]);
+    feed(
+        &mut r,
+        t(0),
+        Input::AgentUpserted(agent(2, &[(2, 1), (7, 1)])),
+    );
+    feed(&mut r, t(0), arrival_needing(1, 1, Voice, vec![req(7, 1)]));
+    // Moved to queue 2 at 10 s: skill 7 is still needed, so agent 1 gets nothing.
+    let outs = tick(&mut r, t(10));
+    assert!(offers(&outs).is_empty(), "{outs:?}");
+    assert_eq!(r.waiting(q(2)), vec![i(1)]);
+    // Queue 2's skills overflow at 20 s asks for skill 2 only: agent 1 takes it.
+    let outs = tick(&mut r, t(20));
+    assert_eq!(offers(&outs), vec![(i(1), a(1))]);
+}
+
+#[test]
+fn a_queue_change_keeps_an_interactions_own_skills() {
+    let mut r = router_with(vec![queue(1, vec![req(1, 1)])], vec![agent(1, &[(2, 1)])]);
+    feed(&mut r, t(0), arrival_needing(1, 1, Chat, vec![req(3, 1)]));
+    // The queue now needs skill 2, which agent 1 has: skill 3 is still missing.
+    let outs = feed(
+        &mut r,
+        t(1),
+        Input::QueueUpserted(queue(1, vec![req(2, 1)])),
+    );
+    assert!(offers(&outs).is_empty(), "{outs:?}");
+    // Agent 1 (available all along) learns skill 3.
+    let outs = feed(
+        &mut r,
+        t(2),
+        Input::AgentUpserted(agent(1, &[(2, 1), (3, 1)])),
+    );
+    assert_eq!(offers(&outs), vec![(i(1), a(1))]);
+}
+
+#[test]
 fn overflow_waits_while_offered_and_fires_when_back() {
     let mut spec = queue(1, vec![req(1, 5)]);
     spec.overflow = vec![overflow(10, OverflowTarget::Skills(vec![req(1, 1)]))];

@@ -490,6 +490,34 @@ impl Driver {
         let mut attributes = Value::Object(q.attributes);
         if !q.skills.is_empty() {
             attributes["skills"] = json!(q.skills);
+            // The router needs an agent with these too: names (or ids) to skills.
+            let known = match self.s.store.skills(self.it.tenant).await {
+                Ok(k) => k,
+                Err(e) => {
+                    tracing::error!(error = %e, "could not read skills; routing by the queue's");
+                    Vec::new()
+                }
+            };
+            let mut own = Vec::new();
+            for name in &q.skills {
+                match known
+                    .iter()
+                    .find(|k| k.name.eq_ignore_ascii_case(name) || k.id.to_string() == *name)
+                {
+                    Some(k) => own.push(switchboard_model::SkillRequirement {
+                        skill: k.id,
+                        min_level: 1,
+                    }),
+                    None => {
+                        self.note(
+                            "flow.error",
+                            json!({"message": "no such skill; routing without it", "skill": name}),
+                        )
+                        .await;
+                    }
+                }
+            }
+            attributes[crate::engine::ROUTING_SKILLS] = crate::engine::routing_skills_json(&own);
         }
         let ok = self
             .step(FlowStep::Queue {

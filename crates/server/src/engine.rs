@@ -206,6 +206,39 @@ pub enum Command {
     },
 }
 
+/// The attribute holding the skills an interaction needs besides its queue's (set by a flow or
+/// given when a task is created): `[{"skill_id", "min_level"}]`, resolved from names.
+pub const ROUTING_SKILLS: &str = "routing_skills";
+
+/// An interaction's own skills ([`ROUTING_SKILLS`]); entries that do not parse are skipped.
+pub fn own_skills(attributes: &Value) -> Vec<switchboard_model::SkillRequirement> {
+    attributes[ROUTING_SKILLS]
+        .as_array()
+        .map(|list| {
+            list.iter()
+                .filter_map(|e| {
+                    Some(switchboard_model::SkillRequirement {
+                        skill: e["skill_id"].as_str()?.parse().ok()?,
+                        min_level: u8::try_from(e["min_level"].as_u64().unwrap_or(1))
+                            .ok()?
+                            .clamp(1, 10),
+                    })
+                })
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+/// The [`ROUTING_SKILLS`] value for `skills`.
+pub fn routing_skills_json(skills: &[switchboard_model::SkillRequirement]) -> Value {
+    Value::Array(
+        skills
+            .iter()
+            .map(|r| json!({"skill_id": r.skill, "min_level": r.min_level}))
+            .collect(),
+    )
+}
+
 /// A step of a flow, told to the engine by the flow's driver (chat_flow, voice).
 #[derive(Debug)]
 pub enum FlowStep {
@@ -493,6 +526,7 @@ impl Engine {
                 channel: it.channel,
                 priority: Some(it.priority),
                 waiting_since: Some(self.clock.mono_at_wall(since)),
+                skills: own_skills(&it.attributes),
             };
             self.router
                 .handle_input(self.now, Input::InteractionArrived(arrival));
@@ -889,6 +923,7 @@ impl Engine {
         gauge(it.state, it.channel, 1.0);
         it.updated_at = self.now_ms;
         let id = it.id;
+        let skills = own_skills(&it.attributes);
         self.open.insert(id, it);
         self.router.handle_input(
             self.now,
@@ -898,6 +933,7 @@ impl Engine {
                 channel,
                 priority: Some(priority),
                 waiting_since: None,
+                skills,
             }),
         );
         Ok(id)
@@ -992,6 +1028,7 @@ impl Engine {
                     channel: it.channel,
                     priority: Some(priority),
                     waiting_since: None,
+                    skills: own_skills(&it.attributes),
                 };
                 self.save(it);
                 self.router
@@ -1360,6 +1397,7 @@ impl Engine {
             channel: it.channel,
             priority: Some(it.priority),
             waiting_since: None,
+            skills: own_skills(&it.attributes),
         };
         self.save(it);
         self.router

@@ -207,6 +207,81 @@ async fn a_widget_that_pins_a_queue_skips_the_chat_flow() {
 }
 
 #[tokio::test]
+async fn a_topic_that_needs_a_skill_goes_only_to_agents_with_it() {
+    let dir = TempDir::new("chat-flow-skills");
+    let s = Server::start(&dir.0);
+    let admin = s.login("admin", "admin").await;
+    let skill = admin
+        .post("/api/v1/skills", json!({"name": "arabic"}))
+        .await
+        .expect(201);
+    let topics = json!({"start": "m", "nodes": {
+        "m": {"type": "menu", "prompt": "Language?", "options": [
+            {"key": "1", "label": "English", "next": "en"},
+            {"key": "2", "label": "العربية", "next": "ar"}]},
+        "en": {"type": "queue", "queue": "support"},
+        "ar": {"type": "queue", "queue": "support", "skills": ["arabic", "no-such-skill"]}
+    }});
+    admin
+        .post(
+            "/api/v1/flows",
+            json!({"name": "lang", "definition": topics}),
+        )
+        .await
+        .expect(201);
+    // agent1 is available but has no Arabic; agent2 gets it
+    let a1 = s.login("agent1", "agent").await;
+    a1.set_state("available").await;
+    let mut c = Customer::hello(&s, json!({"flow": "lang"})).await;
+    c.say("مرحبا").await;
+    c.menu().await;
+    c.say("2").await;
+    c.status("queued").await;
+    let it = chat_by_subject(&admin, "مرحبا").await;
+    let id = it["id"].as_str().expect("id").to_owned();
+    let it = admin.wait_for(&id, |v| v["state"] == "queued").await;
+    assert_eq!(
+        it["attributes"]["skills"],
+        json!(["arabic", "no-such-skill"])
+    );
+    assert!(
+        it["events"]
+            .as_array()
+            .expect("events")
+            .iter()
+            .any(|e| e["type"] == "flow.error" && e["data"]["skill"] == "no-such-skill"),
+        "the unknown skill is noted: {it}"
+    );
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let it = admin
+        .get(&format!("/api/v1/interactions/{id}"))
+        .await
+        .expect(200);
+    assert_eq!(it["state"], "queued", "agent1 lacks the skill: {it}");
+    let a2 = s.login("agent2", "agent").await;
+    let level = json!([{"skill": skill["id"], "level": 5}]);
+    let mut skills = admin
+        .get(&format!("/api/v1/agents/{}", a2.agent_id()))
+        .await
+        .expect(200)["skills"]
+        .clone();
+    skills
+        .as_array_mut()
+        .expect("skills")
+        .extend(level.as_array().expect("one").iter().cloned());
+    admin
+        .patch(
+            &format!("/api/v1/agents/{}", a2.agent_id()),
+            json!({"skills": skills}),
+        )
+        .await
+        .expect(200);
+    a2.set_state("available").await;
+    let it = admin.wait_for(&id, |v| v["state"] == "offered").await;
+    assert_eq!(it["agent_id"], a2.agent_id());
+}
+
+#[tokio::test]
 async fn out_of_hours_gives_the_automated_reply_and_ends() {
     let dir = TempDir::new("chat-flow-closed");
     let s = Server::start(&dir.0);

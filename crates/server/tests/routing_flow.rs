@@ -95,6 +95,85 @@ async fn only_qualified_agents_get_offers_best_skill_then_longest_idle() {
 }
 
 #[tokio::test]
+async fn a_task_needing_its_own_skills_goes_only_to_agents_who_have_them_even_after_a_restart() {
+    let dir = TempDir::new("own-skills");
+    let s = Server::start(&dir.0);
+    let admin = s.login("admin", "admin").await;
+    let general = admin.new_skill("general").await;
+    let arabic = admin.new_skill("arabic").await;
+    let q = id_of(
+        &admin
+            .new_queue(json!({"name": "help", "required_skills": [{"skill": general}]}))
+            .await,
+    );
+    let plain = id_of(
+        &admin
+            .new_agent("plain", &[(&general, 9)], task_capacity(5))
+            .await,
+    );
+    let speaker = id_of(
+        &admin
+            .new_agent("speaker", &[(&general, 1), (&arabic, 4)], task_capacity(5))
+            .await,
+    );
+    let p = agent_login(&s, "plain").await;
+    p.set_state("available").await;
+
+    // an unknown skill, a bad level and a forged routing attribute are refused or dropped
+    admin
+        .post(
+            "/api/v1/interactions",
+            json!({"queue": "help", "subject": "x", "skills": [{"skill": "klingon"}]}),
+        )
+        .await
+        .expect_error(422, "unknown_skill");
+    admin
+        .post(
+            "/api/v1/interactions",
+            json!({"queue": "help", "subject": "x", "skills": [{"skill": "arabic", "min_level": 11}]}),
+        )
+        .await
+        .expect_error(422, "invalid_value");
+    let forged = admin
+        .post(
+            "/api/v1/interactions",
+            json!({"queue": "help", "subject": "forged",
+                   "attributes": {"routing_skills": [{"skill_id": arabic, "min_level": 10}]}}),
+        )
+        .await
+        .expect(201);
+    assert!(
+        forged["attributes"].get("routing_skills").is_none(),
+        "{forged}"
+    );
+    assert!(is(&forged, "offered", Some(&plain)), "{forged}");
+
+    // needs Arabic at level 3: the better general agent is free but does not qualify
+    let t = admin
+        .post(
+            "/api/v1/interactions",
+            json!({"queue": q, "subject": "in Arabic", "skills": [{"skill": "arabic", "min_level": 3}]}),
+        )
+        .await
+        .expect(201);
+    assert!(is(&t, "queued", None), "{t}");
+    // still so after a restart: the skills are kept with the interaction
+    drop(s);
+    let s = Server::start(&dir.0);
+    let admin = s.login("admin", "admin").await;
+    let p = agent_login(&s, "plain").await;
+    p.set_state("available").await;
+    let t = admin.interaction(&id_of(&t)).await;
+    assert!(is(&t, "queued", None), "{t}");
+    let sp = agent_login(&s, "speaker").await;
+    sp.set_state("available").await;
+    let t = admin
+        .wait_for(&id_of(&t), |v| v["state"] == "offered")
+        .await;
+    assert!(is(&t, "offered", Some(&speaker)), "{t}");
+}
+
+#[tokio::test]
 async fn higher_priority_is_offered_first_across_queues() {
     let dir = TempDir::new("priority");
     let s = Server::start(&dir.0);

@@ -67,6 +67,24 @@ pub fn arrival(id: u128, queue: u128, channel: Channel) -> Input {
         channel,
         priority: None,
         waiting_since: None,
+        skills: Vec::new(),
+    })
+}
+
+/// An arrival that needs `skills` besides its queue's.
+pub fn arrival_needing(
+    id: u128,
+    queue: u128,
+    channel: Channel,
+    skills: Vec<SkillRequirement>,
+) -> Input {
+    Input::InteractionArrived(Arrival {
+        id: i(id),
+        queue: q(queue),
+        channel,
+        priority: None,
+        waiting_since: None,
+        skills,
     })
 }
 
@@ -83,6 +101,7 @@ pub fn arrival_with(
         channel,
         priority,
         waiting_since,
+        skills: Vec::new(),
     })
 }
 

@@ -33,6 +33,20 @@ pub struct NewTask {
     pub attributes: Option<Value>,
     /// Priority (default: the queue's); higher first.
     pub priority: Option<i32>,
+    /// Skills the task needs besides its queue's: an agent must have them all (at
+    /// `min_level`, default 1). They stay with it through overflows and transfers.
+    #[serde(default)]
+    pub skills: Vec<TaskSkill>,
+}
+
+/// A skill a task needs.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct TaskSkill {
+    /// Skill id or name.
+    pub skill: String,
+    /// Least level, 1-10 (default 1).
+    pub min_level: Option<u8>,
 }
 
 /// Body of `POST /api/v1/interactions/{id}/end`.
@@ -166,6 +180,44 @@ pub async fn create(
             "unknown_customer",
             format!("no customer {c} in this tenant"),
         ));
+    }
+    let mut attributes = attributes;
+    // The routing skills are the server's to set, from `skills`, checked against this tenant.
+    if let Value::Object(m) = &mut attributes {
+        m.remove(crate::engine::ROUTING_SKILLS);
+    }
+    if !b.skills.is_empty() {
+        if b.skills.len() > 20 {
+            return Err(ApiError::unprocessable(
+                "invalid_value",
+                "skills: at most 20",
+            ));
+        }
+        let known = s.store.skills(tenant).await?;
+        let mut own = Vec::new();
+        for t in &b.skills {
+            let skill = known
+                .iter()
+                .find(|k| k.name == t.skill || k.id.to_string() == t.skill)
+                .ok_or_else(|| {
+                    ApiError::unprocessable(
+                        "unknown_skill",
+                        format!("no skill {:?} in this tenant", t.skill),
+                    )
+                })?;
+            let min_level = t.min_level.unwrap_or(1);
+            if !switchboard_model::SKILL_LEVELS.contains(&min_level) {
+                return Err(ApiError::unprocessable(
+                    "invalid_value",
+                    "skills: min_level is 1 to 10",
+                ));
+            }
+            own.push(switchboard_model::SkillRequirement {
+                skill: skill.id,
+                min_level,
+            });
+        }
+        attributes[crate::engine::ROUTING_SKILLS] = crate::engine::routing_skills_json(&own);
     }
     let it = s
         .ask(tenant, |reply| Command::Create {

@@ -412,12 +412,21 @@ impl Driver {
                     }
                 }
                 Output::HttpRequest(req) => {
-                    // Chat flows have no HTTP client yet: the lookup fails and the flow takes
-                    // its `on_error` branch (documented in docs/flows.md).
-                    tracing::warn!(interaction = %self.it.id, "http nodes are not performed for chat yet; taking on_error");
+                    let id = req.id;
+                    let input = match perform(&self.s.messaging.http, req).await {
+                        Ok((status, body)) => {
+                            self.note("flow.http", json!({"status": status})).await;
+                            Input::HttpResponse { id, status, body }
+                        }
+                        Err(why) => {
+                            tracing::warn!(interaction = %self.it.id, why, "flow HTTP lookup failed");
+                            self.note("flow.http", json!({"error": why})).await;
+                            Input::HttpFailed { id }
+                        }
+                    };
                     let now = self.now();
                     if let Some(run) = &mut self.run {
-                        run.handle_input(now, Input::HttpFailed { id: req.id });
+                        run.handle_input(now, input);
                     }
                 }
                 Output::Queue(q) => self.queue(q).await,
@@ -532,6 +541,44 @@ impl Driver {
             self.next_check = Some(self.s.clock.tokio_instant(self.s.clock.mono()));
         }
     }
+}
+
+/// Largest answer of a flow's HTTP lookup that is read.
+const MAX_HTTP_BODY: usize = 256 * 1024;
+
+/// Performs a flow's HTTP lookup (a CRM, an order system): the status and body, or why it
+/// failed (timeout, connection, an answer too large). Statuses are the flow's to judge.
+async fn perform(
+    http: &reqwest::Client,
+    req: switchboard_flow::HttpRequest,
+) -> Result<(u16, String), String> {
+    let method = match req.method.as_str() {
+        "POST" => reqwest::Method::POST,
+        _ => reqwest::Method::GET,
+    };
+    let mut r = http
+        .request(method, &req.url)
+        .timeout(req.timeout)
+        .header("Accept", "application/json");
+    if let Some(body) = req.body {
+        r = r.header("Content-Type", "application/json").body(body);
+    }
+    let mut res = r.send().await.map_err(|e| {
+        if e.is_timeout() {
+            "timed out".to_owned()
+        } else {
+            "could not connect".to_owned()
+        }
+    })?;
+    let status = res.status().as_u16();
+    let mut body = Vec::new();
+    while let Some(chunk) = res.chunk().await.map_err(|_| "the answer broke off")? {
+        if body.len() + chunk.len() > MAX_HTTP_BODY {
+            return Err(format!("the answer is larger than {MAX_HTTP_BODY} bytes"));
+        }
+        body.extend_from_slice(&chunk);
+    }
+    Ok((status, String::from_utf8_lossy(&body).into_owned()))
 }
 
 /// Whether an event of the conversation ends the bot's part: an agent took it, or it ended.

@@ -281,6 +281,84 @@ async fn a_topic_that_needs_a_skill_goes_only_to_agents_with_it() {
     assert_eq!(it["agent_id"], a2.agent_id());
 }
 
+/// A stand-in CRM on loopback: `GET /accounts/42` is a gold customer, anything else 404.
+async fn fake_crm() -> String {
+    use axum::extract::Path;
+    let app = axum::Router::new().route(
+        "/accounts/{id}",
+        axum::routing::get(|Path(id): Path<String>| async move {
+            if id == "42" {
+                (
+                    axum::http::StatusCode::OK,
+                    axum::Json(json!({"account": {"tier": "gold", "owner": "Nadia"}})),
+                )
+            } else {
+                (
+                    axum::http::StatusCode::NOT_FOUND,
+                    axum::Json(json!({"error": "no such account"})),
+                )
+            }
+        }),
+    );
+    let l = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let addr = l.local_addr().expect("addr");
+    tokio::spawn(async move { axum::serve(l, app).await });
+    format!("http://{addr}")
+}
+
+#[tokio::test]
+async fn a_crm_lookup_in_the_chat_flow_routes_by_its_answer() {
+    let dir = TempDir::new("chat-flow-http");
+    let s = Server::start(&dir.0);
+    let sup = s.login("supervisor", "supervisor").await;
+    let crm = fake_crm().await;
+    let def = json!({"start": "acct", "nodes": {
+        "acct": {"type": "collect", "prompt": "Your account number?", "max_digits": 6, "into": "account", "next": "crm", "on_timeout": "q"},
+        "crm": {"type": "http", "url": format!("{crm}/accounts/{{{{account}}}}"), "timeout_s": 3,
+            "map": {"tier": "/account/tier", "owner": "/account/owner"}, "next": "vip", "on_error": "sorry"},
+        "vip": {"type": "branch", "attribute": "tier", "cases": [{"equals": "gold", "next": "sales"}], "else": "q"},
+        "sales": {"type": "queue", "queue": "sales"},
+        "sorry": {"type": "say", "text": "We could not find that account.", "next": "q"},
+        "q": {"type": "queue", "queue": "support"}
+    }});
+    sup.post("/api/v1/flows", json!({"name": "crm", "definition": def}))
+        .await
+        .expect(201);
+
+    // a known account: the CRM's answer lands in the attributes and picks the queue
+    let mut c = Customer::hello(&s, json!({"flow": "crm"})).await;
+    c.say("hi there").await;
+    c.bot_says("Your account number?").await;
+    c.say("42").await;
+    c.status("queued").await;
+    let it = chat_by_subject(&sup, "hi there").await;
+    let id = it["id"].as_str().expect("id").to_owned();
+    let it = sup.wait_for(&id, |v| v["state"] == "queued").await;
+    assert_eq!(it["queue_id"], queue_id(&sup, "sales").await);
+    assert_eq!(it["attributes"]["tier"], "gold");
+    assert_eq!(it["attributes"]["owner"], "Nadia");
+    assert!(
+        event_types(&it).iter().any(|t| t == "flow.http"),
+        "{:?}",
+        event_types(&it)
+    );
+
+    // an unknown one: the 404 takes on_error
+    let mut c = Customer::hello(&s, json!({"flow": "crm"})).await;
+    c.say("hello again").await;
+    c.bot_says("Your account number?").await;
+    c.say("7").await;
+    c.bot_says("We could not find that account.").await;
+    c.status("queued").await;
+    let it = chat_by_subject(&sup, "hello again").await;
+    let id = it["id"].as_str().expect("id").to_owned();
+    let it = sup.wait_for(&id, |v| v["state"] == "queued").await;
+    assert_eq!(it["queue_id"], queue_id(&sup, "support").await);
+    assert!(it["attributes"].get("tier").is_none(), "{it}");
+}
+
 #[tokio::test]
 async fn out_of_hours_gives_the_automated_reply_and_ends() {
     let dir = TempDir::new("chat-flow-closed");

@@ -139,6 +139,7 @@ test('a customer chats in Persian, an agent answers in Arabic, ends it; the cust
   await cp.waitForSelector(`${W} .msg.mine[data-seq] .files img`);
   await until(async () => (await ap.locator('#log .files a.file').allTextContents()).some((x) => x.includes('رسید.png')), 'the picture on the desktop');
   await ap.waitForFunction(() => [...document.querySelectorAll('#log .files img.thumb')].some((i) => i.complete && i.naturalWidth === 1));
+  await shot(cp, 'widget-fa-file');
 
   // The customer asks for the transcript by email (the server stores the request).
   await cp.click(`${W} .head button[aria-haspopup]`);

@@ -25,6 +25,8 @@ const S = {
   agent: null,
   status: null,
   queues: new Map(),
+  /** Colleagues' names by agent id (filled when the transfer list is opened). */
+  agentNames: new Map(),
   offers: new Map(),
   work: new Map(),
   active: null,
@@ -226,8 +228,12 @@ function onEvent(ev) {
       break;
     case 'interaction.transferred':
       if (S.work.has(id) && d.from_agent_id === S.agentId) {
-        const q = S.queues.get(d.to_queue_id);
-        finish(id, { state: 'queued', queue_id: d.to_queue_id }, t('agent.transferred', { queue: q ? q.name : '' }));
+        if (d.to_agent_id) {
+          finish(id, { state: 'offered' }, t('agent.transferred', { queue: S.agentNames.get(d.to_agent_id) || '' }));
+        } else {
+          const q = S.queues.get(d.to_queue_id);
+          finish(id, { state: 'queued', queue_id: d.to_queue_id }, t('agent.transferred', { queue: q ? q.name : '' }));
+        }
       }
       break;
     case 'agent.state_changed':
@@ -489,11 +495,13 @@ async function endWork(id, disposition, notes) {
   refreshStatus();
 }
 
-async function transferWork(id, queue) {
+/** Transfers to a queue (`q:<id>`) or straight to a colleague (`a:<id>`). */
+async function transferWork(id, target) {
+  const [kind, to] = [target.slice(0, 1), target.slice(2)];
   try {
-    const it = await api('POST', `/interactions/${id}/transfer`, { queue });
-    const q = S.queues.get(queue);
-    finish(id, { state: it.state, queue_id: it.queue_id }, t('agent.transferred', { queue: q ? q.name : queue }));
+    const it = await api('POST', `/interactions/${id}/transfer`, kind === 'a' ? { agent: to } : { queue: to });
+    const name = kind === 'a' ? S.agentNames.get(to) : (S.queues.get(to) || {}).name;
+    finish(id, { state: it.state, queue_id: it.queue_id }, t('agent.transferred', { queue: name || to }));
   } catch (e) {
     toast(t('error.generic', { message: e.message }));
   }
@@ -888,9 +896,20 @@ function buildActions(w) {
     disp.focus();
   };
 
-  const showTransfer = () => {
+  const showTransfer = async () => {
     const others = [...S.queues.values()].filter((x) => x.id !== it.queue_id);
-    const sel = h('select', { id: 'transfer-queue' }, others.map((x) => h('option', { value: x.id }, x.name)));
+    // Colleagues who are available now can take it directly.
+    let agents = [];
+    try {
+      agents = (await api('GET', '/agents')).filter((a) => a.id !== S.agentId);
+    } catch {
+      agents = [];
+    }
+    for (const a of agents) S.agentNames.set(a.id, a.name);
+    const available = agents.filter((a) => a.status && a.status.state === 'available');
+    const sel = h('select', { id: 'transfer-queue' },
+      h('optgroup', { label: t('agent.transfer_queues') }, others.map((x) => h('option', { value: `q:${x.id}` }, x.name))),
+      available.length ? h('optgroup', { label: t('agent.transfer_agents') }, available.map((a) => h('option', { value: `a:${a.id}` }, a.name))) : null);
     const form = h('form', { class: 'inline-form' },
       h('label', { for: 'transfer-queue' }, t('agent.transfer_to')), sel,
       h('div', { class: 'row' },

@@ -33,7 +33,7 @@ step "cargo doc (warnings are errors)"
 RUSTDOCFLAGS="-D warnings" cargo doc --workspace --no-deps --locked --quiet
 
 step "engine purity: no runtime, database or HTTP crate under the sans-IO engines"
-for crate in switchboard-model switchboard-routing switchboard-flow switchboard-analytics switchboard-sip; do
+for crate in switchboard-model switchboard-routing switchboard-flow switchboard-media switchboard-analytics switchboard-sip; do
   tree=$(cargo tree -p "$crate" -e normal --prefix none --locked)
   for banned in tokio sqlx async-nats axum hyper; do
     if grep -qE "^${banned} v" <<<"$tree"; then
@@ -41,7 +41,7 @@ for crate in switchboard-model switchboard-routing switchboard-flow switchboard-
     fi
   done
 done
-echo "ok: model, routing, flow, analytics and sip are free of tokio, sqlx, async-nats, axum, hyper"
+echo "ok: model, routing, flow, media, analytics and sip are free of tokio, sqlx, async-nats, axum, hyper"
 
 step "benchmarks compile"
 cargo bench -p switchboard-routing --no-run --locked --quiet

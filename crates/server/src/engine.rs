@@ -142,14 +142,14 @@ pub enum Command {
         /// Reply.
         reply: Reply<Interaction>,
     },
-    /// Move a connected interaction to another queue.
+    /// Move a connected interaction to another queue or straight to an agent.
     Transfer {
         /// Interaction.
         id: InteractionId,
         /// The caller's agent; `None` for a supervisor.
         by_agent: Option<AgentId>,
-        /// Target queue.
-        queue: QueueId,
+        /// Where it goes.
+        to: TransferTarget,
         /// Reply.
         reply: Reply<Interaction>,
     },
@@ -289,6 +289,16 @@ enum Deferred {
     Status(Reply<AgentStatus>, Result<AgentId, ApiError>),
 }
 
+/// Where a transfer sends an interaction.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TransferTarget {
+    /// Back to waiting, in this queue.
+    Queue(QueueId),
+    /// Offered to this agent alone, bypassing the queue. If the agent does not take it, it
+    /// waits in its current queue like any other.
+    Agent(AgentId),
+}
+
 /// The engine of one tenant.
 pub struct Engine {
     tenant: TenantId,
@@ -311,6 +321,9 @@ pub struct Engine {
     /// A commit failed after the router moved on: memory is ahead of the store, and the engine
     /// reloads from the store before it does anything else.
     stale: bool,
+    /// Interactions offered straight to an agent by a transfer: the router counts them as held
+    /// by that agent from the offer on (`InteractionRestored`), not as offers of a queue.
+    direct: std::collections::HashSet<InteractionId>,
 }
 
 fn in_state(it: &Interaction, want: InteractionState, what: &str) -> Result<(), ApiError> {
@@ -394,6 +407,7 @@ impl Engine {
             now: MonoTime::ZERO,
             now_ms: 0,
             stale: false,
+            direct: Default::default(),
         };
         e.recover().await?;
         let (tx, rx) = mpsc::channel(1024);
@@ -675,10 +689,13 @@ impl Engine {
             Command::Transfer {
                 id,
                 by_agent,
-                queue,
+                to,
                 reply,
             } => {
-                let r = self.transfer(id, by_agent, queue);
+                let r = match to {
+                    TransferTarget::Queue(queue) => self.transfer(id, by_agent, queue),
+                    TransferTarget::Agent(agent) => self.transfer_to_agent(id, by_agent, agent),
+                };
                 self.defer(r.map(|_| id), reply);
             }
             Command::SetPresence {
@@ -758,6 +775,7 @@ impl Engine {
         self.queues.clear();
         self.agents.clear();
         self.open.clear();
+        self.direct.clear();
         self.pending.clear();
         self.voice_pending.clear();
         match self.recover().await {
@@ -1011,8 +1029,7 @@ impl Engine {
                     ));
                 }
                 if it.state != InteractionState::Flow {
-                    self.router
-                        .handle_input(self.now, Input::InteractionWithdrawn(id));
+                    self.withdraw(id);
                 }
                 let agent = it.agent.take();
                 self.set_state(&mut it, InteractionState::Ended);
@@ -1051,8 +1068,7 @@ impl Engine {
             InteractionState::Queued | InteractionState::Offered | InteractionState::Flow => {
                 // An interaction still in its flow is in no queue: the router does not know it.
                 if it.state != InteractionState::Flow {
-                    self.router
-                        .handle_input(self.now, Input::InteractionWithdrawn(id));
+                    self.withdraw(id);
                 }
                 let agent = it.agent.take();
                 self.set_state(&mut it, InteractionState::Ended);
@@ -1109,13 +1125,16 @@ impl Engine {
 
     fn accept(&mut self, id: InteractionId, agent: AgentId) -> Result<(), ApiError> {
         let mut it = self.offered_to(id, agent, "accept")?;
-        self.router.handle_input(
-            self.now,
-            Input::OfferAccepted {
-                interaction: id,
-                agent,
-            },
-        );
+        // A direct offer is already counted against the agent (see `transfer_to_agent`).
+        if !self.direct.remove(&id) {
+            self.router.handle_input(
+                self.now,
+                Input::OfferAccepted {
+                    interaction: id,
+                    agent,
+                },
+            );
+        }
         self.set_state(&mut it, InteractionState::Connected);
         it.answered_at = Some(self.now_ms);
         let wait = it.waiting_since.map(|w| (self.now_ms - w) as f64 / 1000.0);
@@ -1132,13 +1151,7 @@ impl Engine {
 
     fn reject(&mut self, id: InteractionId, agent: AgentId) -> Result<(), ApiError> {
         let mut it = self.offered_to(id, agent, "reject")?;
-        self.router.handle_input(
-            self.now,
-            Input::OfferRejected {
-                interaction: id,
-                agent,
-            },
-        );
+        self.hand_back(&it, agent);
         metrics::counter!("switchboard_routing_decisions_total", "decision" => "rejected")
             .increment(1);
         self.set_state(&mut it, InteractionState::Queued);
@@ -1175,8 +1188,61 @@ impl Engine {
             Some(agent),
             json!({"agent_id": agent, "reason": reason, "sip_status": status}),
         );
+        if self.direct.contains(&id) {
+            // A transfer the agent's phone did not take: the call waits in its queue, and the
+            // agent, who was not chosen by the router, stays as it was.
+            let mut it = it;
+            self.hand_back(&it, agent);
+            self.set_state(&mut it, InteractionState::Queued);
+            it.agent = None;
+            it.waiting_since = Some(self.now_ms);
+            let queue = it.queue;
+            self.event(&it, "interaction.queued", None, json!({"queue_id": queue}));
+            self.save(it);
+            return Ok(());
+        }
         // Going on break hands the offer back to the head of the queue (set_presence).
         self.set_presence(agent, Presence::Break, Some("missed_offer".into()))
+    }
+
+    /// Takes an offered interaction back from `agent`: a queue's offer returns to the head of
+    /// its queue; a direct offer is released by the agent and joins its queue.
+    fn hand_back(&mut self, it: &Interaction, agent: AgentId) {
+        let id = it.id;
+        if !self.direct.remove(&id) {
+            self.router.handle_input(
+                self.now,
+                Input::OfferRejected {
+                    interaction: id,
+                    agent,
+                },
+            );
+            return;
+        }
+        self.router
+            .handle_input(self.now, Input::InteractionReleased(id));
+        if let Some(queue) = it.queue {
+            self.router.handle_input(
+                self.now,
+                Input::InteractionArrived(Arrival {
+                    id,
+                    queue,
+                    channel: it.channel,
+                    priority: Some(it.priority),
+                    waiting_since: None,
+                }),
+            );
+        }
+    }
+
+    /// Removes a waiting or offered interaction from the router.
+    fn withdraw(&mut self, id: InteractionId) {
+        let input = if self.direct.remove(&id) {
+            Input::InteractionReleased(id)
+        } else {
+            Input::InteractionWithdrawn(id)
+        };
+        self.router.handle_input(self.now, input);
     }
 
     fn call_ended(&mut self, id: InteractionId, by: &'static str) -> Result<(), ApiError> {
@@ -1274,8 +1340,7 @@ impl Engine {
                     ));
                 }
                 if it.state != InteractionState::Flow {
-                    self.router
-                        .handle_input(self.now, Input::InteractionWithdrawn(id));
+                    self.withdraw(id);
                 }
                 let agent = it.agent.take();
                 self.set_state(&mut it, InteractionState::Ended);
@@ -1367,6 +1432,78 @@ impl Engine {
         Ok(())
     }
 
+    /// A blind transfer to one agent: the interaction is offered to `agent` alone (its phones
+    /// ring for a call). The router counts it against the agent's capacity from now on.
+    fn transfer_to_agent(
+        &mut self,
+        id: InteractionId,
+        by_agent: Option<AgentId>,
+        agent: AgentId,
+    ) -> Result<(), ApiError> {
+        let mut it = self.get_open(id)?;
+        in_state(&it, InteractionState::Connected, "transfer")?;
+        if by_agent.is_some() && it.agent != by_agent {
+            return Err(ApiError::forbidden(
+                "only its agent or a supervisor can transfer this interaction",
+            ));
+        }
+        if it.agent == Some(agent) {
+            return Err(ApiError::conflict(
+                "same_agent",
+                "the interaction is already with this agent",
+            ));
+        }
+        let Some(info) = self.agents.get(&agent) else {
+            return Err(ApiError::unprocessable(
+                "unknown_agent",
+                format!("no agent {agent} in this tenant"),
+            ));
+        };
+        // A phone carries one call: a voice transfer needs an agent without one.
+        let busy = it.channel == Channel::Voice
+            && self.router.agent_load(agent, it.channel).unwrap_or(0) > 0;
+        if info.presence != Presence::Available || busy {
+            return Err(ApiError::conflict(
+                "agent_unavailable",
+                "the agent is not available to take it; transfer to a queue instead",
+            ));
+        }
+        self.router
+            .handle_input(self.now, Input::InteractionReleased(id));
+        self.router.handle_input(
+            self.now,
+            Input::InteractionRestored {
+                interaction: id,
+                agent,
+                channel: it.channel,
+            },
+        );
+        self.direct.insert(id);
+        let from_agent = it.agent.take();
+        let queue = it.queue;
+        self.event(
+            &it,
+            "interaction.transferred",
+            from_agent,
+            json!({"from_agent_id": from_agent, "from_queue_id": queue, "to_agent_id": agent}),
+        );
+        self.set_state(&mut it, InteractionState::Offered);
+        it.agent = Some(agent);
+        it.offered_at = Some(self.now_ms);
+        it.answered_at = None;
+        self.event(
+            &it,
+            "interaction.offered",
+            Some(agent),
+            json!({
+                "agent_id": agent, "queue_id": queue, "expires_at": null, "channel": it.channel,
+                "subject": it.subject, "customer_id": it.customer, "transfer": true,
+            }),
+        );
+        self.save(it);
+        Ok(())
+    }
+
     fn set_presence(
         &mut self,
         agent: AgentId,
@@ -1403,16 +1540,10 @@ impl Engine {
                 .map(|it| it.id)
                 .collect();
             for id in pending {
-                self.router.handle_input(
-                    self.now,
-                    Input::OfferRejected {
-                        interaction: id,
-                        agent,
-                    },
-                );
                 let Some(mut it) = self.open.get(&id).cloned() else {
                     continue;
                 };
+                self.hand_back(&it, agent);
                 metrics::counter!("switchboard_routing_decisions_total", "decision" => "revoked")
                     .increment(1);
                 self.set_state(&mut it, InteractionState::Queued);

@@ -28,8 +28,22 @@ fn register_phone(sip: SocketAddr, user: &str) -> u16 {
 
 /// A SIPp phone on `port` running `scenario_name` for `calls` calls.
 fn spawn_phone(scenario_name: &str, port: u16, calls: u32, work: &Path) -> Child {
-    Command::new("sipp")
-        .arg("-sf")
+    spawn_phone_with(scenario_name, port, calls, work, &[])
+}
+
+/// [`spawn_phone`] with scenario keywords (`-key NAME VALUE`).
+fn spawn_phone_with(
+    scenario_name: &str,
+    port: u16,
+    calls: u32,
+    work: &Path,
+    keys: &[(&str, &str)],
+) -> Child {
+    let mut cmd = Command::new("sipp");
+    for (k, v) in keys {
+        cmd.args(["-key", k, v]);
+    }
+    cmd.arg("-sf")
         .arg(scenario(scenario_name))
         .args(["-i", "127.0.0.1", "-p", &port.to_string(), "-nostdin"])
         .args(["-m", &calls.to_string(), "-timeout", "60s", "-trace_err"])
@@ -412,7 +426,13 @@ async fn refer_from_the_agents_phone_transfers_the_caller_to_another_queue() {
     let a1 = available(&s, "agent1").await;
     tokio::time::sleep(Duration::from_millis(50)).await;
     let a2 = available(&s, "agent2").await;
-    let transferor = spawn_phone("agent_refer.xml", register_phone(sip, "agent1"), 1, &work.0);
+    let transferor = spawn_phone_with(
+        "agent_refer.xml",
+        register_phone(sip, "agent1"),
+        1,
+        &work.0,
+        &[("refer_to", "sales")],
+    );
     let answerer = spawn_phone(
         "agent_answer.xml",
         register_phone(sip, "agent2"),
@@ -446,4 +466,161 @@ async fn refer_from_the_agents_phone_transfers_the_caller_to_another_queue() {
         events_of(&it, "interaction.call_ended")[0]["data"]["by"],
         "caller"
     );
+}
+
+#[tokio::test]
+async fn refer_to_an_agent_rings_that_agents_phone_alone() {
+    let dir = TempDir::new("voice-refer-agent");
+    let s = Server::start(&dir.0);
+    let sip = s.sip.expect("sip address");
+    let work = TempDir::new("voice-refer-agent-logs");
+    let admin = s.login("admin", "admin").await;
+    let a1 = available(&s, "agent1").await;
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    let a2 = available(&s, "agent2").await;
+    let transferor = spawn_phone_with(
+        "agent_refer.xml",
+        register_phone(sip, "agent1"),
+        1,
+        &work.0,
+        &[("refer_to", "agent2")],
+    );
+    let answerer = spawn_phone(
+        "agent_answer.xml",
+        register_phone(sip, "agent2"),
+        1,
+        &work.0,
+    );
+    let caller = spawn_caller(sip, "caller_transferred.xml", "1000", 300, &work.0);
+    finish_phone(transferor, "agent1's phone (REFER, NOTIFY, BYE)", &work.0);
+    finish_phone(
+        caller,
+        "the caller (re-INVITE with agent2, then BYE)",
+        &work.0,
+    );
+    finish_phone(answerer, "agent2's phone", &work.0);
+
+    let id = calls(&admin).await[0]["id"]
+        .as_str()
+        .expect("id")
+        .to_owned();
+    let it = admin.wait_for(&id, |v| v["state"] != "connected").await;
+    let transferred = &events_of(&it, "interaction.transferred")[0];
+    assert_eq!(transferred["data"]["from_agent_id"], a1.agent_id());
+    assert_eq!(transferred["data"]["to_agent_id"], a2.agent_id());
+    let offered = events_of(&it, "interaction.offered");
+    assert_eq!(offered.len(), 2);
+    assert_eq!(offered[1]["data"]["agent_id"], a2.agent_id());
+    assert_eq!(offered[1]["data"]["transfer"], true);
+    let accepted = events_of(&it, "interaction.accepted");
+    assert_eq!(accepted.len(), 2);
+    assert_eq!(accepted[1]["data"]["agent_id"], a2.agent_id());
+    // agent2 ends in wrap-up, not on break: the direct offer counted on it and was freed.
+    let status = a2
+        .get(&format!("/api/v1/agents/{}/state", a2.agent_id()))
+        .await
+        .expect(200);
+    assert_ne!(status["state"], "break", "{status}");
+}
+
+#[tokio::test]
+async fn the_api_transfers_a_call_to_an_agent_and_refuses_bad_targets() {
+    let dir = TempDir::new("voice-api-transfer");
+    let s = Server::start(&dir.0);
+    let sip = s.sip.expect("sip address");
+    let work = TempDir::new("voice-api-transfer-logs");
+    let admin = s.login("admin", "admin").await;
+    let a1 = available(&s, "agent1").await;
+    let first = spawn_phone(
+        "agent_answer.xml",
+        register_phone(sip, "agent1"),
+        1,
+        &work.0,
+    );
+    let second = spawn_phone(
+        "agent_answer.xml",
+        register_phone(sip, "agent2"),
+        1,
+        &work.0,
+    );
+    let caller = spawn_caller(sip, "caller_transferred.xml", "1000", 300, &work.0);
+    let id = loop {
+        if let Some(c) = calls(&admin).await.first()
+            && c["state"] == "connected"
+        {
+            break c["id"].as_str().expect("id").to_owned();
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    let path = format!("/api/v1/interactions/{id}/transfer");
+    // agent2 is not available yet; both targets at once and none are malformed.
+    let busy = a1.post(&path, serde_json::json!({"agent": "agent2"})).await;
+    assert_eq!(busy.status, 409, "{:?}", busy.body);
+    assert_eq!(busy.body["error"]["code"], "agent_unavailable");
+    let both = a1
+        .post(
+            &path,
+            serde_json::json!({"agent": "agent2", "queue": "sales"}),
+        )
+        .await;
+    assert_eq!(both.status, 400);
+    assert_eq!(both.body["error"]["code"], "invalid_target");
+    let nobody = a1.post(&path, serde_json::json!({"agent": "nobody"})).await;
+    assert_eq!(nobody.status, 422);
+    assert_eq!(nobody.body["error"]["code"], "unknown_agent");
+    let myself = a1.post(&path, serde_json::json!({"agent": "agent1"})).await;
+    assert_eq!(myself.status, 409);
+    assert_eq!(myself.body["error"]["code"], "same_agent");
+
+    let a2 = available(&s, "agent2").await;
+    let it = a1
+        .post(&path, serde_json::json!({"agent": "agent2"}))
+        .await
+        .expect(200);
+    assert_eq!(it["state"], "offered");
+    finish_phone(first, "agent1's phone (BYE after the transfer)", &work.0);
+    finish_phone(caller, "the caller (re-INVITE with agent2)", &work.0);
+    finish_phone(second, "agent2's phone", &work.0);
+    let it = admin.wait_for(&id, |v| v["state"] != "connected").await;
+    let accepted = events_of(&it, "interaction.accepted");
+    assert_eq!(accepted.len(), 2);
+    assert_eq!(accepted[1]["data"]["agent_id"], a2.agent_id());
+}
+
+#[tokio::test]
+async fn the_caller_is_the_asserted_identity_only_on_a_trusted_trunk() {
+    let dir = TempDir::new("voice-pai");
+    let s = Server::start(&dir.0);
+    let sip = s.sip.expect("sip address");
+    let work = TempDir::new("voice-pai-logs");
+    let admin = s.login("admin", "admin").await;
+    let trunk = admin.get("/api/v1/voice/trunks").await.expect(200)[0].clone();
+    assert_eq!(trunk["trust_identity"], true, "the demo trunk is loopback");
+    let path = format!("/api/v1/voice/trunks/{}", trunk["id"].as_str().expect("id"));
+    let caller_of = |v: &Value| v["attributes"]["caller"].as_str().map(str::to_owned);
+    // Trusted: the asserted tel URI, normalised to E.164.
+    sipp(
+        sip,
+        "caller_asserted.xml",
+        "127.0.0.1",
+        &["-s", "1000", "-m", "1", "-d", "100"],
+        &work.0,
+    );
+    let first = calls(&admin).await[0].clone();
+    assert_eq!(caller_of(&first).as_deref(), Some("+442079460018"));
+    // Untrusted: the header is ignored and From names the caller.
+    let body = serde_json::json!({"name": trunk["name"], "allow": trunk["allow"], "trust_identity": false});
+    let put = admin.put(&path, body).await.expect(200);
+    assert_eq!(put["trust_identity"], false);
+    sipp(
+        sip,
+        "caller_asserted.xml",
+        "127.0.0.1",
+        &["-s", "1000", "-m", "1", "-d", "100"],
+        &work.0,
+    );
+    let list = calls(&admin).await;
+    assert_eq!(list.len(), 2);
+    assert_eq!(caller_of(&list[1]).as_deref(), Some("+155501001"));
+    assert_ne!(list[1]["customer_id"], list[0]["customer_id"]);
 }

@@ -14,6 +14,10 @@ const SQLITE: &[(i64, &str)] = &[
     (4, include_str!("../migrations/sqlite/0004_trunks.sql")),
     (5, include_str!("../migrations/sqlite/0005_flows.sql")),
     (7, include_str!("../migrations/sqlite/0007_messaging.sql")),
+    (
+        9,
+        include_str!("../migrations/sqlite/0009_voice_outbound.sql"),
+    ),
 ];
 
 pub(crate) async fn apply(pool: &SqlitePool) -> Result<()> {

@@ -5,7 +5,7 @@ mod auth;
 mod config;
 mod customer_links;
 pub mod flows;
-mod interactions;
+pub(crate) mod interactions;
 mod live;
 mod messages;
 mod messaging;

@@ -9,7 +9,7 @@ use crate::state::AppState;
 use axum::extract::State;
 use axum::http::StatusCode;
 use serde::{Deserialize, Serialize};
-use switchboard_model::{QueueId, Role, Sensitive, TenantId};
+use switchboard_model::{Role, Sensitive};
 use switchboard_store::voice::{Trunk, VoiceNumber};
 use utoipa::ToSchema;
 use uuid::Uuid;
@@ -31,6 +31,8 @@ pub struct TrunkView {
     pub outbound_password_set: bool,
     /// Number presented on outbound calls.
     pub caller_id: Option<String>,
+    /// Whether the trunk's P-Asserted-Identity names the caller (else From does).
+    pub trust_identity: bool,
     /// Last change.
     pub updated_at: String,
 }
@@ -52,6 +54,10 @@ pub struct TrunkBody {
     pub outbound_password: Option<String>,
     /// Number presented on outbound calls.
     pub caller_id: Option<String>,
+    /// Believe the trunk's P-Asserted-Identity (RFC 3325; only for a provider that sets it
+    /// itself and strips it from its customers). Default false: the caller is taken from From.
+    #[serde(default)]
+    pub trust_identity: bool,
 }
 
 /// A number (DID).
@@ -84,6 +90,7 @@ fn trunk_view(t: &Trunk) -> TrunkView {
         outbound_username: t.outbound_username.clone(),
         outbound_password_set: t.outbound_password.is_some(),
         caller_id: t.caller_id.clone(),
+        trust_identity: t.trust_identity,
         updated_at: crate::clock::rfc3339(t.updated_at),
     }
 }
@@ -158,15 +165,6 @@ async fn reload(s: &AppState) {
     }
 }
 
-async fn queue_of(s: &AppState, tenant: TenantId, q: &str) -> Result<QueueId, ApiError> {
-    let queues = s.store.queues(tenant).await?;
-    queues
-        .iter()
-        .find(|x| x.id.to_string() == q || x.name == q)
-        .map(|x| x.id)
-        .ok_or_else(|| ApiError::unprocessable("unknown_queue", format!("no queue {q:?}")))
-}
-
 /// The tenant's trunks.
 #[utoipa::path(get, path = "/api/v1/voice/trunks", tag = "voice",
     responses((status = 200, body = [TrunkView]), (status = 403, body = ErrorBody)))]
@@ -199,6 +197,7 @@ pub async fn create_trunk(
         outbound_username: b.outbound_username,
         outbound_password: b.outbound_password.map(Sensitive::new),
         caller_id: b.caller_id,
+        trust_identity: b.trust_identity,
         created_at: now,
         updated_at: now,
     };
@@ -250,6 +249,7 @@ pub async fn put_trunk(
             .map(Sensitive::new)
             .or(old.outbound_password.clone()),
         caller_id: b.caller_id,
+        trust_identity: b.trust_identity,
         updated_at: s.clock.wall_ms(),
         ..old
     };
@@ -298,7 +298,7 @@ pub async fn put_number(
     caller.require(Role::Admin)?;
     check_number(&number)?;
     let tenant = caller.user.tenant;
-    let queue = queue_of(&s, tenant, &b.queue).await?;
+    let queue = super::interactions::resolve_queue(&s, tenant, &b.queue).await?;
     let n = VoiceNumber {
         tenant,
         number,

@@ -76,6 +76,8 @@ pub struct TrunkRoute {
     pub name: String,
     /// Source networks allowed (address, prefix length).
     pub allow: Vec<(IpAddr, u8)>,
+    /// Whether its P-Asserted-Identity is believed.
+    pub trust_identity: bool,
 }
 
 /// A dialled number and where its calls go.
@@ -327,6 +329,18 @@ fn user_of(uri: &Uri) -> String {
     }
 }
 
+/// Who is calling: the first P-Asserted-Identity when the trunk is trusted (RFC 3325 9.1: a
+/// proxy outside the trust domain may not assert identities, so the header is ignored from
+/// others), else From.
+fn caller_identity(req: &Request, trusted: bool) -> Option<NameAddr> {
+    let asserted = trusted
+        .then(|| req.headers.get(&HeaderName::new("P-Asserted-Identity")))
+        .flatten()
+        .and_then(|v| v.split(',').next())
+        .and_then(|v| v.trim().parse::<NameAddr>().ok());
+    asserted.or_else(|| req.headers.from().ok())
+}
+
 impl SipCore {
     fn alloc_call(&mut self) -> CallKey {
         self.calls.next += 1;
@@ -384,11 +398,11 @@ impl SipCore {
         req: Request,
         peer: Peer,
     ) {
-        let tenants: Vec<(TenantId, String)> = self
+        let tenants: Vec<(TenantId, (String, bool))> = self
             .calls
             .directory
             .trunks_for(peer.addr.ip())
-            .map(|t| (t.tenant, t.name.clone()))
+            .map(|t| (t.tenant, (t.name.clone(), t.trust_identity)))
             .collect();
         if tenants.is_empty() {
             // Toll-fraud guard: nobody but a configured trunk starts a call.
@@ -406,7 +420,7 @@ impl SipCore {
                 .get(&(*t, did.clone()))
                 .map(|r| (r.clone(), name.clone()))
         });
-        let Some((route, trunk)) = route else {
+        let Some((route, (trunk, trusted))) = route else {
             metrics::counter!("switchboard_sip_calls_refused_total", "reason" => "unknown_number")
                 .increment(1);
             let r = Response::for_request(&req, StatusCode::NOT_FOUND, "Not Found");
@@ -427,12 +441,7 @@ impl SipCore {
         };
         let trying = Response::for_request(&req, StatusCode::TRYING, "Trying");
         self.send_in(now, id, trying);
-        let identity = req
-            .headers
-            .get(&HeaderName::new("P-Asserted-Identity"))
-            .and_then(|v| v.split(',').next())
-            .and_then(|v| v.trim().parse::<NameAddr>().ok())
-            .or_else(|| req.headers.from().ok());
+        let identity = caller_identity(&req, trusted);
         let caller = identity
             .as_ref()
             .map(|a| user_of(&a.uri))
@@ -1413,5 +1422,36 @@ impl SipCore {
                 }
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn invite(extra: &str) -> Request {
+        let text = format!(
+            "INVITE sip:1000@127.0.0.1 SIP/2.0\r\nVia: SIP/2.0/UDP 127.0.0.1:5070;branch=z9hG4bK1\r\nFrom: \"Claimed\" <sip:+4930111@127.0.0.1>;tag=a\r\nTo: <sip:1000@127.0.0.1>\r\nCall-ID: c1\r\nCSeq: 1 INVITE\r\n{extra}Content-Length: 0\r\n\r\n"
+        );
+        match switchboard_sip::parse(text.as_bytes()).expect("parses") {
+            Message::Request(r) => r,
+            Message::Response(_) => panic!("a request"),
+        }
+    }
+
+    #[test]
+    fn asserted_identity_counts_only_from_a_trusted_trunk() {
+        let req = invite("P-Asserted-Identity: \"Real\" <tel:+44-20-7946-0018>, <sip:x@y>\r\n");
+        let trusted = caller_identity(&req, true).expect("identity");
+        assert_eq!(user_of(&trusted.uri), "+442079460018");
+        assert_eq!(trusted.display_name.as_deref(), Some("Real"));
+        let untrusted = caller_identity(&req, false).expect("identity");
+        assert_eq!(user_of(&untrusted.uri), "+4930111");
+        // A garbled header from a trusted trunk falls back to From.
+        let bad = invite("P-Asserted-Identity: <<<\r\n");
+        assert_eq!(
+            user_of(&caller_identity(&bad, true).expect("from").uri),
+            "+4930111"
+        );
     }
 }

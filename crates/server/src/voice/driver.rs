@@ -15,9 +15,10 @@ use tokio::sync::mpsc;
 
 use super::calls::{CallNotice, DidRoute, Directory, TrunkRoute};
 use super::{BindingTable, Command};
+use crate::api::interactions::{find_agent, find_queue};
 use crate::bus::{VoiceEvent, VoiceEventKind};
 use crate::clock::Clock;
-use crate::engine::Command as Engine;
+use crate::engine::{Command as Engine, TransferTarget};
 use crate::state::AppState;
 
 /// Parses `address/prefix` (or a bare address, a host route).
@@ -43,6 +44,7 @@ pub async fn load_directory(store: &Store) -> anyhow::Result<Directory> {
             tenant: t.tenant,
             name: t.name,
             allow: t.allow.iter().filter_map(|n| parse_network(n)).collect(),
+            trust_identity: t.trust_identity,
         });
     }
     for n in store.all_voice_numbers().await? {
@@ -234,29 +236,43 @@ async fn handle_notice(state: AppState, n: CallNotice, sip: mpsc::Sender<Command
             agent,
             target,
         } => {
-            let queue = state.store.queues(tenant).await.ok().and_then(|qs| {
-                qs.into_iter()
-                    .find(|q| q.name.eq_ignore_ascii_case(&target))
-            });
-            match queue {
-                Some(q) => {
+            // Refer-To names a queue, else an agent (its SIP or login username).
+            let to = match find_queue(&state, tenant, &target).await {
+                Ok(Some(q)) => Some(TransferTarget::Queue(q)),
+                _ => find_agent(&state, tenant, &target)
+                    .await
+                    .ok()
+                    .flatten()
+                    .map(TransferTarget::Agent),
+            };
+            let refused = match to {
+                Some(to) => {
                     let r = state
                         .ask(tenant, |reply| Engine::Transfer {
                             id: interaction,
                             by_agent: Some(agent),
-                            queue: q.id,
+                            to,
                             reply,
                         })
                         .await;
-                    if let Ok(Err(e)) = r {
-                        tracing::info!(error = %e.message, "a phone's transfer was refused");
+                    match r {
+                        Ok(Ok(_)) => false,
+                        Ok(Err(e)) => {
+                            tracing::info!(error = %e.message, "a phone's transfer was refused");
+                            true
+                        }
+                        Err(_) => true,
                     }
                 }
                 None => {
-                    tracing::info!("a phone asked to transfer to an unknown target; the call ends");
-                    end(&state, tenant, interaction, "agent").await;
-                    let _ = sip.send(Command::HangUp(interaction)).await;
+                    tracing::info!("a phone asked to transfer to an unknown target");
+                    true
                 }
+            };
+            if refused {
+                // The transferring phone has already left (blind transfer): the call ends.
+                end(&state, tenant, interaction, "agent").await;
+                let _ = sip.send(Command::HangUp(interaction)).await;
             }
         }
     }

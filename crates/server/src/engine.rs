@@ -19,7 +19,7 @@ use std::collections::HashMap;
 use std::time::Duration;
 use switchboard_model::{
     AgentId, Channel, CustomerId, FlowId, InteractionId, InteractionState, MonoTime, Presence,
-    QueueId, TenantId,
+    QueueId, Sensitive, TenantId,
 };
 use switchboard_routing::{
     Arrival, Input, Output, QueueStats, Router, RouterConfig, WithdrawReason,
@@ -139,6 +139,20 @@ pub enum Command {
         id: InteractionId,
         /// `caller` or `agent`.
         by: &'static str,
+        /// Reply.
+        reply: Reply<Interaction>,
+    },
+    /// An outbound call by an agent (click-to-dial): a voice interaction offered to `agent`
+    /// alone; its phone rings first, and once it answers the number is dialled.
+    Dial {
+        /// The agent.
+        agent: AgentId,
+        /// The number (E.164).
+        number: Sensitive<String>,
+        /// The customer owning the number.
+        customer: Option<CustomerId>,
+        /// Attributes (`direction`, `to`, `trunk`).
+        attributes: Value,
         /// Reply.
         reply: Reply<Interaction>,
     },
@@ -290,13 +304,16 @@ enum Deferred {
 }
 
 /// Where a transfer sends an interaction.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub enum TransferTarget {
     /// Back to waiting, in this queue.
     Queue(QueueId),
     /// Offered to this agent alone, bypassing the queue. If the agent does not take it, it
     /// waits in its current queue like any other.
     Agent(AgentId),
+    /// A call leaves the contact center for this number (E.164), dialled through the
+    /// tenant's outbound trunk: the interaction ends (disposition `transferred`).
+    Number(Sensitive<String>),
 }
 
 /// The engine of one tenant.
@@ -350,7 +367,8 @@ fn refuse(cmd: Command) {
         | Command::End { reply, .. }
         | Command::OfferFailed { reply, .. }
         | Command::CallEnded { reply, .. }
-        | Command::Transfer { reply, .. } => {
+        | Command::Transfer { reply, .. }
+        | Command::Dial { reply, .. } => {
             let _ = reply.send(Err(e()));
         }
         Command::SetPresence { reply, .. } => {
@@ -686,6 +704,16 @@ impl Engine {
                 let r = self.call_ended(id, by);
                 self.defer(r.map(|_| id), reply);
             }
+            Command::Dial {
+                agent,
+                number,
+                customer,
+                attributes,
+                reply,
+            } => {
+                let r = self.dial(agent, number, customer, attributes);
+                self.defer(r, reply);
+            }
             Command::Transfer {
                 id,
                 by_agent,
@@ -695,6 +723,7 @@ impl Engine {
                 let r = match to {
                     TransferTarget::Queue(queue) => self.transfer(id, by_agent, queue),
                     TransferTarget::Agent(agent) => self.transfer_to_agent(id, by_agent, agent),
+                    TransferTarget::Number(number) => self.transfer_out(id, by_agent, number),
                 };
                 self.defer(r.map(|_| id), reply);
             }
@@ -918,6 +947,86 @@ impl Engine {
                 waiting_since: None,
             }),
         );
+        Ok(id)
+    }
+
+    /// Click-to-dial: the interaction starts offered to `agent` alone, in no queue (counted
+    /// against the agent like a transfer to it). Its phone's answer accepts it; if the phone
+    /// does not answer, or the number does not, it ends.
+    fn dial(
+        &mut self,
+        agent: AgentId,
+        number: Sensitive<String>,
+        customer: Option<CustomerId>,
+        attributes: Value,
+    ) -> Result<InteractionId, ApiError> {
+        let Some(info) = self.agents.get(&agent) else {
+            return Err(ApiError::unprocessable(
+                "unknown_agent",
+                format!("no agent {agent} in this tenant"),
+            ));
+        };
+        let busy = self.router.agent_load(agent, Channel::Voice).unwrap_or(0) > 0;
+        if matches!(info.presence, Presence::Offline) || busy {
+            return Err(ApiError::conflict(
+                "agent_unavailable",
+                "the agent is offline or already on a call",
+            ));
+        }
+        let mut it = Interaction {
+            id: switchboard_model::InteractionId::from_uuid(self.clock.new_uuid()),
+            tenant: self.tenant,
+            channel: Channel::Voice,
+            state: InteractionState::Offered,
+            queue: None,
+            priority: 0,
+            subject: Some("Outbound call".into()),
+            customer,
+            attributes,
+            agent: Some(agent),
+            disposition: None,
+            notes: None,
+            created_at: self.now_ms,
+            waiting_since: None,
+            offered_at: Some(self.now_ms),
+            answered_at: None,
+            ended_at: None,
+            updated_at: self.now_ms,
+        };
+        self.event(
+            &it,
+            "interaction.created",
+            None,
+            json!({
+                "channel": it.channel, "queue_id": null, "direction": "outbound",
+                "subject": it.subject, "customer_id": it.customer,
+            }),
+        );
+        self.event(
+            &it,
+            "interaction.offered",
+            Some(agent),
+            json!({
+                "agent_id": agent, "queue_id": null, "expires_at": null, "channel": it.channel,
+                "subject": it.subject, "customer_id": it.customer, "direction": "outbound",
+                "to_number": number.expose(),
+            }),
+        );
+        self.pending.push(Change::Interaction(it.clone()));
+        metrics::counter!("switchboard_interactions_created_total", "channel" => it.channel.as_str()).increment(1);
+        gauge(it.state, it.channel, 1.0);
+        it.updated_at = self.now_ms;
+        let id = it.id;
+        self.open.insert(id, it);
+        self.router.handle_input(
+            self.now,
+            Input::InteractionRestored {
+                interaction: id,
+                agent,
+                channel: Channel::Voice,
+            },
+        );
+        self.direct.insert(id);
         Ok(id)
     }
 
@@ -1188,6 +1297,23 @@ impl Engine {
             Some(agent),
             json!({"agent_id": agent, "reason": reason, "sip_status": status}),
         );
+        if self.direct.contains(&id) && it.queue.is_none() {
+            // An outbound call the agent's own phone did not take.
+            let mut it = it;
+            self.hand_back(&it, agent);
+            it.agent = None;
+            self.set_state(&mut it, InteractionState::Ended);
+            it.disposition = Some("not_answered".into());
+            it.ended_at = Some(self.now_ms);
+            self.event(
+                &it,
+                "interaction.ended",
+                Some(agent),
+                json!({"disposition": "not_answered", "by": "agent", "agent_id": agent}),
+            );
+            self.save(it);
+            return Ok(());
+        }
         if self.direct.contains(&id) {
             // A transfer the agent's phone did not take: the call waits in its queue, and the
             // agent, who was not chosen by the router, stays as it was.
@@ -1429,6 +1555,45 @@ impl Engine {
         self.save(it);
         self.router
             .handle_input(self.now, Input::InteractionArrived(arrival));
+        Ok(())
+    }
+
+    /// A blind transfer of a call to a number outside: the agent is released at once (no
+    /// wrap-up) and the interaction ends; the SIP side dials the number.
+    fn transfer_out(
+        &mut self,
+        id: InteractionId,
+        by_agent: Option<AgentId>,
+        number: Sensitive<String>,
+    ) -> Result<(), ApiError> {
+        let mut it = self.get_open(id)?;
+        in_state(&it, InteractionState::Connected, "transfer")?;
+        if by_agent.is_some() && it.agent != by_agent {
+            return Err(ApiError::forbidden(
+                "only its agent or a supervisor can transfer this interaction",
+            ));
+        }
+        if it.channel != Channel::Voice {
+            return Err(ApiError::unprocessable(
+                "voice_only",
+                "only a call can be transferred to a number",
+            ));
+        }
+        self.router
+            .handle_input(self.now, Input::InteractionReleased(id));
+        let from_agent = it.agent.take();
+        let queue = it.queue;
+        self.set_state(&mut it, InteractionState::Ended);
+        it.disposition = Some("transferred".into());
+        it.ended_at = Some(self.now_ms);
+        metrics::counter!("switchboard_interactions_ended_total", "channel" => it.channel.as_str(), "outcome" => "transferred").increment(1);
+        self.event(
+            &it,
+            "interaction.transferred",
+            from_agent,
+            json!({"from_agent_id": from_agent, "from_queue_id": queue, "to_number": number.expose()}),
+        );
+        self.save(it);
         Ok(())
     }
 
@@ -1815,6 +1980,12 @@ impl Engine {
         if it.channel == Channel::Voice {
             use crate::bus::VoiceEventKind as V;
             let v = match (kind, agent) {
+                ("interaction.offered", Some(a)) if data["direction"] == "outbound" => {
+                    data["to_number"].as_str().map(|n| V::Dial {
+                        agent: a,
+                        number: Sensitive::new(n.to_owned()),
+                    })
+                }
                 ("interaction.offered", Some(a)) => Some(V::Offered(a)),
                 (
                     "interaction.offer_expired"
@@ -1822,9 +1993,15 @@ impl Engine {
                     | "interaction.offer_rejected",
                     Some(a),
                 ) => Some(V::OfferEnded(a)),
-                ("interaction.transferred", _) => Some(V::Requeued),
+                ("interaction.transferred", _) => match data["to_number"].as_str() {
+                    Some(n) => Some(V::TransferredOut(Sensitive::new(n.to_owned()))),
+                    None => Some(V::Requeued),
+                },
                 (
-                    "interaction.completed" | "interaction.cancelled" | "interaction.withdrawn",
+                    "interaction.completed"
+                    | "interaction.cancelled"
+                    | "interaction.withdrawn"
+                    | "interaction.ended",
                     _,
                 ) => Some(V::Ended),
                 _ => None,

@@ -624,3 +624,266 @@ async fn the_caller_is_the_asserted_identity_only_on_a_trusted_trunk() {
     assert_eq!(caller_of(&list[1]).as_deref(), Some("+155501001"));
     assert_ne!(list[1]["customer_id"], list[0]["customer_id"]);
 }
+
+/// Points the demo trunk's outbound side at a SIPp provider (`provider_challenge.xml`, digest
+/// user `acct`, password `s3cret`) and starts it.
+async fn outbound_provider(admin: &Session, work: &Path) -> Child {
+    let port = free_udp_port();
+    let trunk = admin.get("/api/v1/voice/trunks").await.expect(200)[0].clone();
+    let body = serde_json::json!({
+        "name": trunk["name"], "allow": trunk["allow"], "trust_identity": true,
+        "outbound_uri": format!("sip:127.0.0.1:{port}"),
+        "outbound_username": "acct", "outbound_password": "s3cret",
+        "caller_id": "+442079460000",
+    });
+    let put = admin
+        .put(
+            &format!("/api/v1/voice/trunks/{}", trunk["id"].as_str().expect("id")),
+            body,
+        )
+        .await
+        .expect(200);
+    assert_eq!(put["outbound_password_set"], true);
+    assert!(put.get("outbound_password").is_none(), "{put}");
+    let provider = Command::new("sipp")
+        .arg("-sf")
+        .arg(scenario("provider_challenge.xml"))
+        .args(["-i", "127.0.0.1", "-p", &port.to_string(), "-nostdin"])
+        .args(["-m", "1", "-timeout", "60s", "-trace_err", "-trace_logs"])
+        .current_dir(work)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("run sipp");
+    // SIPp binds its port before it reads the scenario's first message.
+    std::thread::sleep(Duration::from_millis(200));
+    provider
+}
+
+/// A UDP port of 127.0.0.1 that was free a moment ago.
+fn free_udp_port() -> u16 {
+    std::net::UdpSocket::bind("127.0.0.1:0")
+        .and_then(|s| s.local_addr())
+        .expect("a free port")
+        .port()
+}
+
+#[tokio::test]
+async fn the_api_transfers_a_call_out_through_the_trunk_answering_the_providers_challenge() {
+    let dir = TempDir::new("voice-transfer-out");
+    let s = Server::start(&dir.0);
+    let sip = s.sip.expect("sip address");
+    let work = TempDir::new("voice-transfer-out-logs");
+    let admin = s.login("admin", "admin").await;
+    let agent = available(&s, "agent1").await;
+    let phone = spawn_phone(
+        "agent_answer.xml",
+        register_phone(sip, "agent1"),
+        1,
+        &work.0,
+    );
+    let caller = spawn_caller(sip, "caller_transferred.xml", "1000", 300, &work.0);
+    let id = loop {
+        if let Some(c) = calls(&admin).await.first()
+            && c["state"] == "connected"
+        {
+            break c["id"].as_str().expect("id").to_owned();
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    let path = format!("/api/v1/interactions/{id}/transfer");
+    // The demo trunk sends nothing out yet; a number must be a number.
+    agent
+        .post(&path, serde_json::json!({"number": "+442079460999"}))
+        .await
+        .expect_error(422, "no_outbound_trunk");
+    agent
+        .post(&path, serde_json::json!({"number": "call me"}))
+        .await
+        .expect_error(422, "invalid_number");
+
+    let provider = outbound_provider(&admin, &work.0).await;
+    let it = agent
+        .post(&path, serde_json::json!({"number": "+44 20 7946 0999"}))
+        .await
+        .expect(200);
+    assert_eq!(it["state"], "ended");
+    assert_eq!(it["disposition"], "transferred");
+    finish_phone(phone, "agent1's phone (BYE after the transfer)", &work.0);
+    finish_phone(
+        caller,
+        "the caller (re-INVITE with the provider's answer, then BYE)",
+        &work.0,
+    );
+    finish_phone(provider, "the provider (407, then 200 and BYE)", &work.0);
+
+    let it = admin
+        .get(&format!("/api/v1/interactions/{id}"))
+        .await
+        .expect(200);
+    let transferred = &events_of(&it, "interaction.transferred")[0];
+    assert_eq!(transferred["data"]["to_number"], "+442079460999");
+    assert_eq!(transferred["data"]["from_agent_id"], agent.agent_id());
+
+    assert_provider_authenticated(&work.0, "+442079460999");
+}
+
+/// The provider's retried INVITE (logged by `provider_challenge.xml`) went to `number` and
+/// answered the challenge with the trunk's credentials (RFC 3261 22.2).
+fn assert_provider_authenticated(work: &Path, number: &str) {
+    use switchboard_sip::digest::{Algorithm, QopAuth, ha1, response_digest};
+    let log = std::fs::read_dir(work)
+        .expect("work dir")
+        .flatten()
+        .map(|e| e.path())
+        .find(|p| p.to_string_lossy().ends_with("_logs.log"))
+        .map(|p| std::fs::read_to_string(p).expect("log"))
+        .expect("the provider's log");
+    let line = |tag: &str| {
+        log.lines()
+            .find_map(|l| l.strip_prefix(tag))
+            .unwrap_or_else(|| panic!("{tag} in {log}"))
+            .trim()
+            .to_owned()
+    };
+    let rline = line("RLINE ");
+    let uri = rline.strip_prefix("INVITE ").expect("request line");
+    assert!(uri.starts_with(&format!("sip:{number}@127.0.0.1")), "{uri}");
+    let auth_text = line("AUTH ");
+    let auth: switchboard_sip::Auth = auth_text
+        .trim_start_matches("Proxy-Authorization:")
+        .trim()
+        .parse()
+        .expect("an Authorization value");
+    let p = |k: &str| {
+        auth.param(k)
+            .unwrap_or_else(|| panic!("{k} in {auth_text}"))
+    };
+    assert_eq!(p("username"), "acct");
+    assert_eq!(p("realm"), "provider.example");
+    assert_eq!(p("uri"), uri);
+    let h = ha1(Algorithm::Md5, "acct", "provider.example", "s3cret");
+    let (nc, cnonce) = (p("nc"), p("cnonce"));
+    let expected = response_digest(
+        Algorithm::Md5,
+        &h,
+        &p("nonce"),
+        "INVITE",
+        uri,
+        Some(QopAuth {
+            nc: &nc,
+            cnonce: &cnonce,
+        }),
+    );
+    assert_eq!(p("response"), expected);
+}
+
+#[tokio::test]
+async fn refer_to_a_number_calls_it_out_through_the_trunk() {
+    let dir = TempDir::new("voice-refer-out");
+    let s = Server::start(&dir.0);
+    let sip = s.sip.expect("sip address");
+    let work = TempDir::new("voice-refer-out-logs");
+    let admin = s.login("admin", "admin").await;
+    let agent = available(&s, "agent1").await;
+    let provider = outbound_provider(&admin, &work.0).await;
+    let transferor = spawn_phone_with(
+        "agent_refer.xml",
+        register_phone(sip, "agent1"),
+        1,
+        &work.0,
+        &[("refer_to", "+442079460555")],
+    );
+    let caller = spawn_caller(sip, "caller_transferred.xml", "1000", 300, &work.0);
+    finish_phone(transferor, "agent1's phone (REFER, NOTIFY, BYE)", &work.0);
+    finish_phone(
+        caller,
+        "the caller (re-INVITE with the provider's answer)",
+        &work.0,
+    );
+    finish_phone(provider, "the provider (407, then 200 and BYE)", &work.0);
+    let id = calls(&admin).await[0]["id"]
+        .as_str()
+        .expect("id")
+        .to_owned();
+    let it = admin.wait_for(&id, |v| v["state"] == "ended").await;
+    assert_eq!(it["disposition"], "transferred");
+    let transferred = &events_of(&it, "interaction.transferred")[0];
+    assert_eq!(transferred["data"]["to_number"], "+442079460555");
+    assert_eq!(transferred["data"]["from_agent_id"], agent.agent_id());
+    assert_provider_authenticated(&work.0, "+442079460555");
+}
+
+#[tokio::test]
+async fn click_to_dial_rings_the_agents_phone_then_calls_the_number_through_the_trunk() {
+    let dir = TempDir::new("voice-dial");
+    let s = Server::start(&dir.0);
+    let sip = s.sip.expect("sip address");
+    let work = TempDir::new("voice-dial-logs");
+    let admin = s.login("admin", "admin").await;
+    let supervisor = s.login("supervisor", "supervisor").await;
+    let agent = available(&s, "agent1").await;
+    // Without an outbound trunk, with a bad number, or for another agent: refused.
+    agent
+        .post("/api/v1/calls", serde_json::json!({"to": "+442079460777"}))
+        .await
+        .expect_error(422, "no_outbound_trunk");
+    let provider = outbound_provider(&admin, &work.0).await;
+    agent
+        .post("/api/v1/calls", serde_json::json!({"to": "nobody"}))
+        .await
+        .expect_error(422, "invalid_number");
+    agent
+        .post(
+            "/api/v1/calls",
+            serde_json::json!({"to": "+442079460777", "agent": "agent2"}),
+        )
+        .await
+        .expect_error(403, "forbidden");
+    supervisor
+        .post("/api/v1/calls", serde_json::json!({"to": "+442079460777"}))
+        .await
+        .expect_error(422, "unknown_agent");
+
+    let phone = spawn_phone(
+        "agent_dialed.xml",
+        register_phone(sip, "agent1"),
+        1,
+        &work.0,
+    );
+    let it = agent
+        .post(
+            "/api/v1/calls",
+            serde_json::json!({"to": "+44 20 7946 0777"}),
+        )
+        .await
+        .expect(201);
+    assert_eq!(it["channel"], "voice");
+    assert_eq!(it["state"], "offered");
+    assert_eq!(it["agent_id"], agent.agent_id());
+    assert_eq!(it["attributes"]["direction"], "outbound");
+    assert_eq!(it["attributes"]["to"], "+442079460777");
+    let customer = it["customer_id"].as_str().expect("the number's customer");
+    finish_phone(
+        phone,
+        "agent1's phone (no SDP, answer in the ACK, BYE)",
+        &work.0,
+    );
+    finish_phone(provider, "the provider (407, then 200 and BYE)", &work.0);
+    let id = it["id"].as_str().expect("id");
+    let it = admin
+        .wait_for(id, |v| v["state"] == "wrap_up" || v["state"] == "ended")
+        .await;
+    assert_eq!(events_of(&it, "interaction.accepted").len(), 1);
+    assert_eq!(
+        events_of(&it, "interaction.call_ended")[0]["data"]["by"],
+        "agent"
+    );
+    assert_provider_authenticated(&work.0, "+442079460777");
+    // The same number again is the same customer.
+    let c = admin
+        .get(&format!("/api/v1/customers/{customer}"))
+        .await
+        .expect(200);
+    assert_eq!(c["contact_points"][0]["value"], "+442079460777");
+}

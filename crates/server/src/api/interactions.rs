@@ -54,6 +54,9 @@ pub struct TransferBody {
     /// Target agent id or username: offered to that agent alone (it must be available; a call
     /// that agent's phones do not take waits in the interaction's queue).
     pub agent: Option<String>,
+    /// Target phone number (calls only): dialled through the tenant's outbound trunk, and the
+    /// interaction ends with disposition `transferred`.
+    pub number: Option<String>,
 }
 
 /// Filters of `GET /api/v1/interactions`.
@@ -350,17 +353,20 @@ pub async fn transfer(
     let by_agent = acting_agent(&caller)?;
     exists(&s, &caller, id).await?;
     let tenant = caller.user.tenant;
-    let to = match (&b.queue, &b.agent) {
-        (Some(q), None) => TransferTarget::Queue(resolve_queue(&s, tenant, q).await?),
-        (None, Some(a)) => {
+    let to = match (&b.queue, &b.agent, &b.number) {
+        (Some(q), None, None) => TransferTarget::Queue(resolve_queue(&s, tenant, q).await?),
+        (None, Some(a), None) => {
             TransferTarget::Agent(find_agent(&s, tenant, a).await?.ok_or_else(|| {
                 ApiError::unprocessable("unknown_agent", format!("no agent {a:?} in this tenant"))
             })?)
         }
+        (None, None, Some(n)) => {
+            TransferTarget::Number(crate::voice::outbound_number(&s, tenant, n).await?.0)
+        }
         _ => {
             return Err(ApiError::bad_request(
                 "invalid_target",
-                "give exactly one of \"queue\" and \"agent\"",
+                "give exactly one of \"queue\", \"agent\" and \"number\"",
             ));
         }
     };

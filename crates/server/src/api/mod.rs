@@ -112,6 +112,7 @@ pub fn api_routes() -> (Router<AppState>, utoipa::openapi::OpenApi) {
             voice::put_trunk,
             voice::delete_trunk
         ))
+        .routes(routes!(voice::dial))
         .routes(routes!(voice::list_numbers))
         .routes(routes!(voice::put_number, voice::delete_number))
         .routes(routes!(customer_links::merge))

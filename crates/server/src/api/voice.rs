@@ -2,8 +2,9 @@
 //! numbers (DIDs) whose calls start interactions. Admins write; supervisors read. Every change
 //! reaches the SIP listener at once, without a restart.
 
-use super::views::ErrorBody;
+use super::views::{ErrorBody, InteractionView};
 use crate::auth::Caller;
+use crate::engine::Command;
 use crate::error::{ApiError, ApiJson, ApiPath, ApiResult};
 use crate::state::AppState;
 use axum::extract::State;
@@ -329,4 +330,58 @@ pub async fn delete_number(
     }
     reload(&s).await;
     Ok(StatusCode::NO_CONTENT)
+}
+
+/// Body of `POST /api/v1/calls`.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct DialBody {
+    /// The number to call (normalised to E.164).
+    pub to: String,
+    /// The agent whose phone calls (id, login or SIP username): supervisors only; an agent
+    /// always calls from its own phone.
+    pub agent: Option<String>,
+}
+
+/// Click-to-dial: Switchboard rings the agent's phone, and once it answers calls the number
+/// through the tenant's outbound trunk. The call is a voice interaction (attributes
+/// `direction: outbound`), offered to the agent until its phone answers.
+#[utoipa::path(post, path = "/api/v1/calls", tag = "voice", request_body = DialBody,
+    responses((status = 201, body = InteractionView), (status = 403, body = ErrorBody), (status = 409, body = ErrorBody), (status = 422, body = ErrorBody)))]
+pub async fn dial(
+    State(s): State<AppState>,
+    caller: Caller,
+    ApiJson(b): ApiJson<DialBody>,
+) -> ApiResult<(StatusCode, ApiJson<InteractionView>)> {
+    let tenant = caller.user.tenant;
+    let agent = match (&b.agent, caller.is_supervisor()) {
+        (Some(a), true) => super::interactions::find_agent(&s, tenant, a)
+            .await?
+            .ok_or_else(|| {
+                ApiError::unprocessable("unknown_agent", format!("no agent {a:?} in this tenant"))
+            })?,
+        (Some(_), false) => {
+            return Err(ApiError::forbidden(
+                "an agent calls from its own phone; only supervisors name an agent",
+            ));
+        }
+        (None, _) => caller.agent.ok_or_else(|| {
+            ApiError::unprocessable("unknown_agent", "name the agent whose phone calls")
+        })?,
+    };
+    let (number, trunk) = crate::voice::outbound_number(&s, tenant, &b.to).await?;
+    let customer = crate::voice::customer_for(&s, tenant, number.expose(), None).await;
+    let attributes = serde_json::json!({
+        "direction": "outbound", "to": number.expose(), "trunk": trunk,
+    });
+    let it = s
+        .ask(tenant, |reply| Command::Dial {
+            agent,
+            number,
+            customer,
+            attributes,
+            reply,
+        })
+        .await??;
+    Ok((StatusCode::CREATED, ApiJson(InteractionView::from(&it))))
 }

@@ -25,6 +25,7 @@
 mod calls;
 mod driver;
 pub use driver::{caller_number, parse_network};
+pub(crate) use driver::{customer_for, outbound_number};
 mod transport;
 mod ua;
 
@@ -80,6 +81,21 @@ pub(crate) enum Command {
         /// Its live registrations.
         contacts: Vec<Binding>,
     },
+    /// An outbound call: ring the agent's phones, then dial `number`.
+    Dial {
+        /// Tenant.
+        tenant: TenantId,
+        /// Interaction.
+        interaction: InteractionId,
+        /// Agent.
+        agent: AgentId,
+        /// The agent's address-of-record, if it has a SIP account.
+        aor: Option<Aor>,
+        /// Its live registrations.
+        contacts: Vec<Binding>,
+        /// The number (E.164).
+        number: switchboard_model::Sensitive<String>,
+    },
     /// The offer to `agent` ended without an answer.
     OfferEnded {
         /// Interaction.
@@ -96,6 +112,13 @@ pub(crate) enum Command {
     },
     /// The interaction went back to a queue.
     Requeued(InteractionId),
+    /// The call was transferred out to a number.
+    TransferOut {
+        /// Interaction.
+        interaction: InteractionId,
+        /// The number (E.164).
+        number: switchboard_model::Sensitive<String>,
+    },
     /// The interaction ended through the API.
     HangUp(InteractionId),
 }

@@ -82,6 +82,15 @@ pub enum VoiceEventKind {
     OfferEnded(AgentId),
     /// Back in a queue after a transfer: the agent's leg ends, the caller waits.
     Requeued,
+    /// Transferred out to this number: the agent's leg ends, the number is dialled.
+    TransferredOut(switchboard_model::Sensitive<String>),
+    /// An outbound call: ring the agent's phones, then dial the number.
+    Dial {
+        /// The agent.
+        agent: AgentId,
+        /// The number (E.164).
+        number: switchboard_model::Sensitive<String>,
+    },
     /// Ended through the API: hang up both legs.
     Ended,
 }

@@ -56,6 +56,8 @@ pub struct Config {
     pub chat_attachment_types: Vec<String>,
     /// SMS and messaging apps (`[messaging]`).
     pub messaging: MessagingConfig,
+    /// SIP (`[voice]`).
+    pub voice: VoiceConfig,
 }
 
 /// Settings of the messaging channels (docs/messaging.md).
@@ -134,6 +136,7 @@ impl Default for Config {
             .map(String::from)
             .to_vec(),
             messaging: MessagingConfig::default(),
+            voice: VoiceConfig::default(),
         }
     }
 }
@@ -153,6 +156,8 @@ struct FileConfig {
     chat: FileChat,
     #[serde(default)]
     messaging: FileMessaging,
+    #[serde(default)]
+    voice: FileVoice,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -211,6 +216,147 @@ impl FileMessaging {
         }
         if let Some(r) = self.opt_out_reply {
             m.opt_out_reply = r;
+        }
+        Ok(())
+    }
+}
+
+/// SIP settings.
+#[derive(Debug, Clone)]
+pub struct VoiceConfig {
+    /// Digest algorithms offered to phones, one challenge each, in this order (RFC 8760 2.4).
+    pub digest_algorithms: Vec<switchboard_sip::digest::Algorithm>,
+    /// Thresholds of the registrar's brute-force guard.
+    pub auth_limits: switchboard_sip::auth_limit::LimitConfig,
+}
+
+impl Default for VoiceConfig {
+    fn default() -> Self {
+        use switchboard_sip::digest::Algorithm;
+        VoiceConfig {
+            // Many deployed UAs (SIPp among them) read only the first challenge and speak only
+            // MD5; UAs that choose among challenges still pick SHA-256.
+            digest_algorithms: vec![Algorithm::Md5, Algorithm::Sha256],
+            auth_limits: Default::default(),
+        }
+    }
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct FileVoice {
+    digest_algorithms: Option<Vec<String>>,
+    auth_window_s: Option<u64>,
+    auth_source_slow_after: Option<u32>,
+    auth_source_block_after: Option<u32>,
+    auth_user_slow_after: Option<u32>,
+    auth_user_block_after: Option<u32>,
+    auth_block_s: Option<u64>,
+    auth_base_delay_ms: Option<u64>,
+    auth_max_delay_ms: Option<u64>,
+    auth_trust_s: Option<u64>,
+}
+
+fn positive<T: PartialEq + Default>(
+    key: &str,
+    v: Option<T>,
+    into: &mut T,
+) -> Result<(), ConfigError> {
+    if let Some(v) = v {
+        if v == T::default() {
+            return Err(err(key, "must be positive"));
+        }
+        *into = v;
+    }
+    Ok(())
+}
+
+impl FileVoice {
+    fn apply(self, v: &mut VoiceConfig) -> Result<(), ConfigError> {
+        use switchboard_sip::digest::Algorithm;
+        if let Some(names) = self.digest_algorithms {
+            let mut algs = Vec::new();
+            for n in &names {
+                let a = Algorithm::parse(n).ok_or_else(|| {
+                    err(
+                        "voice.digest_algorithms",
+                        format!("{n:?}: use \"SHA-256\" or \"MD5\""),
+                    )
+                })?;
+                if !algs.contains(&a) {
+                    algs.push(a);
+                }
+            }
+            if algs.is_empty() {
+                return Err(err("voice.digest_algorithms", "name at least one"));
+            }
+            v.digest_algorithms = algs;
+        }
+        let l = &mut v.auth_limits;
+        let secs = |x: Option<u64>| x.map(Duration::from_secs);
+        let ms = |x: Option<u64>| x.map(Duration::from_millis);
+        positive(
+            "voice.auth_window_s",
+            secs(self.auth_window_s),
+            &mut l.window,
+        )?;
+        positive(
+            "voice.auth_source_slow_after",
+            self.auth_source_slow_after,
+            &mut l.source_slow_after,
+        )?;
+        positive(
+            "voice.auth_source_block_after",
+            self.auth_source_block_after,
+            &mut l.source_block_after,
+        )?;
+        positive(
+            "voice.auth_user_slow_after",
+            self.auth_user_slow_after,
+            &mut l.user_slow_after,
+        )?;
+        positive(
+            "voice.auth_user_block_after",
+            self.auth_user_block_after,
+            &mut l.user_block_after,
+        )?;
+        positive(
+            "voice.auth_block_s",
+            secs(self.auth_block_s),
+            &mut l.block_for,
+        )?;
+        positive(
+            "voice.auth_base_delay_ms",
+            ms(self.auth_base_delay_ms),
+            &mut l.base_delay,
+        )?;
+        positive(
+            "voice.auth_max_delay_ms",
+            ms(self.auth_max_delay_ms),
+            &mut l.max_delay,
+        )?;
+        positive(
+            "voice.auth_trust_s",
+            secs(self.auth_trust_s),
+            &mut l.trust_for,
+        )?;
+        if l.source_block_after < l.source_slow_after {
+            return Err(err(
+                "voice.auth_source_block_after",
+                "must not be below auth_source_slow_after",
+            ));
+        }
+        if l.user_block_after < l.user_slow_after {
+            return Err(err(
+                "voice.auth_user_block_after",
+                "must not be below auth_user_slow_after",
+            ));
+        }
+        if l.max_delay < l.base_delay {
+            return Err(err(
+                "voice.auth_max_delay_ms",
+                "must not be below auth_base_delay_ms",
+            ));
         }
         Ok(())
     }
@@ -341,6 +487,7 @@ impl Config {
                 c.chat_attachment_types = t.iter().map(|t| t.to_ascii_lowercase()).collect();
             }
             f.messaging.apply(&mut c.messaging)?;
+            f.voice.apply(&mut c.voice)?;
             if let Some(w) = f.auth.login_window_s {
                 if w == 0 {
                     return Err(err("auth.login_window_s", "must be positive"));
@@ -424,5 +571,49 @@ mod tests {
         let c = Config::load(Some(&f), &no_env).expect("valid");
         assert_eq!(c.http.port(), 9000);
         assert_eq!(c.session_ttl, Duration::from_secs(60));
+    }
+
+    #[test]
+    fn voice_keys_set_the_digest_order_and_the_guard() {
+        use switchboard_sip::digest::Algorithm;
+        let dir = std::env::temp_dir().join(format!("sb-config-voice-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).expect("tmp");
+        let f = dir.join("c.toml");
+        let load = |text: &str| {
+            std::fs::write(&f, text).expect("write");
+            Config::load(Some(&f), &no_env)
+        };
+        let c = load("").expect("empty");
+        assert_eq!(
+            c.voice.digest_algorithms,
+            vec![Algorithm::Md5, Algorithm::Sha256]
+        );
+        let c = load(
+            "[voice]\ndigest_algorithms = [\"sha-256\"]\nauth_source_slow_after = 2\nauth_source_block_after = 4\nauth_block_s = 30\n",
+        )
+        .expect("valid");
+        assert_eq!(c.voice.digest_algorithms, vec![Algorithm::Sha256]);
+        assert_eq!(c.voice.auth_limits.source_slow_after, 2);
+        assert_eq!(c.voice.auth_limits.source_block_after, 4);
+        assert_eq!(c.voice.auth_limits.block_for, Duration::from_secs(30));
+        for (text, key) in [
+            (
+                "[voice]\ndigest_algorithms = [\"SHA-512\"]\n",
+                "voice.digest_algorithms",
+            ),
+            (
+                "[voice]\ndigest_algorithms = []\n",
+                "voice.digest_algorithms",
+            ),
+            ("[voice]\nauth_window_s = 0\n", "voice.auth_window_s"),
+            (
+                "[voice]\nauth_user_slow_after = 9\nauth_user_block_after = 3\n",
+                "voice.auth_user_block_after",
+            ),
+        ] {
+            let e = load(text).expect_err(text);
+            assert_eq!(e.key, key, "{e}");
+        }
+        let _ = std::fs::remove_dir_all(&dir);
     }
 }

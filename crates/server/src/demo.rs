@@ -87,6 +87,8 @@ pub async fn ensure_voice_directory(store: &Store, clock: &Clock) -> anyhow::Res
             outbound_username: None,
             outbound_password: None,
             caller_id: None,
+            // Loopback is this machine: what it asserts is believed.
+            trust_identity: true,
             created_at: now,
             updated_at: now,
         })

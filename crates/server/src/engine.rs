@@ -19,7 +19,7 @@ use std::collections::HashMap;
 use std::time::Duration;
 use switchboard_model::{
     AgentId, Channel, CustomerId, FlowId, InteractionId, InteractionState, MonoTime, Presence,
-    QueueId, TenantId,
+    QueueId, Sensitive, TenantId,
 };
 use switchboard_routing::{
     Arrival, Input, Output, QueueStats, Router, RouterConfig, WithdrawReason,
@@ -142,14 +142,28 @@ pub enum Command {
         /// Reply.
         reply: Reply<Interaction>,
     },
-    /// Move a connected interaction to another queue.
+    /// An outbound call by an agent (click-to-dial): a voice interaction offered to `agent`
+    /// alone; its phone rings first, and once it answers the number is dialled.
+    Dial {
+        /// The agent.
+        agent: AgentId,
+        /// The number (E.164).
+        number: Sensitive<String>,
+        /// The customer owning the number.
+        customer: Option<CustomerId>,
+        /// Attributes (`direction`, `to`, `trunk`).
+        attributes: Value,
+        /// Reply.
+        reply: Reply<Interaction>,
+    },
+    /// Move a connected interaction to another queue or straight to an agent.
     Transfer {
         /// Interaction.
         id: InteractionId,
         /// The caller's agent; `None` for a supervisor.
         by_agent: Option<AgentId>,
-        /// Target queue.
-        queue: QueueId,
+        /// Where it goes.
+        to: TransferTarget,
         /// Reply.
         reply: Reply<Interaction>,
     },
@@ -322,6 +336,19 @@ enum Deferred {
     Status(Reply<AgentStatus>, Result<AgentId, ApiError>),
 }
 
+/// Where a transfer sends an interaction.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum TransferTarget {
+    /// Back to waiting, in this queue.
+    Queue(QueueId),
+    /// Offered to this agent alone, bypassing the queue. If the agent does not take it, it
+    /// waits in its current queue like any other.
+    Agent(AgentId),
+    /// A call leaves the contact center for this number (E.164), dialled through the
+    /// tenant's outbound trunk: the interaction ends (disposition `transferred`).
+    Number(Sensitive<String>),
+}
+
 /// The engine of one tenant.
 pub struct Engine {
     tenant: TenantId,
@@ -344,6 +371,9 @@ pub struct Engine {
     /// A commit failed after the router moved on: memory is ahead of the store, and the engine
     /// reloads from the store before it does anything else.
     stale: bool,
+    /// Interactions offered straight to an agent by a transfer: the router counts them as held
+    /// by that agent from the offer on (`InteractionRestored`), not as offers of a queue.
+    direct: std::collections::HashSet<InteractionId>,
 }
 
 fn in_state(it: &Interaction, want: InteractionState, what: &str) -> Result<(), ApiError> {
@@ -370,7 +400,8 @@ fn refuse(cmd: Command) {
         | Command::End { reply, .. }
         | Command::OfferFailed { reply, .. }
         | Command::CallEnded { reply, .. }
-        | Command::Transfer { reply, .. } => {
+        | Command::Transfer { reply, .. }
+        | Command::Dial { reply, .. } => {
             let _ = reply.send(Err(e()));
         }
         Command::SetPresence { reply, .. } => {
@@ -427,6 +458,7 @@ impl Engine {
             now: MonoTime::ZERO,
             now_ms: 0,
             stale: false,
+            direct: Default::default(),
         };
         e.recover().await?;
         let (tx, rx) = mpsc::channel(1024);
@@ -706,13 +738,27 @@ impl Engine {
                 let r = self.call_ended(id, by);
                 self.defer(r.map(|_| id), reply);
             }
+            Command::Dial {
+                agent,
+                number,
+                customer,
+                attributes,
+                reply,
+            } => {
+                let r = self.dial(agent, number, customer, attributes);
+                self.defer(r, reply);
+            }
             Command::Transfer {
                 id,
                 by_agent,
-                queue,
+                to,
                 reply,
             } => {
-                let r = self.transfer(id, by_agent, queue);
+                let r = match to {
+                    TransferTarget::Queue(queue) => self.transfer(id, by_agent, queue),
+                    TransferTarget::Agent(agent) => self.transfer_to_agent(id, by_agent, agent),
+                    TransferTarget::Number(number) => self.transfer_out(id, by_agent, number),
+                };
                 self.defer(r.map(|_| id), reply);
             }
             Command::SetPresence {
@@ -792,6 +838,7 @@ impl Engine {
         self.queues.clear();
         self.agents.clear();
         self.open.clear();
+        self.direct.clear();
         self.pending.clear();
         self.voice_pending.clear();
         match self.recover().await {
@@ -939,6 +986,86 @@ impl Engine {
         Ok(id)
     }
 
+    /// Click-to-dial: the interaction starts offered to `agent` alone, in no queue (counted
+    /// against the agent like a transfer to it). Its phone's answer accepts it; if the phone
+    /// does not answer, or the number does not, it ends.
+    fn dial(
+        &mut self,
+        agent: AgentId,
+        number: Sensitive<String>,
+        customer: Option<CustomerId>,
+        attributes: Value,
+    ) -> Result<InteractionId, ApiError> {
+        let Some(info) = self.agents.get(&agent) else {
+            return Err(ApiError::unprocessable(
+                "unknown_agent",
+                format!("no agent {agent} in this tenant"),
+            ));
+        };
+        let busy = self.router.agent_load(agent, Channel::Voice).unwrap_or(0) > 0;
+        if matches!(info.presence, Presence::Offline) || busy {
+            return Err(ApiError::conflict(
+                "agent_unavailable",
+                "the agent is offline or already on a call",
+            ));
+        }
+        let mut it = Interaction {
+            id: switchboard_model::InteractionId::from_uuid(self.clock.new_uuid()),
+            tenant: self.tenant,
+            channel: Channel::Voice,
+            state: InteractionState::Offered,
+            queue: None,
+            priority: 0,
+            subject: Some("Outbound call".into()),
+            customer,
+            attributes,
+            agent: Some(agent),
+            disposition: None,
+            notes: None,
+            created_at: self.now_ms,
+            waiting_since: None,
+            offered_at: Some(self.now_ms),
+            answered_at: None,
+            ended_at: None,
+            updated_at: self.now_ms,
+        };
+        self.event(
+            &it,
+            "interaction.created",
+            None,
+            json!({
+                "channel": it.channel, "queue_id": null, "direction": "outbound",
+                "subject": it.subject, "customer_id": it.customer,
+            }),
+        );
+        self.event(
+            &it,
+            "interaction.offered",
+            Some(agent),
+            json!({
+                "agent_id": agent, "queue_id": null, "expires_at": null, "channel": it.channel,
+                "subject": it.subject, "customer_id": it.customer, "direction": "outbound",
+                "to_number": number.expose(),
+            }),
+        );
+        self.pending.push(Change::Interaction(it.clone()));
+        metrics::counter!("switchboard_interactions_created_total", "channel" => it.channel.as_str()).increment(1);
+        gauge(it.state, it.channel, 1.0);
+        it.updated_at = self.now_ms;
+        let id = it.id;
+        self.open.insert(id, it);
+        self.router.handle_input(
+            self.now,
+            Input::InteractionRestored {
+                interaction: id,
+                agent,
+                channel: Channel::Voice,
+            },
+        );
+        self.direct.insert(id);
+        Ok(id)
+    }
+
     fn open_in_flow(
         &mut self,
         channel: Channel,
@@ -1048,8 +1175,7 @@ impl Engine {
                     ));
                 }
                 if it.state != InteractionState::Flow {
-                    self.router
-                        .handle_input(self.now, Input::InteractionWithdrawn(id));
+                    self.withdraw(id);
                 }
                 let agent = it.agent.take();
                 self.set_state(&mut it, InteractionState::Ended);
@@ -1088,8 +1214,7 @@ impl Engine {
             InteractionState::Queued | InteractionState::Offered | InteractionState::Flow => {
                 // An interaction still in its flow is in no queue: the router does not know it.
                 if it.state != InteractionState::Flow {
-                    self.router
-                        .handle_input(self.now, Input::InteractionWithdrawn(id));
+                    self.withdraw(id);
                 }
                 let agent = it.agent.take();
                 self.set_state(&mut it, InteractionState::Ended);
@@ -1146,13 +1271,16 @@ impl Engine {
 
     fn accept(&mut self, id: InteractionId, agent: AgentId) -> Result<(), ApiError> {
         let mut it = self.offered_to(id, agent, "accept")?;
-        self.router.handle_input(
-            self.now,
-            Input::OfferAccepted {
-                interaction: id,
-                agent,
-            },
-        );
+        // A direct offer is already counted against the agent (see `transfer_to_agent`).
+        if !self.direct.remove(&id) {
+            self.router.handle_input(
+                self.now,
+                Input::OfferAccepted {
+                    interaction: id,
+                    agent,
+                },
+            );
+        }
         self.set_state(&mut it, InteractionState::Connected);
         it.answered_at = Some(self.now_ms);
         let wait = it.waiting_since.map(|w| (self.now_ms - w) as f64 / 1000.0);
@@ -1169,13 +1297,7 @@ impl Engine {
 
     fn reject(&mut self, id: InteractionId, agent: AgentId) -> Result<(), ApiError> {
         let mut it = self.offered_to(id, agent, "reject")?;
-        self.router.handle_input(
-            self.now,
-            Input::OfferRejected {
-                interaction: id,
-                agent,
-            },
-        );
+        self.hand_back(&it, agent);
         metrics::counter!("switchboard_routing_decisions_total", "decision" => "rejected")
             .increment(1);
         self.set_state(&mut it, InteractionState::Queued);
@@ -1212,8 +1334,79 @@ impl Engine {
             Some(agent),
             json!({"agent_id": agent, "reason": reason, "sip_status": status}),
         );
+        if self.direct.contains(&id) && it.queue.is_none() {
+            // An outbound call the agent's own phone did not take.
+            let mut it = it;
+            self.hand_back(&it, agent);
+            it.agent = None;
+            self.set_state(&mut it, InteractionState::Ended);
+            it.disposition = Some("not_answered".into());
+            it.ended_at = Some(self.now_ms);
+            self.event(
+                &it,
+                "interaction.ended",
+                Some(agent),
+                json!({"disposition": "not_answered", "by": "agent", "agent_id": agent}),
+            );
+            self.save(it);
+            return Ok(());
+        }
+        if self.direct.contains(&id) {
+            // A transfer the agent's phone did not take: the call waits in its queue, and the
+            // agent, who was not chosen by the router, stays as it was.
+            let mut it = it;
+            self.hand_back(&it, agent);
+            self.set_state(&mut it, InteractionState::Queued);
+            it.agent = None;
+            it.waiting_since = Some(self.now_ms);
+            let queue = it.queue;
+            self.event(&it, "interaction.queued", None, json!({"queue_id": queue}));
+            self.save(it);
+            return Ok(());
+        }
         // Going on break hands the offer back to the head of the queue (set_presence).
         self.set_presence(agent, Presence::Break, Some("missed_offer".into()))
+    }
+
+    /// Takes an offered interaction back from `agent`: a queue's offer returns to the head of
+    /// its queue; a direct offer is released by the agent and joins its queue.
+    fn hand_back(&mut self, it: &Interaction, agent: AgentId) {
+        let id = it.id;
+        if !self.direct.remove(&id) {
+            self.router.handle_input(
+                self.now,
+                Input::OfferRejected {
+                    interaction: id,
+                    agent,
+                },
+            );
+            return;
+        }
+        self.router
+            .handle_input(self.now, Input::InteractionReleased(id));
+        if let Some(queue) = it.queue {
+            self.router.handle_input(
+                self.now,
+                Input::InteractionArrived(Arrival {
+                    id,
+                    queue,
+                    channel: it.channel,
+                    priority: Some(it.priority),
+                    waiting_since: None,
+                    skills: own_skills(&it.attributes),
+                }),
+            );
+        }
+    }
+
+    /// Removes a waiting or offered interaction from the router.
+    fn withdraw(&mut self, id: InteractionId) {
+        let input = if self.direct.remove(&id) {
+            Input::InteractionReleased(id)
+        } else {
+            Input::InteractionWithdrawn(id)
+        };
+        self.router.handle_input(self.now, input);
     }
 
     fn call_ended(&mut self, id: InteractionId, by: &'static str) -> Result<(), ApiError> {
@@ -1311,8 +1504,7 @@ impl Engine {
                     ));
                 }
                 if it.state != InteractionState::Flow {
-                    self.router
-                        .handle_input(self.now, Input::InteractionWithdrawn(id));
+                    self.withdraw(id);
                 }
                 let agent = it.agent.take();
                 self.set_state(&mut it, InteractionState::Ended);
@@ -1405,6 +1597,117 @@ impl Engine {
         Ok(())
     }
 
+    /// A blind transfer of a call to a number outside: the agent is released at once (no
+    /// wrap-up) and the interaction ends; the SIP side dials the number.
+    fn transfer_out(
+        &mut self,
+        id: InteractionId,
+        by_agent: Option<AgentId>,
+        number: Sensitive<String>,
+    ) -> Result<(), ApiError> {
+        let mut it = self.get_open(id)?;
+        in_state(&it, InteractionState::Connected, "transfer")?;
+        if by_agent.is_some() && it.agent != by_agent {
+            return Err(ApiError::forbidden(
+                "only its agent or a supervisor can transfer this interaction",
+            ));
+        }
+        if it.channel != Channel::Voice {
+            return Err(ApiError::unprocessable(
+                "voice_only",
+                "only a call can be transferred to a number",
+            ));
+        }
+        self.router
+            .handle_input(self.now, Input::InteractionReleased(id));
+        let from_agent = it.agent.take();
+        let queue = it.queue;
+        self.set_state(&mut it, InteractionState::Ended);
+        it.disposition = Some("transferred".into());
+        it.ended_at = Some(self.now_ms);
+        metrics::counter!("switchboard_interactions_ended_total", "channel" => it.channel.as_str(), "outcome" => "transferred").increment(1);
+        self.event(
+            &it,
+            "interaction.transferred",
+            from_agent,
+            json!({"from_agent_id": from_agent, "from_queue_id": queue, "to_number": number.expose()}),
+        );
+        self.save(it);
+        Ok(())
+    }
+
+    /// A blind transfer to one agent: the interaction is offered to `agent` alone (its phones
+    /// ring for a call). The router counts it against the agent's capacity from now on.
+    fn transfer_to_agent(
+        &mut self,
+        id: InteractionId,
+        by_agent: Option<AgentId>,
+        agent: AgentId,
+    ) -> Result<(), ApiError> {
+        let mut it = self.get_open(id)?;
+        in_state(&it, InteractionState::Connected, "transfer")?;
+        if by_agent.is_some() && it.agent != by_agent {
+            return Err(ApiError::forbidden(
+                "only its agent or a supervisor can transfer this interaction",
+            ));
+        }
+        if it.agent == Some(agent) {
+            return Err(ApiError::conflict(
+                "same_agent",
+                "the interaction is already with this agent",
+            ));
+        }
+        let Some(info) = self.agents.get(&agent) else {
+            return Err(ApiError::unprocessable(
+                "unknown_agent",
+                format!("no agent {agent} in this tenant"),
+            ));
+        };
+        // A phone carries one call: a voice transfer needs an agent without one.
+        let busy = it.channel == Channel::Voice
+            && self.router.agent_load(agent, it.channel).unwrap_or(0) > 0;
+        if info.presence != Presence::Available || busy {
+            return Err(ApiError::conflict(
+                "agent_unavailable",
+                "the agent is not available to take it; transfer to a queue instead",
+            ));
+        }
+        self.router
+            .handle_input(self.now, Input::InteractionReleased(id));
+        self.router.handle_input(
+            self.now,
+            Input::InteractionRestored {
+                interaction: id,
+                agent,
+                channel: it.channel,
+            },
+        );
+        self.direct.insert(id);
+        let from_agent = it.agent.take();
+        let queue = it.queue;
+        self.event(
+            &it,
+            "interaction.transferred",
+            from_agent,
+            json!({"from_agent_id": from_agent, "from_queue_id": queue, "to_agent_id": agent}),
+        );
+        self.set_state(&mut it, InteractionState::Offered);
+        it.agent = Some(agent);
+        it.offered_at = Some(self.now_ms);
+        it.answered_at = None;
+        self.event(
+            &it,
+            "interaction.offered",
+            Some(agent),
+            json!({
+                "agent_id": agent, "queue_id": queue, "expires_at": null, "channel": it.channel,
+                "subject": it.subject, "customer_id": it.customer, "transfer": true,
+            }),
+        );
+        self.save(it);
+        Ok(())
+    }
+
     fn set_presence(
         &mut self,
         agent: AgentId,
@@ -1441,16 +1744,10 @@ impl Engine {
                 .map(|it| it.id)
                 .collect();
             for id in pending {
-                self.router.handle_input(
-                    self.now,
-                    Input::OfferRejected {
-                        interaction: id,
-                        agent,
-                    },
-                );
                 let Some(mut it) = self.open.get(&id).cloned() else {
                     continue;
                 };
+                self.hand_back(&it, agent);
                 metrics::counter!("switchboard_routing_decisions_total", "decision" => "revoked")
                     .increment(1);
                 self.set_state(&mut it, InteractionState::Queued);
@@ -1722,6 +2019,12 @@ impl Engine {
         if it.channel == Channel::Voice {
             use crate::bus::VoiceEventKind as V;
             let v = match (kind, agent) {
+                ("interaction.offered", Some(a)) if data["direction"] == "outbound" => {
+                    data["to_number"].as_str().map(|n| V::Dial {
+                        agent: a,
+                        number: Sensitive::new(n.to_owned()),
+                    })
+                }
                 ("interaction.offered", Some(a)) => Some(V::Offered(a)),
                 (
                     "interaction.offer_expired"
@@ -1729,9 +2032,15 @@ impl Engine {
                     | "interaction.offer_rejected",
                     Some(a),
                 ) => Some(V::OfferEnded(a)),
-                ("interaction.transferred", _) => Some(V::Requeued),
+                ("interaction.transferred", _) => match data["to_number"].as_str() {
+                    Some(n) => Some(V::TransferredOut(Sensitive::new(n.to_owned()))),
+                    None => Some(V::Requeued),
+                },
                 (
-                    "interaction.completed" | "interaction.cancelled" | "interaction.withdrawn",
+                    "interaction.completed"
+                    | "interaction.cancelled"
+                    | "interaction.withdrawn"
+                    | "interaction.ended",
                     _,
                 ) => Some(V::Ended),
                 _ => None,

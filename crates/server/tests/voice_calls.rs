@@ -28,8 +28,22 @@ fn register_phone(sip: SocketAddr, user: &str) -> u16 {
 
 /// A SIPp phone on `port` running `scenario_name` for `calls` calls.
 fn spawn_phone(scenario_name: &str, port: u16, calls: u32, work: &Path) -> Child {
-    Command::new("sipp")
-        .arg("-sf")
+    spawn_phone_with(scenario_name, port, calls, work, &[])
+}
+
+/// [`spawn_phone`] with scenario keywords (`-key NAME VALUE`).
+fn spawn_phone_with(
+    scenario_name: &str,
+    port: u16,
+    calls: u32,
+    work: &Path,
+    keys: &[(&str, &str)],
+) -> Child {
+    let mut cmd = Command::new("sipp");
+    for (k, v) in keys {
+        cmd.args(["-key", k, v]);
+    }
+    cmd.arg("-sf")
         .arg(scenario(scenario_name))
         .args(["-i", "127.0.0.1", "-p", &port.to_string(), "-nostdin"])
         .args(["-m", &calls.to_string(), "-timeout", "60s", "-trace_err"])
@@ -412,7 +426,13 @@ async fn refer_from_the_agents_phone_transfers_the_caller_to_another_queue() {
     let a1 = available(&s, "agent1").await;
     tokio::time::sleep(Duration::from_millis(50)).await;
     let a2 = available(&s, "agent2").await;
-    let transferor = spawn_phone("agent_refer.xml", register_phone(sip, "agent1"), 1, &work.0);
+    let transferor = spawn_phone_with(
+        "agent_refer.xml",
+        register_phone(sip, "agent1"),
+        1,
+        &work.0,
+        &[("refer_to", "sales")],
+    );
     let answerer = spawn_phone(
         "agent_answer.xml",
         register_phone(sip, "agent2"),
@@ -446,4 +466,424 @@ async fn refer_from_the_agents_phone_transfers_the_caller_to_another_queue() {
         events_of(&it, "interaction.call_ended")[0]["data"]["by"],
         "caller"
     );
+}
+
+#[tokio::test]
+async fn refer_to_an_agent_rings_that_agents_phone_alone() {
+    let dir = TempDir::new("voice-refer-agent");
+    let s = Server::start(&dir.0);
+    let sip = s.sip.expect("sip address");
+    let work = TempDir::new("voice-refer-agent-logs");
+    let admin = s.login("admin", "admin").await;
+    let a1 = available(&s, "agent1").await;
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    let a2 = available(&s, "agent2").await;
+    let transferor = spawn_phone_with(
+        "agent_refer.xml",
+        register_phone(sip, "agent1"),
+        1,
+        &work.0,
+        &[("refer_to", "agent2")],
+    );
+    let answerer = spawn_phone(
+        "agent_answer.xml",
+        register_phone(sip, "agent2"),
+        1,
+        &work.0,
+    );
+    let caller = spawn_caller(sip, "caller_transferred.xml", "1000", 300, &work.0);
+    finish_phone(transferor, "agent1's phone (REFER, NOTIFY, BYE)", &work.0);
+    finish_phone(
+        caller,
+        "the caller (re-INVITE with agent2, then BYE)",
+        &work.0,
+    );
+    finish_phone(answerer, "agent2's phone", &work.0);
+
+    let id = calls(&admin).await[0]["id"]
+        .as_str()
+        .expect("id")
+        .to_owned();
+    let it = admin.wait_for(&id, |v| v["state"] != "connected").await;
+    let transferred = &events_of(&it, "interaction.transferred")[0];
+    assert_eq!(transferred["data"]["from_agent_id"], a1.agent_id());
+    assert_eq!(transferred["data"]["to_agent_id"], a2.agent_id());
+    let offered = events_of(&it, "interaction.offered");
+    assert_eq!(offered.len(), 2);
+    assert_eq!(offered[1]["data"]["agent_id"], a2.agent_id());
+    assert_eq!(offered[1]["data"]["transfer"], true);
+    let accepted = events_of(&it, "interaction.accepted");
+    assert_eq!(accepted.len(), 2);
+    assert_eq!(accepted[1]["data"]["agent_id"], a2.agent_id());
+    // agent2 ends in wrap-up, not on break: the direct offer counted on it and was freed.
+    let status = a2
+        .get(&format!("/api/v1/agents/{}/state", a2.agent_id()))
+        .await
+        .expect(200);
+    assert_ne!(status["state"], "break", "{status}");
+}
+
+#[tokio::test]
+async fn the_api_transfers_a_call_to_an_agent_and_refuses_bad_targets() {
+    let dir = TempDir::new("voice-api-transfer");
+    let s = Server::start(&dir.0);
+    let sip = s.sip.expect("sip address");
+    let work = TempDir::new("voice-api-transfer-logs");
+    let admin = s.login("admin", "admin").await;
+    let a1 = available(&s, "agent1").await;
+    let first = spawn_phone(
+        "agent_answer.xml",
+        register_phone(sip, "agent1"),
+        1,
+        &work.0,
+    );
+    let second = spawn_phone(
+        "agent_answer.xml",
+        register_phone(sip, "agent2"),
+        1,
+        &work.0,
+    );
+    let caller = spawn_caller(sip, "caller_transferred.xml", "1000", 300, &work.0);
+    let id = loop {
+        if let Some(c) = calls(&admin).await.first()
+            && c["state"] == "connected"
+        {
+            break c["id"].as_str().expect("id").to_owned();
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    let path = format!("/api/v1/interactions/{id}/transfer");
+    // agent2 is not available yet; both targets at once and none are malformed.
+    let busy = a1.post(&path, serde_json::json!({"agent": "agent2"})).await;
+    assert_eq!(busy.status, 409, "{:?}", busy.body);
+    assert_eq!(busy.body["error"]["code"], "agent_unavailable");
+    let both = a1
+        .post(
+            &path,
+            serde_json::json!({"agent": "agent2", "queue": "sales"}),
+        )
+        .await;
+    assert_eq!(both.status, 400);
+    assert_eq!(both.body["error"]["code"], "invalid_target");
+    let nobody = a1.post(&path, serde_json::json!({"agent": "nobody"})).await;
+    assert_eq!(nobody.status, 422);
+    assert_eq!(nobody.body["error"]["code"], "unknown_agent");
+    let myself = a1.post(&path, serde_json::json!({"agent": "agent1"})).await;
+    assert_eq!(myself.status, 409);
+    assert_eq!(myself.body["error"]["code"], "same_agent");
+
+    let a2 = available(&s, "agent2").await;
+    let it = a1
+        .post(&path, serde_json::json!({"agent": "agent2"}))
+        .await
+        .expect(200);
+    assert_eq!(it["state"], "offered");
+    finish_phone(first, "agent1's phone (BYE after the transfer)", &work.0);
+    finish_phone(caller, "the caller (re-INVITE with agent2)", &work.0);
+    finish_phone(second, "agent2's phone", &work.0);
+    let it = admin.wait_for(&id, |v| v["state"] != "connected").await;
+    let accepted = events_of(&it, "interaction.accepted");
+    assert_eq!(accepted.len(), 2);
+    assert_eq!(accepted[1]["data"]["agent_id"], a2.agent_id());
+}
+
+#[tokio::test]
+async fn the_caller_is_the_asserted_identity_only_on_a_trusted_trunk() {
+    let dir = TempDir::new("voice-pai");
+    let s = Server::start(&dir.0);
+    let sip = s.sip.expect("sip address");
+    let work = TempDir::new("voice-pai-logs");
+    let admin = s.login("admin", "admin").await;
+    let trunk = admin.get("/api/v1/voice/trunks").await.expect(200)[0].clone();
+    assert_eq!(trunk["trust_identity"], true, "the demo trunk is loopback");
+    let path = format!("/api/v1/voice/trunks/{}", trunk["id"].as_str().expect("id"));
+    let caller_of = |v: &Value| v["attributes"]["caller"].as_str().map(str::to_owned);
+    // Trusted: the asserted tel URI, normalised to E.164.
+    sipp(
+        sip,
+        "caller_asserted.xml",
+        "127.0.0.1",
+        &["-s", "1000", "-m", "1", "-d", "100"],
+        &work.0,
+    );
+    let first = calls(&admin).await[0].clone();
+    assert_eq!(caller_of(&first).as_deref(), Some("+442079460018"));
+    // Untrusted: the header is ignored and From names the caller.
+    let body = serde_json::json!({"name": trunk["name"], "allow": trunk["allow"], "trust_identity": false});
+    let put = admin.put(&path, body).await.expect(200);
+    assert_eq!(put["trust_identity"], false);
+    sipp(
+        sip,
+        "caller_asserted.xml",
+        "127.0.0.1",
+        &["-s", "1000", "-m", "1", "-d", "100"],
+        &work.0,
+    );
+    let list = calls(&admin).await;
+    assert_eq!(list.len(), 2);
+    assert_eq!(caller_of(&list[1]).as_deref(), Some("+155501001"));
+    assert_ne!(list[1]["customer_id"], list[0]["customer_id"]);
+}
+
+/// Points the demo trunk's outbound side at a SIPp provider (`provider_challenge.xml`, digest
+/// user `acct`, password `s3cret`) and starts it.
+async fn outbound_provider(admin: &Session, work: &Path) -> Child {
+    let port = free_udp_port();
+    let trunk = admin.get("/api/v1/voice/trunks").await.expect(200)[0].clone();
+    let body = serde_json::json!({
+        "name": trunk["name"], "allow": trunk["allow"], "trust_identity": true,
+        "outbound_uri": format!("sip:127.0.0.1:{port}"),
+        "outbound_username": "acct", "outbound_password": "s3cret",
+        "caller_id": "+442079460000",
+    });
+    let put = admin
+        .put(
+            &format!("/api/v1/voice/trunks/{}", trunk["id"].as_str().expect("id")),
+            body,
+        )
+        .await
+        .expect(200);
+    assert_eq!(put["outbound_password_set"], true);
+    assert!(put.get("outbound_password").is_none(), "{put}");
+    let provider = Command::new("sipp")
+        .arg("-sf")
+        .arg(scenario("provider_challenge.xml"))
+        .args(["-i", "127.0.0.1", "-p", &port.to_string(), "-nostdin"])
+        .args(["-m", "1", "-timeout", "60s", "-trace_err", "-trace_logs"])
+        .current_dir(work)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("run sipp");
+    // SIPp binds its port before it reads the scenario's first message.
+    std::thread::sleep(Duration::from_millis(200));
+    provider
+}
+
+/// A UDP port of 127.0.0.1 that was free a moment ago.
+fn free_udp_port() -> u16 {
+    std::net::UdpSocket::bind("127.0.0.1:0")
+        .and_then(|s| s.local_addr())
+        .expect("a free port")
+        .port()
+}
+
+#[tokio::test]
+async fn the_api_transfers_a_call_out_through_the_trunk_answering_the_providers_challenge() {
+    let dir = TempDir::new("voice-transfer-out");
+    let s = Server::start(&dir.0);
+    let sip = s.sip.expect("sip address");
+    let work = TempDir::new("voice-transfer-out-logs");
+    let admin = s.login("admin", "admin").await;
+    let agent = available(&s, "agent1").await;
+    let phone = spawn_phone(
+        "agent_answer.xml",
+        register_phone(sip, "agent1"),
+        1,
+        &work.0,
+    );
+    let caller = spawn_caller(sip, "caller_transferred.xml", "1000", 300, &work.0);
+    let id = loop {
+        if let Some(c) = calls(&admin).await.first()
+            && c["state"] == "connected"
+        {
+            break c["id"].as_str().expect("id").to_owned();
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    let path = format!("/api/v1/interactions/{id}/transfer");
+    // The demo trunk sends nothing out yet; a number must be a number.
+    agent
+        .post(&path, serde_json::json!({"number": "+442079460999"}))
+        .await
+        .expect_error(422, "no_outbound_trunk");
+    agent
+        .post(&path, serde_json::json!({"number": "call me"}))
+        .await
+        .expect_error(422, "invalid_number");
+
+    let provider = outbound_provider(&admin, &work.0).await;
+    let it = agent
+        .post(&path, serde_json::json!({"number": "+44 20 7946 0999"}))
+        .await
+        .expect(200);
+    assert_eq!(it["state"], "ended");
+    assert_eq!(it["disposition"], "transferred");
+    finish_phone(phone, "agent1's phone (BYE after the transfer)", &work.0);
+    finish_phone(
+        caller,
+        "the caller (re-INVITE with the provider's answer, then BYE)",
+        &work.0,
+    );
+    finish_phone(provider, "the provider (407, then 200 and BYE)", &work.0);
+
+    let it = admin
+        .get(&format!("/api/v1/interactions/{id}"))
+        .await
+        .expect(200);
+    let transferred = &events_of(&it, "interaction.transferred")[0];
+    assert_eq!(transferred["data"]["to_number"], "+442079460999");
+    assert_eq!(transferred["data"]["from_agent_id"], agent.agent_id());
+
+    assert_provider_authenticated(&work.0, "+442079460999");
+}
+
+/// The provider's retried INVITE (logged by `provider_challenge.xml`) went to `number` and
+/// answered the challenge with the trunk's credentials (RFC 3261 22.2).
+fn assert_provider_authenticated(work: &Path, number: &str) {
+    use switchboard_sip::digest::{Algorithm, QopAuth, ha1, response_digest};
+    let log = std::fs::read_dir(work)
+        .expect("work dir")
+        .flatten()
+        .map(|e| e.path())
+        .find(|p| p.to_string_lossy().ends_with("_logs.log"))
+        .map(|p| std::fs::read_to_string(p).expect("log"))
+        .expect("the provider's log");
+    let line = |tag: &str| {
+        log.lines()
+            .find_map(|l| l.strip_prefix(tag))
+            .unwrap_or_else(|| panic!("{tag} in {log}"))
+            .trim()
+            .to_owned()
+    };
+    let rline = line("RLINE ");
+    let uri = rline.strip_prefix("INVITE ").expect("request line");
+    assert!(uri.starts_with(&format!("sip:{number}@127.0.0.1")), "{uri}");
+    let auth_text = line("AUTH ");
+    let auth: switchboard_sip::Auth = auth_text
+        .trim_start_matches("Proxy-Authorization:")
+        .trim()
+        .parse()
+        .expect("an Authorization value");
+    let p = |k: &str| {
+        auth.param(k)
+            .unwrap_or_else(|| panic!("{k} in {auth_text}"))
+    };
+    assert_eq!(p("username"), "acct");
+    assert_eq!(p("realm"), "provider.example");
+    assert_eq!(p("uri"), uri);
+    let h = ha1(Algorithm::Md5, "acct", "provider.example", "s3cret");
+    let (nc, cnonce) = (p("nc"), p("cnonce"));
+    let expected = response_digest(
+        Algorithm::Md5,
+        &h,
+        &p("nonce"),
+        "INVITE",
+        uri,
+        Some(QopAuth {
+            nc: &nc,
+            cnonce: &cnonce,
+        }),
+    );
+    assert_eq!(p("response"), expected);
+}
+
+#[tokio::test]
+async fn refer_to_a_number_calls_it_out_through_the_trunk() {
+    let dir = TempDir::new("voice-refer-out");
+    let s = Server::start(&dir.0);
+    let sip = s.sip.expect("sip address");
+    let work = TempDir::new("voice-refer-out-logs");
+    let admin = s.login("admin", "admin").await;
+    let agent = available(&s, "agent1").await;
+    let provider = outbound_provider(&admin, &work.0).await;
+    let transferor = spawn_phone_with(
+        "agent_refer.xml",
+        register_phone(sip, "agent1"),
+        1,
+        &work.0,
+        &[("refer_to", "+442079460555")],
+    );
+    let caller = spawn_caller(sip, "caller_transferred.xml", "1000", 300, &work.0);
+    finish_phone(transferor, "agent1's phone (REFER, NOTIFY, BYE)", &work.0);
+    finish_phone(
+        caller,
+        "the caller (re-INVITE with the provider's answer)",
+        &work.0,
+    );
+    finish_phone(provider, "the provider (407, then 200 and BYE)", &work.0);
+    let id = calls(&admin).await[0]["id"]
+        .as_str()
+        .expect("id")
+        .to_owned();
+    let it = admin.wait_for(&id, |v| v["state"] == "ended").await;
+    assert_eq!(it["disposition"], "transferred");
+    let transferred = &events_of(&it, "interaction.transferred")[0];
+    assert_eq!(transferred["data"]["to_number"], "+442079460555");
+    assert_eq!(transferred["data"]["from_agent_id"], agent.agent_id());
+    assert_provider_authenticated(&work.0, "+442079460555");
+}
+
+#[tokio::test]
+async fn click_to_dial_rings_the_agents_phone_then_calls_the_number_through_the_trunk() {
+    let dir = TempDir::new("voice-dial");
+    let s = Server::start(&dir.0);
+    let sip = s.sip.expect("sip address");
+    let work = TempDir::new("voice-dial-logs");
+    let admin = s.login("admin", "admin").await;
+    let supervisor = s.login("supervisor", "supervisor").await;
+    let agent = available(&s, "agent1").await;
+    // Without an outbound trunk, with a bad number, or for another agent: refused.
+    agent
+        .post("/api/v1/calls", serde_json::json!({"to": "+442079460777"}))
+        .await
+        .expect_error(422, "no_outbound_trunk");
+    let provider = outbound_provider(&admin, &work.0).await;
+    agent
+        .post("/api/v1/calls", serde_json::json!({"to": "nobody"}))
+        .await
+        .expect_error(422, "invalid_number");
+    agent
+        .post(
+            "/api/v1/calls",
+            serde_json::json!({"to": "+442079460777", "agent": "agent2"}),
+        )
+        .await
+        .expect_error(403, "forbidden");
+    supervisor
+        .post("/api/v1/calls", serde_json::json!({"to": "+442079460777"}))
+        .await
+        .expect_error(422, "unknown_agent");
+
+    let phone = spawn_phone(
+        "agent_dialed.xml",
+        register_phone(sip, "agent1"),
+        1,
+        &work.0,
+    );
+    let it = agent
+        .post(
+            "/api/v1/calls",
+            serde_json::json!({"to": "+44 20 7946 0777"}),
+        )
+        .await
+        .expect(201);
+    assert_eq!(it["channel"], "voice");
+    assert_eq!(it["state"], "offered");
+    assert_eq!(it["agent_id"], agent.agent_id());
+    assert_eq!(it["attributes"]["direction"], "outbound");
+    assert_eq!(it["attributes"]["to"], "+442079460777");
+    let customer = it["customer_id"].as_str().expect("the number's customer");
+    finish_phone(
+        phone,
+        "agent1's phone (no SDP, answer in the ACK, BYE)",
+        &work.0,
+    );
+    finish_phone(provider, "the provider (407, then 200 and BYE)", &work.0);
+    let id = it["id"].as_str().expect("id");
+    let it = admin
+        .wait_for(id, |v| v["state"] == "wrap_up" || v["state"] == "ended")
+        .await;
+    assert_eq!(events_of(&it, "interaction.accepted").len(), 1);
+    assert_eq!(
+        events_of(&it, "interaction.call_ended")[0]["data"]["by"],
+        "agent"
+    );
+    assert_provider_authenticated(&work.0, "+442079460777");
+    // The same number again is the same customer.
+    let c = admin
+        .get(&format!("/api/v1/customers/{customer}"))
+        .await
+        .expect(200);
+    assert_eq!(c["contact_points"][0]["value"], "+442079460777");
 }

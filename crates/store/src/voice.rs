@@ -272,6 +272,8 @@ pub struct Trunk {
     pub outbound_password: Option<Sensitive<String>>,
     /// The number presented on outbound calls.
     pub caller_id: Option<String>,
+    /// Whether the trunk's P-Asserted-Identity names the caller (RFC 3325 trust domain).
+    pub trust_identity: bool,
     /// Created (UTC ms).
     pub created_at: i64,
     /// Last change (UTC ms).
@@ -312,6 +314,7 @@ fn trunk_from_row(r: &SqliteRow) -> Result<Trunk> {
         caller_id: r.try_get(7)?,
         created_at: r.try_get(8)?,
         updated_at: r.try_get(9)?,
+        trust_identity: r.try_get(10)?,
     })
 }
 
@@ -327,7 +330,7 @@ fn number_from_row(r: &SqliteRow) -> Result<VoiceNumber> {
 
 macro_rules! trunk_select {
     () => {
-        "SELECT id, tenant_id, name, allow, outbound_uri, outbound_username, outbound_password, caller_id, created_at, updated_at FROM voice_trunks"
+        "SELECT id, tenant_id, name, allow, outbound_uri, outbound_username, outbound_password, caller_id, created_at, updated_at, trust_identity FROM voice_trunks"
     };
 }
 
@@ -339,12 +342,12 @@ impl Store {
             detail: e.to_string(),
         })?;
         sqlx::query(
-            "INSERT INTO voice_trunks (id, tenant_id, name, allow, outbound_uri, outbound_username, outbound_password, caller_id, created_at, updated_at)
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)
+            "INSERT INTO voice_trunks (id, tenant_id, name, allow, outbound_uri, outbound_username, outbound_password, caller_id, created_at, updated_at, trust_identity)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)
              ON CONFLICT (id) DO UPDATE SET name = excluded.name, allow = excluded.allow,
                outbound_uri = excluded.outbound_uri, outbound_username = excluded.outbound_username,
                outbound_password = excluded.outbound_password, caller_id = excluded.caller_id,
-               updated_at = excluded.updated_at
+               updated_at = excluded.updated_at, trust_identity = excluded.trust_identity
              WHERE voice_trunks.tenant_id = excluded.tenant_id",
         )
         .bind(t.id.to_string())
@@ -357,6 +360,7 @@ impl Store {
         .bind(&t.caller_id)
         .bind(t.created_at)
         .bind(t.updated_at)
+        .bind(t.trust_identity)
         .execute(self.pool())
         .await
         .map_err(|e| map_unique(e, "a trunk with this name"))?;

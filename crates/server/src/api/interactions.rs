@@ -3,7 +3,7 @@
 
 use super::views::{ContactPointBody, CustomerView, ErrorBody, EventView, InteractionView};
 use crate::auth::Caller;
-use crate::engine::Command;
+use crate::engine::{Command, TransferTarget};
 use crate::error::{ApiError, ApiJson, ApiPath, ApiQuery, ApiResult};
 use crate::state::AppState;
 use axum::extract::State;
@@ -59,12 +59,18 @@ pub struct EndBody {
     pub notes: Option<String>,
 }
 
-/// Body of `POST /api/v1/interactions/{id}/transfer`.
+/// Body of `POST /api/v1/interactions/{id}/transfer`: exactly one target.
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct TransferBody {
-    /// Target queue id or name.
-    pub queue: String,
+    /// Target queue id or name: the interaction waits there for the next agent.
+    pub queue: Option<String>,
+    /// Target agent id or username: offered to that agent alone (it must be available; a call
+    /// that agent's phones do not take waits in the interaction's queue).
+    pub agent: Option<String>,
+    /// Target phone number (calls only): dialled through the tenant's outbound trunk, and the
+    /// interaction ends with disposition `transferred`.
+    pub number: Option<String>,
 }
 
 /// Filters of `GET /api/v1/interactions`.
@@ -102,23 +108,55 @@ pub(super) async fn resolve_queue(
     tenant: TenantId,
     q: &str,
 ) -> Result<QueueId, ApiError> {
+    find_queue(s, tenant, q).await?.ok_or_else(|| {
+        ApiError::unprocessable("unknown_queue", format!("no queue {q:?} in this tenant"))
+    })
+}
+
+/// A queue by id or name (exact, else ignoring ASCII case: a phone's keypad has no case).
+pub(crate) async fn find_queue(
+    s: &AppState,
+    tenant: TenantId,
+    q: &str,
+) -> Result<Option<QueueId>, ApiError> {
     if let Ok(id) = q.parse::<QueueId>() {
-        if s.store.queue(tenant, id).await?.is_some() {
-            return Ok(id);
-        }
-    } else if let Some(found) = s
-        .store
-        .queues(tenant)
+        return Ok(s.store.queue(tenant, id).await?.map(|x| x.id));
+    }
+    let queues = s.store.queues(tenant).await?;
+    let found = queues
+        .iter()
+        .find(|x| x.name == q)
+        .or_else(|| queues.iter().find(|x| x.name.eq_ignore_ascii_case(q)));
+    Ok(found.map(|x| x.id))
+}
+
+/// An agent of the tenant by id, login username or SIP username (the user part of its
+/// phones' address-of-record, what a phone's Refer-To names).
+pub(crate) async fn find_agent(
+    s: &AppState,
+    tenant: TenantId,
+    a: &str,
+) -> Result<Option<AgentId>, ApiError> {
+    if let Ok(id) = a.parse::<AgentId>() {
+        return Ok(s.store.agent(tenant, id).await?.map(|x| x.id));
+    }
+    if let Some(u) = s.store.user_by_username(a).await?
+        && u.tenant == tenant
+        && let Some(agent) = s
+            .store
+            .agents(tenant)
+            .await?
+            .into_iter()
+            .find(|x| x.user == u.id)
+    {
+        return Ok(Some(agent.id));
+    }
+    Ok(s.store
+        .sip_credentials(tenant)
         .await?
         .into_iter()
-        .find(|x| x.name == q)
-    {
-        return Ok(found.id);
-    }
-    Err(ApiError::unprocessable(
-        "unknown_queue",
-        format!("no queue {q:?} in this tenant"),
-    ))
+        .find(|c| c.username == a)
+        .map(|c| c.agent))
 }
 
 /// Lists interactions, newest first. Agents see only their own.
@@ -354,9 +392,10 @@ pub async fn end(
     Ok(ApiJson(InteractionView::from(&it)))
 }
 
-/// Transfers a connected interaction to another queue (its agent or a supervisor).
+/// Transfers a connected interaction to another queue or to an agent (its agent or a
+/// supervisor).
 #[utoipa::path(post, path = "/api/v1/interactions/{id}/transfer", tag = "interactions", params(("id" = String, Path)), request_body = TransferBody,
-    responses((status = 200, body = InteractionView), (status = 403, body = ErrorBody), (status = 409, body = ErrorBody), (status = 422, body = ErrorBody)))]
+    responses((status = 200, body = InteractionView), (status = 400, body = ErrorBody), (status = 403, body = ErrorBody), (status = 409, body = ErrorBody), (status = 422, body = ErrorBody)))]
 pub async fn transfer(
     State(s): State<AppState>,
     caller: Caller,
@@ -365,12 +404,29 @@ pub async fn transfer(
 ) -> ApiResult<ApiJson<InteractionView>> {
     let by_agent = acting_agent(&caller)?;
     exists(&s, &caller, id).await?;
-    let queue = resolve_queue(&s, caller.user.tenant, &b.queue).await?;
+    let tenant = caller.user.tenant;
+    let to = match (&b.queue, &b.agent, &b.number) {
+        (Some(q), None, None) => TransferTarget::Queue(resolve_queue(&s, tenant, q).await?),
+        (None, Some(a), None) => {
+            TransferTarget::Agent(find_agent(&s, tenant, a).await?.ok_or_else(|| {
+                ApiError::unprocessable("unknown_agent", format!("no agent {a:?} in this tenant"))
+            })?)
+        }
+        (None, None, Some(n)) => {
+            TransferTarget::Number(crate::voice::outbound_number(&s, tenant, n).await?.0)
+        }
+        _ => {
+            return Err(ApiError::bad_request(
+                "invalid_target",
+                "give exactly one of \"queue\", \"agent\" and \"number\"",
+            ));
+        }
+    };
     let it = s
-        .ask(caller.user.tenant, |reply| Command::Transfer {
+        .ask(tenant, |reply| Command::Transfer {
             id,
             by_agent,
-            queue,
+            to,
             reply,
         })
         .await??;

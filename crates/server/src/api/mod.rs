@@ -5,7 +5,7 @@ mod auth;
 mod config;
 mod customer_links;
 pub mod flows;
-mod interactions;
+pub(crate) mod interactions;
 mod live;
 mod messages;
 mod messaging;
@@ -113,6 +113,7 @@ pub fn api_routes() -> (Router<AppState>, utoipa::openapi::OpenApi) {
             voice::put_trunk,
             voice::delete_trunk
         ))
+        .routes(routes!(voice::dial))
         .routes(routes!(voice::list_numbers))
         .routes(routes!(voice::put_number, voice::delete_number))
         .routes(routes!(customer_links::merge))

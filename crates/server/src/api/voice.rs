@@ -2,14 +2,15 @@
 //! numbers (DIDs) whose calls start interactions. Admins write; supervisors read. Every change
 //! reaches the SIP listener at once, without a restart.
 
-use super::views::ErrorBody;
+use super::views::{ErrorBody, InteractionView};
 use crate::auth::Caller;
+use crate::engine::Command;
 use crate::error::{ApiError, ApiJson, ApiPath, ApiResult};
 use crate::state::AppState;
 use axum::extract::State;
 use axum::http::StatusCode;
 use serde::{Deserialize, Serialize};
-use switchboard_model::{QueueId, Role, Sensitive, TenantId};
+use switchboard_model::{Role, Sensitive};
 use switchboard_store::voice::{Trunk, VoiceNumber};
 use utoipa::ToSchema;
 use uuid::Uuid;
@@ -31,6 +32,8 @@ pub struct TrunkView {
     pub outbound_password_set: bool,
     /// Number presented on outbound calls.
     pub caller_id: Option<String>,
+    /// Whether the trunk's P-Asserted-Identity names the caller (else From does).
+    pub trust_identity: bool,
     /// Last change.
     pub updated_at: String,
 }
@@ -52,6 +55,10 @@ pub struct TrunkBody {
     pub outbound_password: Option<String>,
     /// Number presented on outbound calls.
     pub caller_id: Option<String>,
+    /// Believe the trunk's P-Asserted-Identity (RFC 3325; only for a provider that sets it
+    /// itself and strips it from its customers). Default false: the caller is taken from From.
+    #[serde(default)]
+    pub trust_identity: bool,
 }
 
 /// A number (DID).
@@ -84,6 +91,7 @@ fn trunk_view(t: &Trunk) -> TrunkView {
         outbound_username: t.outbound_username.clone(),
         outbound_password_set: t.outbound_password.is_some(),
         caller_id: t.caller_id.clone(),
+        trust_identity: t.trust_identity,
         updated_at: crate::clock::rfc3339(t.updated_at),
     }
 }
@@ -158,15 +166,6 @@ async fn reload(s: &AppState) {
     }
 }
 
-async fn queue_of(s: &AppState, tenant: TenantId, q: &str) -> Result<QueueId, ApiError> {
-    let queues = s.store.queues(tenant).await?;
-    queues
-        .iter()
-        .find(|x| x.id.to_string() == q || x.name == q)
-        .map(|x| x.id)
-        .ok_or_else(|| ApiError::unprocessable("unknown_queue", format!("no queue {q:?}")))
-}
-
 /// The tenant's trunks.
 #[utoipa::path(get, path = "/api/v1/voice/trunks", tag = "voice",
     responses((status = 200, body = [TrunkView]), (status = 403, body = ErrorBody)))]
@@ -199,6 +198,7 @@ pub async fn create_trunk(
         outbound_username: b.outbound_username,
         outbound_password: b.outbound_password.map(Sensitive::new),
         caller_id: b.caller_id,
+        trust_identity: b.trust_identity,
         created_at: now,
         updated_at: now,
     };
@@ -250,6 +250,7 @@ pub async fn put_trunk(
             .map(Sensitive::new)
             .or(old.outbound_password.clone()),
         caller_id: b.caller_id,
+        trust_identity: b.trust_identity,
         updated_at: s.clock.wall_ms(),
         ..old
     };
@@ -298,7 +299,7 @@ pub async fn put_number(
     caller.require(Role::Admin)?;
     check_number(&number)?;
     let tenant = caller.user.tenant;
-    let queue = queue_of(&s, tenant, &b.queue).await?;
+    let queue = super::interactions::resolve_queue(&s, tenant, &b.queue).await?;
     let n = VoiceNumber {
         tenant,
         number,
@@ -329,4 +330,58 @@ pub async fn delete_number(
     }
     reload(&s).await;
     Ok(StatusCode::NO_CONTENT)
+}
+
+/// Body of `POST /api/v1/calls`.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct DialBody {
+    /// The number to call (normalised to E.164).
+    pub to: String,
+    /// The agent whose phone calls (id, login or SIP username): supervisors only; an agent
+    /// always calls from its own phone.
+    pub agent: Option<String>,
+}
+
+/// Click-to-dial: Switchboard rings the agent's phone, and once it answers calls the number
+/// through the tenant's outbound trunk. The call is a voice interaction (attributes
+/// `direction: outbound`), offered to the agent until its phone answers.
+#[utoipa::path(post, path = "/api/v1/calls", tag = "voice", request_body = DialBody,
+    responses((status = 201, body = InteractionView), (status = 403, body = ErrorBody), (status = 409, body = ErrorBody), (status = 422, body = ErrorBody)))]
+pub async fn dial(
+    State(s): State<AppState>,
+    caller: Caller,
+    ApiJson(b): ApiJson<DialBody>,
+) -> ApiResult<(StatusCode, ApiJson<InteractionView>)> {
+    let tenant = caller.user.tenant;
+    let agent = match (&b.agent, caller.is_supervisor()) {
+        (Some(a), true) => super::interactions::find_agent(&s, tenant, a)
+            .await?
+            .ok_or_else(|| {
+                ApiError::unprocessable("unknown_agent", format!("no agent {a:?} in this tenant"))
+            })?,
+        (Some(_), false) => {
+            return Err(ApiError::forbidden(
+                "an agent calls from its own phone; only supervisors name an agent",
+            ));
+        }
+        (None, _) => caller.agent.ok_or_else(|| {
+            ApiError::unprocessable("unknown_agent", "name the agent whose phone calls")
+        })?,
+    };
+    let (number, trunk) = crate::voice::outbound_number(&s, tenant, &b.to).await?;
+    let customer = crate::voice::customer_for(&s, tenant, number.expose(), None).await;
+    let attributes = serde_json::json!({
+        "direction": "outbound", "to": number.expose(), "trunk": trunk,
+    });
+    let it = s
+        .ask(tenant, |reply| Command::Dial {
+            agent,
+            number,
+            customer,
+            attributes,
+            reply,
+        })
+        .await??;
+    Ok((StatusCode::CREATED, ApiJson(InteractionView::from(&it))))
 }

@@ -76,6 +76,23 @@ pub struct TrunkRoute {
     pub name: String,
     /// Source networks allowed (address, prefix length).
     pub allow: Vec<(IpAddr, u8)>,
+    /// Whether its P-Asserted-Identity is believed.
+    pub trust_identity: bool,
+    /// Where its outbound calls go, if it sends any.
+    pub outbound: Option<OutboundRoute>,
+}
+
+/// A trunk's provider for calls out.
+#[derive(Debug, Clone, PartialEq)]
+pub struct OutboundRoute {
+    /// The provider's address (resolved by the driver: the core does no DNS).
+    pub peer: std::net::SocketAddr,
+    /// The provider's URI; a call to `number` goes to `sip:number@` its host and port.
+    pub uri: SipUri,
+    /// Digest username and password for the provider's challenges (RFC 3261 22.2).
+    pub credentials: Option<(String, switchboard_model::Sensitive<String>)>,
+    /// The number presented (From), else the original caller's.
+    pub caller_id: Option<String>,
 }
 
 /// A dialled number and where its calls go.
@@ -113,6 +130,14 @@ fn in_net(ip: IpAddr, net: IpAddr, prefix: u8) -> bool {
 }
 
 impl Directory {
+    /// The first trunk of `tenant` that sends calls out.
+    pub fn outbound_for(&self, tenant: TenantId) -> Option<&OutboundRoute> {
+        self.trunks
+            .iter()
+            .filter(|t| t.tenant == tenant)
+            .find_map(|t| t.outbound.as_ref())
+    }
+
     /// The trunks that allow `ip`.
     pub fn trunks_for(&self, ip: IpAddr) -> impl Iterator<Item = &TrunkRoute> {
         self.trunks
@@ -184,6 +209,15 @@ pub enum CallNotice {
         /// Interaction.
         interaction: InteractionId,
     },
+    /// A click-to-dial's number was not reached (the provider's final status).
+    DialFailed {
+        /// Tenant.
+        tenant: TenantId,
+        /// Interaction.
+        interaction: InteractionId,
+        /// The status.
+        status: u16,
+    },
     /// The agent's phone asked for a blind transfer.
     Refer {
         /// Tenant.
@@ -209,6 +243,8 @@ enum Phase {
     Connecting,
     /// Talking.
     Connected,
+    /// Transferred out: the provider is being called (the caller's interaction has ended).
+    Dialing,
 }
 
 #[derive(Debug)]
@@ -256,11 +292,31 @@ struct Call {
     gone: bool,
     /// A re-INVITE on the caller leg that we originated (after a transfer) and its answer.
     pending_refresh: bool,
+    /// The leg through the outbound trunk: a transfer out, or a click-to-dial.
+    outbound: Option<ProviderLeg>,
+}
+
+/// A call to the provider of an outbound trunk.
+#[derive(Debug)]
+struct ProviderLeg {
+    route: OutboundRoute,
+    /// The provider INVITE in flight (none while a click-to-dial still rings the agent).
+    tx: Option<TransactionId>,
+    /// A challenge was answered already: a second one ends the attempt.
+    challenged: bool,
+    /// Click-to-dial: the provider is the caller side of the call (its INVITE waits in
+    /// `caller.invite` until the agent's phone answers).
+    click_to_dial: bool,
+    /// Click-to-dial: the CSeq of the agent phone's 2xx, acknowledged with the provider's
+    /// answer once it comes (RFC 3725 flow I: the phone's 2xx carries the offer).
+    agent_ack: Option<u32>,
 }
 
 #[derive(Debug, Clone, Copy)]
 enum Purpose {
     Fork(AgentId),
+    /// The INVITE to the provider of a transfer out.
+    Outbound,
     Relay,
     Refresh,
     Other,
@@ -327,6 +383,18 @@ fn user_of(uri: &Uri) -> String {
     }
 }
 
+/// Who is calling: the first P-Asserted-Identity when the trunk is trusted (RFC 3325 9.1: a
+/// proxy outside the trust domain may not assert identities, so the header is ignored from
+/// others), else From.
+fn caller_identity(req: &Request, trusted: bool) -> Option<NameAddr> {
+    let asserted = trusted
+        .then(|| req.headers.get(&HeaderName::new("P-Asserted-Identity")))
+        .flatten()
+        .and_then(|v| v.split(',').next())
+        .and_then(|v| v.trim().parse::<NameAddr>().ok());
+    asserted.or_else(|| req.headers.from().ok())
+}
+
 impl SipCore {
     fn alloc_call(&mut self) -> CallKey {
         self.calls.next += 1;
@@ -384,11 +452,11 @@ impl SipCore {
         req: Request,
         peer: Peer,
     ) {
-        let tenants: Vec<(TenantId, String)> = self
+        let tenants: Vec<(TenantId, (String, bool))> = self
             .calls
             .directory
             .trunks_for(peer.addr.ip())
-            .map(|t| (t.tenant, t.name.clone()))
+            .map(|t| (t.tenant, (t.name.clone(), t.trust_identity)))
             .collect();
         if tenants.is_empty() {
             // Toll-fraud guard: nobody but a configured trunk starts a call.
@@ -406,7 +474,7 @@ impl SipCore {
                 .get(&(*t, did.clone()))
                 .map(|r| (r.clone(), name.clone()))
         });
-        let Some((route, trunk)) = route else {
+        let Some((route, (trunk, trusted))) = route else {
             metrics::counter!("switchboard_sip_calls_refused_total", "reason" => "unknown_number")
                 .increment(1);
             let r = Response::for_request(&req, StatusCode::NOT_FOUND, "Not Found");
@@ -427,12 +495,7 @@ impl SipCore {
         };
         let trying = Response::for_request(&req, StatusCode::TRYING, "Trying");
         self.send_in(now, id, trying);
-        let identity = req
-            .headers
-            .get(&HeaderName::new("P-Asserted-Identity"))
-            .and_then(|v| v.split(',').next())
-            .and_then(|v| v.trim().parse::<NameAddr>().ok())
-            .or_else(|| req.headers.from().ok());
+        let identity = caller_identity(&req, trusted);
         let caller = identity
             .as_ref()
             .map(|a| user_of(&a.uri))
@@ -459,6 +522,7 @@ impl SipCore {
                 agent: None,
                 gone: false,
                 pending_refresh: false,
+                outbound: None,
             },
         );
         metrics::counter!("switchboard_sip_calls_total").increment(1);
@@ -731,11 +795,18 @@ impl SipCore {
         if c.phase != Phase::Connecting {
             return;
         }
+        let click_to_dial = c.outbound.as_ref().is_some_and(|o| o.click_to_dial);
+        if !ok && click_to_dial {
+            return self.outbound_failed(now, key, 480);
+        }
         if !ok {
             c.phase = Phase::Queued;
             let leg = c.agent.take();
             self.cancel_forks(now, leg);
             return;
+        }
+        if click_to_dial {
+            return self.dial_out(now, key);
         }
         c.phase = Phase::Connected;
         let (body, ctype) = c
@@ -825,7 +896,16 @@ impl SipCore {
             let leg = c.agent.take();
             self.cancel_forks(now, leg);
         }
-        if spare != Some(Side::Caller) {
+        let unanswered_dial = c
+            .outbound
+            .as_ref()
+            .is_some_and(|o| o.click_to_dial && c.phase != Phase::Connected);
+        if unanswered_dial {
+            // The caller side is only our INVITE: cancel it if it is out.
+            if let Some(tx) = c.outbound.as_mut().and_then(|o| o.tx.take()) {
+                let _ = self.transactions.cancel(now, tx);
+            }
+        } else if spare != Some(Side::Caller) {
             if let Some(tx) = c.caller.tx.take() {
                 let r = c.caller.dialog.response(
                     &c.caller.invite,
@@ -885,6 +965,10 @@ impl SipCore {
         let Some(c) = self.calls.calls.get_mut(&key) else {
             return;
         };
+        if c.phase == Phase::Dialing {
+            // Its interaction ended with the transfer out: only the provider leg is left.
+            return self.end_call(now, key, Some(Side::Caller));
+        }
         match c.interaction {
             Some(interaction) => {
                 let tenant = c.tenant;
@@ -1138,6 +1222,447 @@ impl SipCore {
         });
     }
 
+    /// The interaction was transferred out to `number` (it has ended): the agent's phone is
+    /// hung up and the number is called through the tenant's outbound trunk with the caller's
+    /// session description; its answer goes to the caller in a re-INVITE. Without an outbound
+    /// trunk the call ends.
+    pub fn transfer_out(&mut self, now: MonoTime, interaction: InteractionId, number: &str) {
+        let Some(key) = self.calls.by_interaction.remove(&interaction) else {
+            return;
+        };
+        let Some(c) = self.calls.calls.get_mut(&key) else {
+            return;
+        };
+        c.interaction = None;
+        let leg = c.agent.take();
+        let tenant = c.tenant;
+        let agent = leg.as_ref().map(|l| l.agent);
+        self.cancel_forks(now, leg);
+        let route = self.calls.directory.outbound_for(tenant).cloned();
+        let (Some(route), Some(agent)) = (route, agent) else {
+            tracing::info!("a transfer out found no outbound trunk; the call ends");
+            return self.end_call(now, key, None);
+        };
+        let c = &self.calls.calls[&key];
+        let caller_from = c.caller.invite.headers.from().ok();
+        let from_user = route
+            .caller_id
+            .clone()
+            .or_else(|| caller_from.as_ref().map(|f| user_of(&f.uri)));
+        let body = c.caller.invite.body.clone();
+        let ctype = c
+            .caller
+            .invite
+            .headers
+            .get(&HeaderName::CONTENT_TYPE)
+            .map(str::to_string);
+        let (mut req, peer) = self.provider_invite(&route, number, from_user);
+        if let Some(t) = ctype {
+            req.headers.push(HeaderName::CONTENT_TYPE, t);
+        }
+        req.body = body;
+        let Some(tx) = self.send_outbound(now, key, req, peer) else {
+            return self.end_call(now, key, None);
+        };
+        metrics::counter!("switchboard_sip_transfers_out_total").increment(1);
+        if let Some(c) = self.calls.calls.get_mut(&key) {
+            c.phase = Phase::Dialing;
+            c.outbound = Some(ProviderLeg {
+                route,
+                tx: Some(tx),
+                challenged: false,
+                click_to_dial: false,
+                agent_ack: None,
+            });
+            c.agent = Some(AgentLeg {
+                agent,
+                forks: vec![Fork { tx, failed: None }],
+                dialog: None,
+                answer: None,
+            });
+        }
+    }
+
+    /// An INVITE to `number` through `route` (without a session description yet), From our
+    /// `from_user` (else anonymous), and where to send it.
+    fn provider_invite(
+        &mut self,
+        route: &OutboundRoute,
+        number: &str,
+        from_user: Option<String>,
+    ) -> (Request, Peer) {
+        let peer = Peer {
+            transport: Transport::Udp,
+            addr: route.peer,
+        };
+        let target = route.uri.clone().with_user(number);
+        let mut req = Request::new(Method::Invite, Uri::Sip(target.clone()));
+        let v = self.our_via(&peer.transport);
+        req.headers.push(HeaderName::VIA, v.to_string());
+        req.headers.push(HeaderName::MAX_FORWARDS, "70");
+        let user = from_user
+            .filter(|u| !u.is_empty())
+            .unwrap_or_else(|| "anonymous".into());
+        let mut from = NameAddr::new(Uri::Sip(
+            SipUri::new(self.our_host())
+                .with_user(user)
+                .with_port(self.local.port()),
+        ));
+        from.set_tag(self.token());
+        req.headers.push(HeaderName::FROM, from.to_string());
+        req.headers
+            .push(HeaderName::TO, NameAddr::new(Uri::Sip(target)).to_string());
+        let call_id = format!("{}@switchboard", self.token());
+        req.headers.push(HeaderName::CALL_ID, call_id);
+        req.headers.push(HeaderName::CSEQ, "1 INVITE");
+        req.headers.push(
+            HeaderName::CONTACT,
+            self.our_contact(&peer.transport).to_string(),
+        );
+        (req, peer)
+    }
+
+    /// Click-to-dial (the interaction exists, offered to `agent`): the agent's phones ring
+    /// first, with no session description; once one answers (and the engine accepted), the
+    /// number is called with the phone's offer ([`SipCore::accepted`]). Without an outbound
+    /// trunk or a phone the call fails at once.
+    #[allow(clippy::too_many_arguments)]
+    pub fn dial(
+        &mut self,
+        now: MonoTime,
+        tenant: TenantId,
+        interaction: InteractionId,
+        agent: AgentId,
+        aor_user: &str,
+        realm: &str,
+        contacts: Vec<Binding>,
+        number: &str,
+    ) {
+        let Some(route) = self.calls.directory.outbound_for(tenant).cloned() else {
+            return self.notice(CallNotice::OfferFailed {
+                tenant,
+                interaction,
+                agent,
+                status: 503,
+            });
+        };
+        let (req, peer) = self.provider_invite(&route, number, route.caller_id.clone());
+        let (Ok(call_id), Ok(local), Ok(remote)) = (
+            req.headers.call_id().map(str::to_string),
+            req.headers.from(),
+            req.headers.to(),
+        ) else {
+            return;
+        };
+        // Until the provider answers, the caller side is only our INVITE: this dialog is
+        // not indexed and nothing is sent in it.
+        let dialog = Dialog {
+            id: DialogId {
+                call_id,
+                local_tag: local.tag().unwrap_or_default().to_string(),
+                remote_tag: String::new(),
+            },
+            local,
+            remote,
+            local_seq: 1,
+            remote_seq: None,
+            remote_target: req.uri.clone(),
+            route_set: Vec::new(),
+            local_contact: self.our_contact(&peer.transport),
+            state: switchboard_sip::dialog::DialogState::Early,
+        };
+        let key = self.alloc_call();
+        self.calls.by_interaction.insert(interaction, key);
+        self.calls.calls.insert(
+            key,
+            Call {
+                tenant,
+                interaction: Some(interaction),
+                phase: Phase::Queued,
+                caller: CallerLeg {
+                    tx: None,
+                    invite: req,
+                    peer,
+                    dialog,
+                    retransmit: None,
+                },
+                agent: None,
+                gone: false,
+                pending_refresh: false,
+                outbound: Some(ProviderLeg {
+                    route,
+                    tx: None,
+                    challenged: false,
+                    click_to_dial: true,
+                    agent_ack: None,
+                }),
+            },
+        );
+        metrics::counter!("switchboard_sip_outbound_calls_total").increment(1);
+        metrics::gauge!("switchboard_sip_calls_active").set(self.calls.len() as f64);
+        self.offer(now, tenant, interaction, agent, aor_user, realm, contacts);
+    }
+
+    fn is_click_to_dial(&self, key: CallKey) -> bool {
+        self.calls
+            .calls
+            .get(&key)
+            .and_then(|c| c.outbound.as_ref())
+            .is_some_and(|o| o.click_to_dial)
+    }
+
+    /// Click-to-dial: the agent's phone answered and the engine accepted: the number is
+    /// called with the phone's offer.
+    fn dial_out(&mut self, now: MonoTime, key: CallKey) {
+        let Some(c) = self.calls.calls.get_mut(&key) else {
+            return;
+        };
+        let (body, ctype) = c
+            .agent
+            .as_ref()
+            .and_then(|a| a.answer.clone())
+            .unwrap_or_default();
+        let mut req = c.caller.invite.clone();
+        if let Some(t) = ctype {
+            req.headers.set(HeaderName::CONTENT_TYPE, t);
+        }
+        req.body = body;
+        let peer = c.caller.peer.clone();
+        c.caller.invite = req.clone();
+        c.phase = Phase::Dialing;
+        match self.send_outbound(now, key, req, peer) {
+            Some(tx) => {
+                if let Some(o) = self
+                    .calls
+                    .calls
+                    .get_mut(&key)
+                    .and_then(|c| c.outbound.as_mut())
+                {
+                    o.tx = Some(tx);
+                }
+            }
+            None => self.outbound_failed(now, key, 500),
+        }
+    }
+
+    fn send_outbound(
+        &mut self,
+        now: MonoTime,
+        key: CallKey,
+        req: Request,
+        peer: Peer,
+    ) -> Option<TransactionId> {
+        match self
+            .transactions
+            .send_request(now, req.clone(), peer.clone())
+        {
+            Ok(tx) => {
+                self.calls.by_client_tx.insert(tx, (key, Purpose::Outbound));
+                self.calls.fork_requests.insert(tx, (req, peer));
+                Some(tx)
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, "could not call out through the trunk");
+                None
+            }
+        }
+    }
+
+    /// The provider's answer (a transfer out or a click-to-dial): a challenge is answered
+    /// once with the trunk's credentials (RFC 3261 22.2; the strongest algorithm offered,
+    /// RFC 8760 2.4), a 2xx connects the call, anything else ends it.
+    fn on_outbound_response(
+        &mut self,
+        now: MonoTime,
+        key: CallKey,
+        tx: TransactionId,
+        resp: Response,
+    ) {
+        if resp.status.is_provisional() {
+            return;
+        }
+        let Some((request, peer)) = self.calls.fork_requests.get(&tx).cloned() else {
+            return;
+        };
+        let Some(c) = self.calls.calls.get_mut(&key) else {
+            return;
+        };
+        let current =
+            c.phase == Phase::Dialing && c.outbound.as_ref().is_some_and(|o| o.tx == Some(tx));
+        if resp.status.is_success() {
+            let contact = self.our_contact(&peer.transport);
+            let Ok(mut dialog) = Dialog::uac(&request, &resp, contact) else {
+                return;
+            };
+            let seq = resp.headers.cseq().map(|c| c.seq).unwrap_or(1);
+            let v = self.our_via(&peer.transport);
+            let ack = dialog.ack(seq, v);
+            self.transactions
+                .transmit(peer.clone(), Message::Request(ack));
+            if self.calls.by_dialog.contains_key(&dialog.id) {
+                return;
+            }
+            if !current {
+                return self.bye(now, &mut dialog, peer);
+            }
+            return self.outbound_answered(now, key, request, dialog, peer, resp);
+        }
+        if !current {
+            return;
+        }
+        let status = resp.status.as_u16();
+        if matches!(status, 401 | 407)
+            && let Some(retry) = self.answer_challenge(key, &request, &resp)
+            && let Some(next) = self.send_outbound(now, key, retry, peer)
+        {
+            let c = self.calls.calls.get_mut(&key).expect("call");
+            if let Some(o) = c.outbound.as_mut() {
+                o.challenged = true;
+                o.tx = Some(next);
+            }
+            if let Some(leg) = c.agent.as_mut()
+                && leg.forks.iter().any(|f| f.tx == tx)
+            {
+                leg.forks = vec![Fork {
+                    tx: next,
+                    failed: None,
+                }];
+            }
+            return;
+        }
+        self.outbound_failed(now, key, status);
+    }
+
+    /// `request` again with the trunk's answer to the challenge in `resp`, unless one was
+    /// answered already or the trunk has no credentials.
+    fn answer_challenge(
+        &mut self,
+        key: CallKey,
+        request: &Request,
+        resp: &Response,
+    ) -> Option<Request> {
+        use switchboard_sip::digest::{Algorithm, Challenge};
+        let o = self.calls.calls.get(&key)?.outbound.as_ref()?;
+        if o.challenged {
+            return None;
+        }
+        let (user, password) = o.route.credentials.clone()?;
+        let (auths, header) = if resp.status.as_u16() == 401 {
+            (resp.headers.www_authenticate(), HeaderName::AUTHORIZATION)
+        } else {
+            (
+                resp.headers.proxy_authenticate(),
+                HeaderName::PROXY_AUTHORIZATION,
+            )
+        };
+        let mut challenges: Vec<Challenge> = auths
+            .unwrap_or_default()
+            .iter()
+            .filter_map(Challenge::from_auth)
+            .collect();
+        challenges.sort_by_key(|c| c.algorithm != Algorithm::Sha256);
+        let ch = challenges.first()?;
+        let mut retry = request.clone();
+        let seq = retry.headers.cseq().map(|c| c.seq).unwrap_or(1) + 1;
+        retry.headers.set(HeaderName::CSEQ, format!("{seq} INVITE"));
+        let v = self.our_via(&Transport::Udp);
+        retry.headers.set(HeaderName::VIA, v.to_string());
+        let cnonce = self.token();
+        let auth = ch.authorize(
+            &user,
+            password.expose(),
+            &Method::Invite,
+            &retry.uri.to_string(),
+            &cnonce,
+            1,
+        );
+        retry.headers.push(header, auth.to_string());
+        Some(retry)
+    }
+
+    /// The provider answered: a transfer out gives the caller the provider's session in a
+    /// re-INVITE; a click-to-dial acknowledges the agent phone's 2xx with it.
+    fn outbound_answered(
+        &mut self,
+        now: MonoTime,
+        key: CallKey,
+        request: Request,
+        dialog: Dialog,
+        peer: Peer,
+        resp: Response,
+    ) {
+        let ctype = resp
+            .headers
+            .get(&HeaderName::CONTENT_TYPE)
+            .map(str::to_string);
+        let click_to_dial = self.is_click_to_dial(key);
+        let c = self.calls.calls.get_mut(&key).expect("call");
+        c.phase = Phase::Connected;
+        let agent_ack = c.outbound.as_mut().and_then(|o| {
+            o.tx = None;
+            o.agent_ack.take()
+        });
+        if !click_to_dial {
+            let leg = c.agent.as_mut().expect("provider leg");
+            leg.forks.clear();
+            self.calls
+                .by_dialog
+                .insert(dialog.id.clone(), (key, Side::Agent));
+            leg.dialog = Some((dialog, peer));
+            return self.refresh_caller(now, key, resp.body, ctype);
+        }
+        self.calls
+            .by_dialog
+            .insert(dialog.id.clone(), (key, Side::Caller));
+        c.caller.dialog = dialog;
+        c.caller.invite = request;
+        c.caller.peer = peer;
+        let Some((phone, phone_peer)) = c.agent.as_ref().and_then(|a| a.dialog.clone()) else {
+            return;
+        };
+        let v = self.our_via(&phone_peer.transport);
+        let mut ack = phone.ack(agent_ack.unwrap_or(1), v);
+        if let Some(t) = ctype {
+            ack.headers.push(HeaderName::CONTENT_TYPE, t);
+        }
+        ack.body = resp.body;
+        self.transactions
+            .transmit(phone_peer, Message::Request(ack));
+    }
+
+    /// The provider did not take the call (`status`): it ends. A click-to-dial acknowledges
+    /// the agent phone's 2xx first, then hangs the phone up.
+    fn outbound_failed(&mut self, now: MonoTime, key: CallKey, status: u16) {
+        tracing::info!(status, "the number was not reached; the call ends");
+        metrics::counter!("switchboard_sip_outbound_failed_total").increment(1);
+        let Some(c) = self.calls.calls.get_mut(&key) else {
+            return;
+        };
+        let click_to_dial = c.outbound.as_ref().is_some_and(|o| o.click_to_dial);
+        let agent_ack = c.outbound.take().and_then(|o| o.agent_ack);
+        if !click_to_dial {
+            // The provider's transaction is over: nothing of that leg to cancel.
+            c.agent = None;
+            return self.end_call(now, key, None);
+        }
+        let (tenant, interaction) = (c.tenant, c.interaction);
+        if let (Some(seq), Some((phone, peer))) =
+            (agent_ack, c.agent.as_ref().and_then(|a| a.dialog.clone()))
+        {
+            let v = self.our_via(&peer.transport);
+            let ack = phone.ack(seq, v);
+            self.transactions.transmit(peer, Message::Request(ack));
+        }
+        if let Some(interaction) = interaction {
+            self.notice(CallNotice::DialFailed {
+                tenant,
+                interaction,
+                status,
+            });
+        }
+        self.end_call(now, key, Some(Side::Caller));
+    }
+
     /// A response to one of our client transactions.
     pub(super) fn on_call_response(&mut self, now: MonoTime, tx: TransactionId, resp: Response) {
         let Some(&(key, purpose)) = self.calls.by_client_tx.get(&tx) else {
@@ -1145,6 +1670,7 @@ impl SipCore {
         };
         match purpose {
             Purpose::Fork(agent) => self.on_fork_response(now, key, agent, tx, resp),
+            Purpose::Outbound => self.on_outbound_response(now, key, tx, resp),
             Purpose::Relay => self.on_relay_response(now, tx, resp),
             Purpose::Refresh => {
                 if resp.status.is_success()
@@ -1246,12 +1772,17 @@ impl SipCore {
                 return;
             };
             dialog.local_contact = self.our_contact(&peer.transport);
-            // Every 2xx is acknowledged (RFC 3261 13.2.2.4), a retransmitted one again.
-            let v = self.our_via(&peer.transport);
-            let ack = dialog.ack(1, v);
-            self.transactions
-                .transmit(peer.clone(), Message::Request(ack));
             let known = self.calls.by_dialog.contains_key(&dialog.id);
+            // A click-to-dial phone's 2xx carries the offer: its ACK brings the provider's
+            // answer later (RFC 3725 flow I). Every other 2xx is acknowledged (RFC 3261
+            // 13.2.2.4), a retransmitted one again.
+            let delayed = self.is_click_to_dial(key) && (known || current);
+            if !delayed {
+                let v = self.our_via(&peer.transport);
+                let ack = dialog.ack(1, v);
+                self.transactions
+                    .transmit(peer.clone(), Message::Request(ack));
+            }
             if known {
                 return;
             }
@@ -1278,6 +1809,9 @@ impl SipCore {
                 .insert(dialog.id.clone(), (key, Side::Agent));
             leg.dialog = Some((dialog, peer));
             c.phase = Phase::Connecting;
+            if let Some(o) = c.outbound.as_mut() {
+                o.agent_ack = resp.headers.cseq().ok().map(|c| c.seq);
+            }
             let (tenant, interaction) = (c.tenant, c.interaction);
             for o in others {
                 let _ = self.transactions.cancel(now, o);
@@ -1340,6 +1874,10 @@ impl SipCore {
             Purpose::Relay => {
                 let fake = Response::new(StatusCode::REQUEST_TIMEOUT, "Request Timeout");
                 self.on_relay_response(now, tx, fake);
+            }
+            Purpose::Outbound => {
+                let fake = Response::new(StatusCode::REQUEST_TIMEOUT, "Request Timeout");
+                self.on_outbound_response(now, key, tx, fake);
             }
             Purpose::Refresh | Purpose::Other => {}
         }
@@ -1413,5 +1951,36 @@ impl SipCore {
                 }
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn invite(extra: &str) -> Request {
+        let text = format!(
+            "INVITE sip:1000@127.0.0.1 SIP/2.0\r\nVia: SIP/2.0/UDP 127.0.0.1:5070;branch=z9hG4bK1\r\nFrom: \"Claimed\" <sip:+4930111@127.0.0.1>;tag=a\r\nTo: <sip:1000@127.0.0.1>\r\nCall-ID: c1\r\nCSeq: 1 INVITE\r\n{extra}Content-Length: 0\r\n\r\n"
+        );
+        match switchboard_sip::parse(text.as_bytes()).expect("parses") {
+            Message::Request(r) => r,
+            Message::Response(_) => panic!("a request"),
+        }
+    }
+
+    #[test]
+    fn asserted_identity_counts_only_from_a_trusted_trunk() {
+        let req = invite("P-Asserted-Identity: \"Real\" <tel:+44-20-7946-0018>, <sip:x@y>\r\n");
+        let trusted = caller_identity(&req, true).expect("identity");
+        assert_eq!(user_of(&trusted.uri), "+442079460018");
+        assert_eq!(trusted.display_name.as_deref(), Some("Real"));
+        let untrusted = caller_identity(&req, false).expect("identity");
+        assert_eq!(user_of(&untrusted.uri), "+4930111");
+        // A garbled header from a trusted trunk falls back to From.
+        let bad = invite("P-Asserted-Identity: <<<\r\n");
+        assert_eq!(
+            user_of(&caller_identity(&bad, true).expect("from").uri),
+            "+4930111"
+        );
     }
 }

@@ -13,11 +13,12 @@ use switchboard_sip::registrar::Aor;
 use switchboard_store::{ContactPoint, Customer, Store};
 use tokio::sync::mpsc;
 
-use super::calls::{CallNotice, DidRoute, Directory, TrunkRoute};
+use super::calls::{CallNotice, DidRoute, Directory, OutboundRoute, TrunkRoute};
 use super::{BindingTable, Command};
+use crate::api::interactions::{find_agent, find_queue};
 use crate::bus::{VoiceEvent, VoiceEventKind};
 use crate::clock::Clock;
-use crate::engine::Command as Engine;
+use crate::engine::{Command as Engine, TransferTarget};
 use crate::state::AppState;
 
 /// Parses `address/prefix` (or a bare address, a host route).
@@ -39,10 +40,13 @@ pub fn parse_network(s: &str) -> Option<(IpAddr, u8)> {
 pub async fn load_directory(store: &Store) -> anyhow::Result<Directory> {
     let mut d = Directory::default();
     for t in store.all_trunks().await? {
+        let outbound = outbound_route(&t).await;
         d.trunks.push(TrunkRoute {
             tenant: t.tenant,
             name: t.name,
             allow: t.allow.iter().filter_map(|n| parse_network(n)).collect(),
+            trust_identity: t.trust_identity,
+            outbound,
         });
     }
     for n in store.all_voice_numbers().await? {
@@ -55,6 +59,46 @@ pub async fn load_directory(store: &Store) -> anyhow::Result<Directory> {
         );
     }
     Ok(d)
+}
+
+/// A trunk's outbound settings with the provider's address resolved (once per reload: the
+/// SIP core does no DNS). `None` when the trunk sends no calls out or its host does not
+/// resolve (logged).
+async fn outbound_route(t: &switchboard_store::voice::Trunk) -> Option<OutboundRoute> {
+    let uri = t
+        .outbound_uri
+        .as_deref()?
+        .parse::<switchboard_sip::Uri>()
+        .ok()?
+        .as_sip()
+        .cloned()?;
+    let port = uri.port.unwrap_or(5060);
+    let host = match &uri.host {
+        switchboard_sip::Host::Ipv6(a) => a.to_string(),
+        h => h.to_string(),
+    };
+    let peer = match tokio::net::lookup_host((host.as_str(), port)).await {
+        Ok(mut addrs) => addrs.next()?,
+        Err(e) => {
+            tracing::warn!(trunk = %t.name, error = %e, "the outbound provider's host does not resolve");
+            return None;
+        }
+    };
+    let credentials = match (&t.outbound_username, &t.outbound_password) {
+        (Some(u), Some(p)) => Some((u.clone(), p.clone())),
+        _ => None,
+    };
+    Some(OutboundRoute {
+        peer,
+        uri: switchboard_sip::SipUri {
+            user: None,
+            password: None,
+            headers: Vec::new(),
+            ..uri
+        },
+        credentials,
+        caller_id: t.caller_id.clone(),
+    })
 }
 
 /// Calls do not survive a restart (their dialogs lived in memory): voice interactions left
@@ -96,7 +140,7 @@ pub fn caller_number(
 }
 
 /// The customer calling from `number`: the owner of that contact point, or a new customer.
-async fn customer_for(
+pub(crate) async fn customer_for(
     state: &AppState,
     tenant: TenantId,
     number: &str,
@@ -223,6 +267,14 @@ async fn handle_notice(state: AppState, n: CallNotice, sip: mpsc::Sender<Command
             tenant,
             interaction,
         } => end(&state, tenant, interaction, "lost").await,
+        CallNotice::DialFailed {
+            tenant,
+            interaction,
+            status,
+        } => {
+            tracing::info!(status, "an outbound call was not answered");
+            end(&state, tenant, interaction, "number").await
+        }
         CallNotice::Hangup {
             tenant,
             interaction,
@@ -234,32 +286,77 @@ async fn handle_notice(state: AppState, n: CallNotice, sip: mpsc::Sender<Command
             agent,
             target,
         } => {
-            let queue = state.store.queues(tenant).await.ok().and_then(|qs| {
-                qs.into_iter()
-                    .find(|q| q.name.eq_ignore_ascii_case(&target))
-            });
-            match queue {
-                Some(q) => {
+            // Refer-To names a queue, else an agent (its SIP or login username).
+            // Refer-To names a queue, else an agent (its SIP or login username), else a number
+            // (out through the tenant's outbound trunk).
+            let to = match find_queue(&state, tenant, &target).await {
+                Ok(Some(q)) => Some(TransferTarget::Queue(q)),
+                _ => match find_agent(&state, tenant, &target).await {
+                    Ok(Some(a)) => Some(TransferTarget::Agent(a)),
+                    _ => outbound_number(&state, tenant, &target)
+                        .await
+                        .ok()
+                        .map(|(n, _)| TransferTarget::Number(n)),
+                },
+            };
+            let refused = match to {
+                Some(to) => {
                     let r = state
                         .ask(tenant, |reply| Engine::Transfer {
                             id: interaction,
                             by_agent: Some(agent),
-                            queue: q.id,
+                            to,
                             reply,
                         })
                         .await;
-                    if let Ok(Err(e)) = r {
-                        tracing::info!(error = %e.message, "a phone's transfer was refused");
+                    match r {
+                        Ok(Ok(_)) => false,
+                        Ok(Err(e)) => {
+                            tracing::info!(error = %e.message, "a phone's transfer was refused");
+                            true
+                        }
+                        Err(_) => true,
                     }
                 }
                 None => {
-                    tracing::info!("a phone asked to transfer to an unknown target; the call ends");
-                    end(&state, tenant, interaction, "agent").await;
-                    let _ = sip.send(Command::HangUp(interaction)).await;
+                    tracing::info!("a phone asked to transfer to an unknown target");
+                    true
                 }
+            };
+            if refused {
+                // The transferring phone has already left (blind transfer): the call ends.
+                end(&state, tenant, interaction, "agent").await;
+                let _ = sip.send(Command::HangUp(interaction)).await;
             }
         }
     }
+}
+
+/// A number to call out: normalised to E.164, and the name of the tenant's outbound trunk it
+/// goes through (422 without one).
+pub(crate) async fn outbound_number(
+    state: &AppState,
+    tenant: TenantId,
+    raw: &str,
+) -> Result<(Sensitive<String>, String), crate::error::ApiError> {
+    use crate::error::ApiError;
+    let number =
+        caller_number(raw, state.config.messaging.default_country_code).ok_or_else(|| {
+            ApiError::unprocessable("invalid_number", "the number is not a phone number")
+        })?;
+    let trunk = state
+        .store
+        .trunks(tenant)
+        .await?
+        .into_iter()
+        .find(|t| t.outbound_uri.is_some())
+        .ok_or_else(|| {
+            ApiError::unprocessable(
+                "no_outbound_trunk",
+                "no trunk of this tenant sends calls out; set a trunk's outbound_uri",
+            )
+        })?;
+    Ok((Sensitive::new(number), trunk.name))
 }
 
 async fn end(state: &AppState, tenant: TenantId, interaction: InteractionId, by: &'static str) {
@@ -284,23 +381,27 @@ pub async fn voice_events_loop(
     clock: Clock,
 ) {
     while let Some(e) = events.recv().await {
+        let phones = |agent| {
+            let aor = agents
+                .read()
+                .ok()
+                .and_then(|a| a.get(&(e.tenant, agent)).cloned());
+            let now = clock.mono();
+            let contacts = aor
+                .as_ref()
+                .and_then(|aor| {
+                    table.read().ok().map(|t| {
+                        t.get(aor)
+                            .map(|l| l.iter().filter(|b| b.expires_at > now).cloned().collect())
+                            .unwrap_or_default()
+                    })
+                })
+                .unwrap_or_default();
+            (aor, contacts)
+        };
         let cmd = match e.kind {
             VoiceEventKind::Offered(agent) => {
-                let aor = agents
-                    .read()
-                    .ok()
-                    .and_then(|a| a.get(&(e.tenant, agent)).cloned());
-                let now = clock.mono();
-                let contacts = aor
-                    .as_ref()
-                    .and_then(|aor| {
-                        table.read().ok().map(|t| {
-                            t.get(aor)
-                                .map(|l| l.iter().filter(|b| b.expires_at > now).cloned().collect())
-                                .unwrap_or_default()
-                        })
-                    })
-                    .unwrap_or_default();
+                let (aor, contacts) = phones(agent);
                 Command::Offer {
                     tenant: e.tenant,
                     interaction: e.interaction,
@@ -309,11 +410,26 @@ pub async fn voice_events_loop(
                     contacts,
                 }
             }
+            VoiceEventKind::Dial { agent, number } => {
+                let (aor, contacts) = phones(agent);
+                Command::Dial {
+                    tenant: e.tenant,
+                    interaction: e.interaction,
+                    agent,
+                    aor,
+                    contacts,
+                    number,
+                }
+            }
             VoiceEventKind::OfferEnded(agent) => Command::OfferEnded {
                 interaction: e.interaction,
                 agent,
             },
             VoiceEventKind::Requeued => Command::Requeued(e.interaction),
+            VoiceEventKind::TransferredOut(number) => Command::TransferOut {
+                interaction: e.interaction,
+                number,
+            },
             VoiceEventKind::Ended => Command::HangUp(e.interaction),
         };
         if sip.send(cmd).await.is_err() {

@@ -14,7 +14,7 @@
 //!
 //! The nonce secret and the branch seed are drawn from the OS at each start, so nonces of a
 //! previous process are answered `stale=true` and phones simply re-authenticate. Digest
-//! challenges offer MD5 first and SHA-256 second: many deployed UAs (SIPp among them) read
+//! challenges offer (by default; `[voice] digest_algorithms`) MD5 first and SHA-256 second: many deployed UAs (SIPp among them) read
 //! only the first challenge and speak only MD5; UAs that choose among challenges still pick
 //! SHA-256 (RFC 8760 2.4 lets the server order by its own preference).
 //!
@@ -25,6 +25,7 @@
 mod calls;
 mod driver;
 pub use driver::{caller_number, parse_network};
+pub(crate) use driver::{customer_for, outbound_number};
 mod transport;
 mod ua;
 
@@ -34,7 +35,7 @@ use std::sync::{Arc, Mutex, RwLock};
 
 use switchboard_model::{AgentId, InteractionId, TenantId};
 use switchboard_sip::Message;
-use switchboard_sip::digest::{Algorithm, Credentials};
+use switchboard_sip::digest::Credentials;
 use switchboard_sip::registrar::{Aor, Binding, RegistrarConfig};
 use switchboard_sip::transaction::{Peer, TransactionConfig};
 use switchboard_store::Store;
@@ -80,6 +81,21 @@ pub(crate) enum Command {
         /// Its live registrations.
         contacts: Vec<Binding>,
     },
+    /// An outbound call: ring the agent's phones, then dial `number`.
+    Dial {
+        /// Tenant.
+        tenant: TenantId,
+        /// Interaction.
+        interaction: InteractionId,
+        /// Agent.
+        agent: AgentId,
+        /// The agent's address-of-record, if it has a SIP account.
+        aor: Option<Aor>,
+        /// Its live registrations.
+        contacts: Vec<Binding>,
+        /// The number (E.164).
+        number: switchboard_model::Sensitive<String>,
+    },
     /// The offer to `agent` ended without an answer.
     OfferEnded {
         /// Interaction.
@@ -96,6 +112,13 @@ pub(crate) enum Command {
     },
     /// The interaction went back to a queue.
     Requeued(InteractionId),
+    /// The call was transferred out to a number.
+    TransferOut {
+        /// Interaction.
+        interaction: InteractionId,
+        /// The number (E.164).
+        number: switchboard_model::Sensitive<String>,
+    },
     /// The interaction ended through the API.
     HangUp(InteractionId),
 }
@@ -270,8 +293,9 @@ pub async fn start(state: AppState, addr: SocketAddr) -> anyhow::Result<VoiceHan
     let (udp, tcp) = bind(addr).await?;
     let local = udp.local_addr()?;
     let mut registrar = RegistrarConfig::new(random_bytes::<32>()?.to_vec());
-    // See the module docs: first-challenge-only UAs speak MD5.
-    registrar.digest.algorithms = vec![Algorithm::Md5, Algorithm::Sha256];
+    // `[voice] digest_algorithms`; see the module docs for the default order.
+    registrar.digest.algorithms = state.config.voice.digest_algorithms.clone();
+    registrar.limits = state.config.voice.auth_limits.clone();
     let transactions = TransactionConfig {
         branch_seed: u64::from_le_bytes(random_bytes::<8>()?),
         ..TransactionConfig::default()

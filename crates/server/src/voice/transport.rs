@@ -206,11 +206,19 @@ pub async fn engine_loop(
                         let (user, realm) = aor.map(|a| (a.user, a.realm)).unwrap_or_default();
                         core.offer(now, tenant, interaction, agent, &user, &realm, contacts)
                     }
+                    Command::Dial { tenant, interaction, agent, aor, contacts, number } => {
+                        let (user, realm) = aor.map(|a| (a.user, a.realm)).unwrap_or_default();
+                        core.dial(now, tenant, interaction, agent, &user, &realm, contacts, number.expose())
+                    }
                     Command::OfferEnded { interaction, agent } => {
                         core.offer_withdrawn(now, interaction, agent)
                     }
                     Command::Accepted { interaction, ok } => core.accepted(now, interaction, ok),
                     Command::Requeued(i) => core.requeued(now, i),
+                    Command::TransferOut {
+                        interaction,
+                        number,
+                    } => core.transfer_out(now, interaction, number.expose()),
                     Command::HangUp(i) => core.hang_up(now, i),
                 }
                 core.flush_calls(now);

@@ -9,7 +9,7 @@ step() { printf '\n==> %s\n' "$*"; }
 
 # Debian packages the end-to-end tests use: SIPp for voice, Node for the browser tests (which
 # install Chromium and fonts themselves, tests/e2e/run.sh), curl for readiness checks.
-need_pkgs=(sip-tester curl)
+need_pkgs=(sip-tester curl swaks)
 command -v node >/dev/null 2>&1 || need_pkgs+=(nodejs)
 command -v npm >/dev/null 2>&1 || need_pkgs+=(npm)
 if ((${#need_pkgs[@]})); then

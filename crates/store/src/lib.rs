@@ -14,12 +14,14 @@
 //! store stores what it is told, scoped by tenant in every query.
 
 mod chat;
+mod email;
 pub mod flows;
 mod messaging;
 mod migrate;
 mod records;
 pub mod voice;
 
+pub use email::*;
 pub use messaging::*;
 pub use records::*;
 

@@ -4,8 +4,8 @@
 
 use crate::chat::insert_message;
 use crate::{
-    Change, Event, Message, NewEvent, Result, Store, StoreError, apply_change, json, map_unique,
-    parse, parse_opt,
+    Change, EmailRecord, Event, Message, NewEvent, Result, Store, StoreError, apply_change, json,
+    map_unique, parse, parse_opt,
 };
 use serde_json::{Value, json};
 use sqlx::Row;
@@ -147,13 +147,13 @@ pub fn delivery_rank(state: &str) -> i32 {
     }
 }
 
-const ACCOUNT_COLUMNS: &str = "id, tenant_id, provider, name, queue_id, base_url, settings, secrets, enabled, created_at, updated_at";
+pub(crate) const ACCOUNT_COLUMNS: &str = "id, tenant_id, provider, name, queue_id, base_url, settings, secrets, enabled, created_at, updated_at";
 const DELIVERY_COLUMNS: &str = "message_id, tenant_id, interaction_id, account_id, channel, direction, provider_message_id, state, error, attachments, updated_at";
 const OUTBOX_COLUMNS: &str =
     "message_id, tenant_id, account_id, request, state, attempts, next_at, last_error, created_at";
 const MERGE_COLUMNS: &str = "id, tenant_id, customer_id, other_id, other_name, other_created_at, moved, by_user, created_at, undone_at";
 
-fn account_from_row(r: &SqliteRow) -> Result<ChannelAccount> {
+pub(crate) fn account_from_row(r: &SqliteRow) -> Result<ChannelAccount> {
     const T: &str = "channel_accounts";
     Ok(ChannelAccount {
         id: parse(T, &r.try_get::<String, _>(0)?)?,
@@ -457,8 +457,8 @@ impl Store {
         rows.iter().map(delivery_from_row).collect()
     }
 
-    /// Stores a message with its provider side, its event and (outbound) its outbox entry, all
-    /// in one transaction. A message whose provider id is already stored for the account is not
+    /// Stores a message with its provider side, its event, (outbound) its outbox entry and (email)
+    /// its stored mail, all in one transaction. A message whose provider id is already stored for the account is not
     /// stored again: `None` comes back.
     pub async fn append_provider_message(
         &self,
@@ -466,6 +466,7 @@ impl Store {
         event: Option<NewEvent>,
         delivery: Delivery,
         outbox: Option<OutboxItem>,
+        email: Option<&EmailRecord>,
     ) -> Result<Option<(Message, Option<Event>)>> {
         let mut tx = self.write_tx().await?;
         if let (Some(account), Some(pid)) = (delivery.account, &delivery.provider_message_id) {
@@ -482,6 +483,9 @@ impl Store {
         }
         let (stored, event) = insert_message(&mut tx, msg, event).await?;
         insert_delivery(&mut tx, &delivery).await?;
+        if let Some(e) = email {
+            crate::email::insert_email(&mut tx, &stored, e).await?;
+        }
         if let Some(o) = outbox {
             sqlx::query(
                 "INSERT INTO outbox (message_id, tenant_id, account_id, request, state, attempts, next_at, last_error, created_at)
@@ -627,7 +631,7 @@ impl Store {
     }
 
     /// Records a send attempt: `done` (with the provider's id), `failed`, or `pending` again at
-    /// `next_at`.
+    /// `next_at`. `counts`: false when nothing was attempted (held), so no attempt is used up.
     pub async fn outbox_attempted(
         &self,
         message_id: &str,
@@ -635,15 +639,17 @@ impl Store {
         next_at: i64,
         error: Option<&str>,
         provider_message_id: Option<&str>,
+        counts: bool,
     ) -> Result<()> {
         let mut tx = self.write_tx().await?;
         sqlx::query(
-            "UPDATE outbox SET state = $1, attempts = attempts + 1, next_at = $2, last_error = $3 WHERE message_id = $4",
+            "UPDATE outbox SET state = $1, attempts = attempts + $5, next_at = $2, last_error = $3 WHERE message_id = $4",
         )
         .bind(state)
         .bind(next_at)
         .bind(error)
         .bind(message_id)
+        .bind(i64::from(counts))
         .execute(&mut *tx)
         .await?;
         if let Some(pid) = provider_message_id {

@@ -14,6 +14,7 @@ const SQLITE: &[(i64, &str)] = &[
     (4, include_str!("../migrations/sqlite/0004_trunks.sql")),
     (5, include_str!("../migrations/sqlite/0005_flows.sql")),
     (7, include_str!("../migrations/sqlite/0007_messaging.sql")),
+    (8, include_str!("../migrations/sqlite/0008_email.sql")),
 ];
 
 pub(crate) async fn apply(pool: &SqlitePool) -> Result<()> {

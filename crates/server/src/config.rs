@@ -71,6 +71,10 @@ pub struct EmailConfig {
     pub max_recipients: usize,
     /// Most SMTP sessions at once (`max_sessions`).
     pub max_sessions: usize,
+    /// PEM certificate chain for STARTTLS (`tls_cert`).
+    pub tls_cert: Option<PathBuf>,
+    /// PEM private key for STARTTLS (`tls_key`).
+    pub tls_key: Option<PathBuf>,
 }
 
 impl Default for EmailConfig {
@@ -81,6 +85,8 @@ impl Default for EmailConfig {
             max_message_bytes: 25 * 1024 * 1024,
             max_recipients: 50,
             max_sessions: 1000,
+            tls_cert: None,
+            tls_key: None,
         }
     }
 }
@@ -93,6 +99,8 @@ struct FileEmail {
     max_message_bytes: Option<usize>,
     max_recipients: Option<usize>,
     max_sessions: Option<usize>,
+    tls_cert: Option<PathBuf>,
+    tls_key: Option<PathBuf>,
 }
 
 /// `host:port` of a relay (a name or an IP; IPv6 in brackets).
@@ -143,6 +151,11 @@ impl FileEmail {
             }
             m.max_sessions = n;
         }
+        if self.tls_cert.is_some() != self.tls_key.is_some() {
+            return Err(err("email.tls_cert", "tls_cert and tls_key go together"));
+        }
+        m.tls_cert = self.tls_cert;
+        m.tls_key = self.tls_key;
         Ok(())
     }
 }

@@ -10,6 +10,7 @@
 mod api;
 mod auth;
 mod bench;
+mod bench_email;
 mod bench_sip;
 mod bus;
 mod chat;

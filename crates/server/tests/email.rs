@@ -845,3 +845,77 @@ async fn without_a_relay_replies_wait_in_the_outbox_with_a_clear_status() {
     );
     assert!(ok, "{out}");
 }
+
+#[tokio::test]
+async fn starttls_is_offered_with_a_certificate_and_mail_arrives_over_it() {
+    let dir = TempDir::new("email-tls");
+    let (cert, key) = (dir.0.join("cert.pem"), dir.0.join("key.pem"));
+    let made = Command::new("openssl")
+        .args([
+            "req",
+            "-x509",
+            "-newkey",
+            "rsa:2048",
+            "-nodes",
+            "-days",
+            "2",
+            "-subj",
+            "/CN=localhost",
+        ])
+        .arg("-keyout")
+        .arg(&key)
+        .arg("-out")
+        .arg(&cert)
+        .output()
+        .expect("openssl runs");
+    assert!(
+        made.status.success(),
+        "{}",
+        String::from_utf8_lossy(&made.stderr)
+    );
+    let cfg = dir.0.join("switchboard.toml");
+    std::fs::write(
+        &cfg,
+        format!(
+            "[email]\ntls_cert = {:?}\ntls_key = {:?}\n",
+            cert.display().to_string(),
+            key.display().to_string()
+        ),
+    )
+    .expect("config");
+    let s = Server::start_with(&dir.0, &["--config", cfg.to_str().expect("path")], &[]);
+    let admin = s.login("admin", "admin").await;
+    let r = smtp_talk(&s, &[b"EHLO c\r\n"]).await;
+    assert!(r[1].contains("250-STARTTLS"), "{r:?}");
+    let (ok, out) = swaks(
+        &s,
+        &[
+            "--tls",
+            "--to",
+            "support@demo.example",
+            "--from",
+            "tls@example.test",
+            "--header",
+            "Subject: over TLS",
+        ],
+    );
+    assert!(ok, "{out}");
+    assert!(out.contains("TLS started"), "{out}");
+    assert!(out.contains("250 2.0.0 queued as"), "{out}");
+    let list = wait_interactions(&admin, 1).await;
+    assert_eq!(list[0]["subject"], "over TLS");
+    // A half-configured certificate is a configuration error naming the key.
+    let bad = dir.0.join("bad.toml");
+    std::fs::write(
+        &bad,
+        format!("[email]\ntls_cert = {:?}\n", cert.display().to_string()),
+    )
+    .expect("config");
+    let out = Command::new(env!("CARGO_BIN_EXE_switchboard"))
+        .args(["serve", "--config", bad.to_str().expect("path")])
+        .env("SWITCHBOARD_DATA", dir.0.join("other"))
+        .output()
+        .expect("run");
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("email.tls_cert"));
+}

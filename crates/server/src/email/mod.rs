@@ -28,7 +28,7 @@ use switchboard_model::{Channel, InteractionId, Sensitive, TenantId};
 use switchboard_store::{
     ChannelAccount, Delivery, EmailRecord, Interaction, Message, MessageThread, OutboxItem, Sender,
 };
-use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader, BufWriter};
+use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
 
 /// Longest command or data line read at once (RFC 5321 4.5.3.1.6 says 1000; we are lenient).
 const MAX_LINE: u64 = 64 * 1024;
@@ -92,6 +92,7 @@ pub async fn start(
         .await
         .map_err(|e| anyhow::anyhow!("cannot listen on {addr} (SWITCHBOARD_SMTP): {e}"))?;
     let local = listener.local_addr()?;
+    let acceptor = tls_acceptor(&s.config.email)?;
     let sessions = std::sync::Arc::new(tokio::sync::Semaphore::new(s.config.email.max_sessions));
     let task = tokio::spawn(async move {
         loop {
@@ -104,6 +105,7 @@ pub async fn start(
                 }
             };
             let s = s.clone();
+            let tls = acceptor.clone();
             let Ok(permit) = sessions.clone().try_acquire_owned() else {
                 tokio::spawn(async move {
                     let mut stream = stream;
@@ -115,7 +117,7 @@ pub async fn start(
             };
             tokio::spawn(async move {
                 let _ = stream.set_nodelay(true);
-                session(&s, stream).await;
+                session(&s, stream, tls).await;
                 drop(permit);
             });
         }
@@ -123,37 +125,98 @@ pub async fn start(
     Ok((local, task))
 }
 
-async fn session(s: &AppState, stream: tokio::net::TcpStream) {
-    let (r, w) = stream.into_split();
-    let mut r = BufReader::with_capacity(64 * 1024, r);
-    let mut w = BufWriter::new(w);
+/// The server side of STARTTLS (RFC 3207), from `[email] tls_cert` and `tls_key` (PEM).
+pub fn tls_acceptor(
+    cfg: &crate::config::EmailConfig,
+) -> anyhow::Result<Option<tokio_rustls::TlsAcceptor>> {
+    use rustls::pki_types::pem::PemObject;
+    use tokio_rustls::rustls;
+    let (Some(cert), Some(key)) = (&cfg.tls_cert, &cfg.tls_key) else {
+        return Ok(None);
+    };
+    let read = |p: &std::path::Path, key: &str| {
+        std::fs::read(p)
+            .map_err(|e| anyhow::anyhow!("email.{key}: cannot read {}: {e}", p.display()))
+    };
+    let certs = rustls::pki_types::CertificateDer::pem_slice_iter(&read(cert, "tls_cert")?)
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|e| anyhow::anyhow!("email.tls_cert: not PEM certificates: {e}"))?;
+    let key = rustls::pki_types::PrivateKeyDer::from_pem_slice(&read(key, "tls_key")?)
+        .map_err(|e| anyhow::anyhow!("email.tls_key: not a PEM private key: {e}"))?;
+    let provider = std::sync::Arc::new(rustls::crypto::aws_lc_rs::default_provider());
+    let config = rustls::ServerConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()?
+        .with_no_client_auth()
+        .with_single_cert(certs, key)
+        .map_err(|e| anyhow::anyhow!("email.tls_cert/tls_key: {e}"))?;
+    Ok(Some(tokio_rustls::TlsAcceptor::from(std::sync::Arc::new(
+        config,
+    ))))
+}
+
+async fn session(
+    s: &AppState,
+    stream: tokio::net::TcpStream,
+    tls: Option<tokio_rustls::TlsAcceptor>,
+) {
     let cfg = &s.config.email;
     let (mut sess, greeting) = smtp::Session::new(smtp::Limits {
         hostname: cfg.hostname.clone(),
         max_message_bytes: cfg.max_message_bytes,
         max_recipients: cfg.max_recipients,
-        tls_available: false,
+        tls_available: tls.is_some(),
     });
-    if w.write_all(greeting.as_bytes()).await.is_err() || w.flush().await.is_err() {
+    let mut io = BufReader::with_capacity(64 * 1024, stream);
+    if io.get_mut().write_all(greeting.as_bytes()).await.is_err() {
         return;
     }
+    let Some(io) = drive(s, io, &mut sess).await else {
+        return;
+    };
+    let Some(acceptor) = tls else { return };
+    // RFC 3207 4.2: nothing the client pipelined before TLS is used.
+    let tcp = io.into_inner();
+    match acceptor.accept(tcp).await {
+        Ok(stream) => {
+            sess.handle_tls();
+            drive(s, BufReader::with_capacity(64 * 1024, stream), &mut sess).await;
+        }
+        Err(_) => {
+            metrics::counter!("switchboard_email_refused_total", "reason" => "tls_handshake")
+                .increment(1);
+        }
+    }
+}
+
+/// Runs a session's commands until it ends (`None`) or asks for TLS (the connection back).
+async fn drive<S>(
+    s: &AppState,
+    mut io: BufReader<S>,
+    sess: &mut smtp::Session,
+) -> Option<BufReader<S>>
+where
+    S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin,
+{
     // Accepted recipients of the current transaction and their accounts.
     let mut accounts: HashMap<String, ChannelAccount> = HashMap::new();
     let mut line = Vec::with_capacity(1024);
+    let mut out = Vec::with_capacity(1024);
     loop {
         line.clear();
-        let mut limited = (&mut r).take(MAX_LINE);
+        let mut limited = (&mut io).take(MAX_LINE);
         let read = tokio::time::timeout(IDLE, limited.read_until(b'\n', &mut line)).await;
         match read {
-            Ok(Ok(0)) | Ok(Err(_)) => return,
+            Ok(Ok(0)) | Ok(Err(_)) => return None,
             Ok(Ok(_)) => {}
             Err(_) => {
-                let _ = w.write_all(b"421 4.4.2 idle too long, closing\r\n").await;
-                let _ = w.flush().await;
-                return;
+                let _ = io
+                    .get_mut()
+                    .write_all(b"421 4.4.2 idle too long, closing\r\n")
+                    .await;
+                return None;
             }
         }
-        let out = match sess.handle_line(&line) {
+        let reply = match sess.handle_line(&line) {
             smtp::Step::Nothing => None,
             smtp::Step::Reply(r) => Some(r),
             smtp::Step::CheckRecipient(addr) => {
@@ -178,22 +241,31 @@ async fn session(s: &AppState, stream: tokio::net::TcpStream) {
                 accounts.clear();
                 Some(sess.handle_stored(outcome))
             }
-            // Not offered without a certificate (the session never asks).
-            smtp::Step::StartTls(_) => Some("454 4.7.0 TLS not available\r\n".into()),
+            smtp::Step::StartTls(r) => {
+                out.extend_from_slice(r.as_bytes());
+                if io.get_mut().write_all(&out).await.is_err()
+                    || io.get_mut().flush().await.is_err()
+                {
+                    return None;
+                }
+                return Some(io);
+            }
             smtp::Step::Close(r) => {
-                let _ = w.write_all(r.as_bytes()).await;
-                let _ = w.flush().await;
-                return;
+                out.extend_from_slice(r.as_bytes());
+                let _ = io.get_mut().write_all(&out).await;
+                let _ = io.get_mut().flush().await;
+                return None;
             }
         };
-        if let Some(o) = out
-            && w.write_all(o.as_bytes()).await.is_err()
-        {
-            return;
+        if let Some(r) = reply {
+            out.extend_from_slice(r.as_bytes());
         }
-        // Pipelining (RFC 2920): answer a batch of commands at once.
-        if r.buffer().is_empty() && w.flush().await.is_err() {
-            return;
+        // Pipelining (RFC 2920): the replies to a batch of commands go out together.
+        if io.buffer().is_empty() && !out.is_empty() {
+            if io.get_mut().write_all(&out).await.is_err() || io.get_mut().flush().await.is_err() {
+                return None;
+            }
+            out.clear();
         }
     }
 }

@@ -357,7 +357,6 @@ impl Session {
     }
 
     /// TLS is up (RFC 3207 4.2: the session starts over, the client says EHLO again).
-    #[allow(dead_code)] // the driver offers STARTTLS once it has a certificate (docs/email.md)
     pub fn handle_tls(&mut self) {
         self.tls = true;
         self.phase = Phase::Greeted;

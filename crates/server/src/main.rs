@@ -21,6 +21,7 @@ mod demo;
 mod email;
 mod engine;
 mod error;
+mod group_commit;
 mod messaging;
 mod shapes;
 mod simulate;

@@ -77,7 +77,7 @@ impl AppState {
             config.login_failures_per_ip,
         );
         let messages = crate::chat::MessageWriter::start(store.clone());
-        let messaging = crate::messaging::Messaging::new(&config);
+        let messaging = crate::messaging::Messaging::new(&config, store.clone());
         let email = crate::email::Email::new(&config);
         AppState(Arc::new(Inner {
             store,

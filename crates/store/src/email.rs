@@ -2,7 +2,7 @@
 //! and what was read from it), threading look-ups by Message-ID and by ticket reference.
 //!
 //! The mail row is written in the same transaction as its message
-//! ([`Store::append_provider_message`]), so a mail answered `250` is stored whole.
+//! ([`Store::append_provider_messages`]), so a mail answered `250` is stored whole.
 
 use crate::messaging::{ACCOUNT_COLUMNS, account_from_row};
 use crate::{ChannelAccount, Message, Result, Store, json, parse};

@@ -385,8 +385,8 @@ async fn intake(
             .filter(|i| i.channel == Channel::Email && i.ended_at.is_none()),
         None => None,
     };
-    let (it, ticket_ref) = match existing {
-        Some(it) => (it, None),
+    let (it, ticket_ref, thread) = match existing {
+        Some(it) => (it, None, None),
         None => {
             let subject: String = if p.subject.is_empty() {
                 "(no subject)".into()
@@ -404,22 +404,18 @@ async fn intake(
                     reply,
                 })
                 .await??;
-            s.store
-                .put_thread(
-                    &MessageThread {
-                        interaction: it.id,
-                        tenant,
-                        channel: Channel::Email,
-                        account: Some(a.id),
-                        contact_kind: "email".into(),
-                        contact_value: Sensitive::new(sender.to_owned()),
-                        updated_at: now,
-                    },
-                    None,
-                )
-                .await?;
+            // Written with the mail, in one transaction.
+            let thread = MessageThread {
+                interaction: it.id,
+                tenant,
+                channel: Channel::Email,
+                account: Some(a.id),
+                contact_kind: "email".into(),
+                contact_value: Sensitive::new(sender.to_owned()),
+                updated_at: now,
+            };
             let t = ticket_for(it.id);
-            (it, Some(t))
+            (it, Some(t), Some(thread))
         }
     };
     let is_new = ticket_ref.is_some();
@@ -464,7 +460,8 @@ async fn intake(
     };
     let id = msg.id.clone();
     let stored =
-        crate::messaging::store_and_publish(s, &it, msg, delivery, None, Some(record)).await?;
+        crate::messaging::store_and_publish(s, &it, msg, delivery, None, Some(record), thread)
+            .await?;
     if stored.is_none() {
         return Ok(id);
     }

@@ -27,7 +27,7 @@ use std::time::Duration;
 use switchboard_model::{Channel, ChannelAccountId, CustomerId, Sensitive, TenantId};
 use switchboard_store::{
     ChannelAccount, ContactPoint, Customer, Delivery, DeliveryKey, EmailRecord, Interaction,
-    Message, MessageThread, NewEvent, OutboxItem, Sender,
+    Message, MessageThread, NewEvent, OutboxItem, ProviderAppend, Sender,
 };
 
 /// How long after the customer's last message free text may be sent (WhatsApp's
@@ -45,12 +45,21 @@ pub struct Messaging {
     pub http: reqwest::Client,
     /// Stored media.
     pub media: media::MediaStore,
+    /// Group commit of provider messages (messaging and email).
+    pub writer: crate::group_commit::GroupWriter<
+        ProviderAppend,
+        Option<(Message, Option<switchboard_store::Event>)>,
+    >,
 }
 
 impl Messaging {
     /// Builds it for a data directory.
-    pub fn new(cfg: &crate::config::Config) -> Self {
+    pub fn new(cfg: &crate::config::Config, store: switchboard_store::Store) -> Self {
         Messaging {
+            writer: crate::group_commit::GroupWriter::start("provider_messages", move |items| {
+                let store = store.clone();
+                async move { store.append_provider_messages(items).await }
+            }),
             wake: tokio::sync::Notify::new(),
             intake: tokio::sync::Mutex::new(()),
             http: reqwest::Client::builder()
@@ -374,7 +383,7 @@ pub async fn receive_message(
         attachments: Value::Array(attachments),
         updated_at: now,
     };
-    let Some(stored) = store_and_publish(s, &it, msg, delivery, None, None).await? else {
+    let Some(stored) = store_and_publish(s, &it, msg, delivery, None, None, None).await? else {
         return Ok(false);
     };
     s.store
@@ -476,9 +485,9 @@ async fn record_opt(
     Ok(changed)
 }
 
-/// Stores a provider message with its delivery row (and outbox entry, and stored mail), then
-/// publishes it like a chat message, with its channel, delivery state and attachments. `None`
-/// for a duplicate.
+/// Stores a provider message with its delivery row (and outbox entry, stored mail, new thread)
+/// through the group commit, then publishes it like a chat message, with its channel, delivery
+/// state and attachments. `None` for a duplicate.
 pub(crate) async fn store_and_publish(
     s: &AppState,
     it: &Interaction,
@@ -486,6 +495,7 @@ pub(crate) async fn store_and_publish(
     delivery: Delivery,
     outbox: Option<OutboxItem>,
     email: Option<EmailRecord>,
+    thread: Option<MessageThread>,
 ) -> Result<Option<Message>, ApiError> {
     let event = NewEvent {
         tenant: it.tenant,
@@ -498,8 +508,16 @@ pub(crate) async fn store_and_publish(
     let attachments = delivery.attachments.clone();
     let (state, channel) = (delivery.state.clone(), delivery.channel);
     let Some((stored, event)) = s
-        .store
-        .append_provider_message(msg, Some(event), delivery, outbox, email.as_ref())
+        .messaging
+        .writer
+        .write(ProviderAppend {
+            msg,
+            event: Some(event),
+            delivery,
+            outbox,
+            email,
+            thread,
+        })
         .await?
     else {
         return Ok(None);
@@ -756,7 +774,7 @@ async fn queue_outbound(
         attachments: json!([]),
         updated_at: now,
     };
-    let stored = store_and_publish(s, it, msg, delivery, Some(outbox), email)
+    let stored = store_and_publish(s, it, msg, delivery, Some(outbox), email, None)
         .await?
         .ok_or_else(|| ApiError::internal("a new outbound message was a duplicate"))?;
     s.messaging.wake.notify_one();

@@ -9,8 +9,8 @@ step() { printf '\n==> %s\n' "$*"; }
 
 # Debian packages the end-to-end tests use: SIPp and baresip (its headless core) for voice, Node
 # for the browser tests (which install Chromium and fonts themselves, tests/e2e/run.sh), curl for
-# readiness checks.
-need_pkgs=(sip-tester baresip-core curl)
+# readiness checks, swaks for email.
+need_pkgs=(sip-tester baresip-core curl swaks)
 command -v node >/dev/null 2>&1 || need_pkgs+=(nodejs)
 command -v npm >/dev/null 2>&1 || need_pkgs+=(npm)
 if ((${#need_pkgs[@]})); then

@@ -229,6 +229,37 @@ pub async fn record(
     Ok(a)
 }
 
+/// Records files already in the media store (as the messaging and email intakes describe them:
+/// `{sha256, size, content_type, name}`; entries without `sha256`, such as media that could not be
+/// fetched, are skipped) and returns the summaries a message carries.
+pub async fn record_media(
+    s: &AppState,
+    tenant: TenantId,
+    uploaded_by: &str,
+    media: &[Value],
+) -> Result<Value, ApiError> {
+    let mut files = Vec::new();
+    for f in media {
+        if let (Some(sha), Some(size)) = (f["sha256"].as_str(), f["size"].as_u64()) {
+            let ct = f["content_type"]
+                .as_str()
+                .unwrap_or("application/octet-stream");
+            let rec = record(
+                s,
+                tenant,
+                uploaded_by.to_owned(),
+                clean_name(f["name"].as_str().unwrap_or("file")),
+                ct.to_owned(),
+                sha.to_owned(),
+                usize::try_from(size).unwrap_or(usize::MAX),
+            )
+            .await?;
+            files.push(rec.summary());
+        }
+    }
+    Ok(Value::Array(files))
+}
+
 /// The summaries of attachments a customer names for a message: each must be the customer's
 /// own upload, not yet sent.
 pub async fn for_message(

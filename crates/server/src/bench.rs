@@ -56,6 +56,8 @@ pub enum BenchCommand {
     Chat(ChatBenchArgs),
     /// Calls set up through trunk, queue and agents' phones at a given rate (SIPp).
     Sip(crate::bench_sip::SipBenchArgs),
+    /// Inbound mail over SMTP: mails accepted (parsed, threaded, stored, queued) per second.
+    Email(crate::bench_email::EmailBenchArgs),
 }
 
 /// Runs `switchboard bench ...`.
@@ -63,6 +65,7 @@ pub fn run(cmd: BenchCommand) -> ExitCode {
     let args = match cmd {
         BenchCommand::Chat(args) => args,
         BenchCommand::Sip(args) => return crate::bench_sip::run(args),
+        BenchCommand::Email(args) => return crate::bench_email::run(args),
     };
     let rt = match tokio::runtime::Runtime::new() {
         Ok(rt) => rt,

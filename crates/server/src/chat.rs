@@ -195,72 +195,29 @@ pub async fn post_message(
 /// What appending one message gives: the stored message, whether it is new, its event.
 type Appended = Result<(Message, bool, Option<switchboard_store::Event>), ApiError>;
 
-/// Group commit of messages: one task writes every message waiting at that moment in one
-/// transaction (one fsync), so thousands of conversations do not each pay for their own, while a
-/// lone message is written at once. Each sender still gets its answer only after the commit.
+/// Group commit of chat messages ([`crate::group_commit`]).
 #[derive(Clone)]
 pub struct MessageWriter {
-    tx: tokio::sync::mpsc::Sender<(
-        Message,
-        Option<NewEvent>,
-        tokio::sync::oneshot::Sender<Appended>,
-    )>,
+    writer: crate::group_commit::GroupWriter<
+        (Message, Option<NewEvent>),
+        (Message, bool, Option<switchboard_store::Event>),
+    >,
 }
-
-/// Most messages committed together.
-const BATCH: usize = 256;
 
 impl MessageWriter {
     /// Starts the writer task.
     pub fn start(store: switchboard_store::Store) -> Self {
-        let (tx, mut rx) = tokio::sync::mpsc::channel::<(
-            Message,
-            Option<NewEvent>,
-            tokio::sync::oneshot::Sender<Appended>,
-        )>(4 * BATCH);
-        tokio::spawn(async move {
-            while let Some(first) = rx.recv().await {
-                let mut batch = vec![first];
-                while batch.len() < BATCH {
-                    match rx.try_recv() {
-                        Ok(item) => batch.push(item),
-                        Err(_) => break,
-                    }
-                }
-                metrics::histogram!("switchboard_message_batch_size").record(batch.len() as f64);
-                let items = batch
-                    .iter()
-                    .map(|(m, e, _)| (m.clone(), e.clone()))
-                    .collect();
-                match store.append_messages(items).await {
-                    Ok(results) => {
-                        for ((_, _, reply), r) in batch.into_iter().zip(results) {
-                            let _ = reply.send(Ok(r));
-                        }
-                    }
-                    Err(e) => {
-                        // One at a time, so that one bad message does not fail the others.
-                        tracing::warn!(error = %e, size = batch.len(), "message batch failed; writing one by one");
-                        for (m, ev, reply) in batch {
-                            let _ = reply
-                                .send(store.append_message(&m, ev).await.map_err(ApiError::from));
-                        }
-                    }
-                }
-            }
-        });
-        MessageWriter { tx }
+        MessageWriter {
+            writer: crate::group_commit::GroupWriter::start("messages", move |items| {
+                let store = store.clone();
+                async move { store.append_messages(items).await }
+            }),
+        }
     }
 
     /// Stores one message (with its event); answers after the commit.
     pub async fn append(&self, m: Message, e: Option<NewEvent>) -> Appended {
-        let (reply, rx) = tokio::sync::oneshot::channel();
-        self.tx
-            .send((m, e, reply))
-            .await
-            .map_err(|_| ApiError::unavailable("the message writer stopped"))?;
-        rx.await
-            .map_err(|_| ApiError::unavailable("the message writer stopped"))?
+        self.writer.write((m, e)).await
     }
 }
 

@@ -31,6 +31,8 @@ pub struct Config {
     pub http: SocketAddr,
     /// SIP listen address (UDP and TCP).
     pub sip: SocketAddr,
+    /// SMTP listen address (inbound mail).
+    pub smtp: SocketAddr,
     /// Data directory (SQLite file, later recordings and mail).
     pub data_dir: PathBuf,
     /// `sqlite://...`; `None` means `<data_dir>/switchboard.db`.
@@ -58,6 +60,111 @@ pub struct Config {
     pub messaging: MessagingConfig,
     /// SIP (`[voice]`).
     pub voice: VoiceConfig,
+    /// Email (`[email]`).
+    pub email: EmailConfig,
+}
+
+/// Settings of email (docs/email.md).
+#[derive(Debug, Clone)]
+pub struct EmailConfig {
+    /// Outbound relay `host:port` (`relay`, `SWITCHBOARD_SMTP_RELAY`); `None`: mail stays in
+    /// the outbox.
+    pub relay: Option<(String, u16)>,
+    /// The name in the SMTP greeting and the EHLO to the relay (`hostname`).
+    pub hostname: String,
+    /// Largest message accepted (`max_message_bytes`).
+    pub max_message_bytes: usize,
+    /// Most recipients per message (`max_recipients`).
+    pub max_recipients: usize,
+    /// Most SMTP sessions at once (`max_sessions`).
+    pub max_sessions: usize,
+    /// PEM certificate chain for STARTTLS (`tls_cert`).
+    pub tls_cert: Option<PathBuf>,
+    /// PEM private key for STARTTLS (`tls_key`).
+    pub tls_key: Option<PathBuf>,
+}
+
+impl Default for EmailConfig {
+    fn default() -> Self {
+        EmailConfig {
+            relay: None,
+            hostname: "localhost".into(),
+            max_message_bytes: 25 * 1024 * 1024,
+            max_recipients: 50,
+            max_sessions: 1000,
+            tls_cert: None,
+            tls_key: None,
+        }
+    }
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct FileEmail {
+    relay: Option<String>,
+    hostname: Option<String>,
+    max_message_bytes: Option<usize>,
+    max_recipients: Option<usize>,
+    max_sessions: Option<usize>,
+    tls_cert: Option<PathBuf>,
+    tls_key: Option<PathBuf>,
+}
+
+/// `host:port` of a relay (a name or an IP; IPv6 in brackets).
+fn parse_relay(key: &str, v: &str) -> Result<(String, u16), ConfigError> {
+    let bad = || err(key, format!("{v:?} is not HOST:PORT (e.g. 127.0.0.1:25)"));
+    let (host, port) = v.rsplit_once(':').ok_or_else(bad)?;
+    let port: u16 = port.parse().map_err(|_| bad())?;
+    let host = host.trim_start_matches('[').trim_end_matches(']');
+    if host.is_empty() || port == 0 || host.chars().any(|c| c.is_whitespace() || c.is_control()) {
+        return Err(bad());
+    }
+    Ok((host.to_owned(), port))
+}
+
+impl FileEmail {
+    fn apply(self, m: &mut EmailConfig) -> Result<(), ConfigError> {
+        if let Some(r) = self.relay {
+            m.relay = Some(parse_relay("email.relay", &r)?);
+        }
+        if let Some(h) = self.hostname {
+            if h.is_empty()
+                || !h
+                    .chars()
+                    .all(|c| c.is_ascii_alphanumeric() || c == '.' || c == '-')
+            {
+                return Err(err(
+                    "email.hostname",
+                    "a host name (letters, digits, dots, hyphens)",
+                ));
+            }
+            m.hostname = h;
+        }
+        if let Some(b) = self.max_message_bytes {
+            if b < 1024 {
+                return Err(err("email.max_message_bytes", "must be at least 1024"));
+            }
+            m.max_message_bytes = b;
+        }
+        if let Some(n) = self.max_recipients {
+            if n == 0 {
+                return Err(err("email.max_recipients", "must be positive"));
+            }
+            m.max_recipients = n;
+        }
+        if let Some(n) = self.max_sessions {
+            if n == 0 {
+                return Err(err("email.max_sessions", "must be positive"));
+            }
+            m.max_sessions = n;
+        }
+        if self.tls_cert.is_some() != self.tls_key.is_some() {
+            return Err(err("email.tls_cert", "tls_cert and tls_key go together"));
+        }
+        m.tls_cert = self.tls_cert;
+        m.tls_key = self.tls_key;
+        Ok(())
+    }
 }
 
 /// Settings of the messaging channels (docs/messaging.md).
@@ -106,6 +213,7 @@ impl Default for Config {
         Config {
             http: SocketAddr::from(([127, 0, 0, 1], 8080)),
             sip: SocketAddr::from(([127, 0, 0, 1], 5060)),
+            smtp: SocketAddr::from(([127, 0, 0, 1], 2525)),
             data_dir: PathBuf::from("./data"),
             database_url: None,
             demo: true,
@@ -137,6 +245,7 @@ impl Default for Config {
             .to_vec(),
             messaging: MessagingConfig::default(),
             voice: VoiceConfig::default(),
+            email: EmailConfig::default(),
         }
     }
 }
@@ -146,6 +255,7 @@ impl Default for Config {
 struct FileConfig {
     http: Option<String>,
     sip: Option<String>,
+    smtp: Option<String>,
     data: Option<PathBuf>,
     database_url: Option<String>,
     demo: Option<bool>,
@@ -158,6 +268,7 @@ struct FileConfig {
     messaging: FileMessaging,
     #[serde(default)]
     voice: FileVoice,
+    email: FileEmail,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -431,6 +542,9 @@ impl Config {
             if let Some(h) = f.sip {
                 c.sip = parse_addr("sip", &h)?;
             }
+            if let Some(h) = f.smtp {
+                c.smtp = parse_addr("smtp", &h)?;
+            }
             if let Some(d) = f.data {
                 c.data_dir = d;
             }
@@ -488,6 +602,7 @@ impl Config {
             }
             f.messaging.apply(&mut c.messaging)?;
             f.voice.apply(&mut c.voice)?;
+            f.email.apply(&mut c.email)?;
             if let Some(w) = f.auth.login_window_s {
                 if w == 0 {
                     return Err(err("auth.login_window_s", "must be positive"));
@@ -500,6 +615,12 @@ impl Config {
         }
         if let Some(h) = env("SWITCHBOARD_SIP") {
             c.sip = parse_addr("SWITCHBOARD_SIP", &h)?;
+        }
+        if let Some(h) = env("SWITCHBOARD_SMTP") {
+            c.smtp = parse_addr("SWITCHBOARD_SMTP", &h)?;
+        }
+        if let Some(r) = env("SWITCHBOARD_SMTP_RELAY").filter(|r| !r.is_empty()) {
+            c.email.relay = Some(parse_relay("SWITCHBOARD_SMTP_RELAY", &r)?);
         }
         if let Some(d) = env("SWITCHBOARD_DATA") {
             c.data_dir = PathBuf::from(d);

@@ -165,6 +165,7 @@ pub async fn seed(store: &Store, clock: &Clock) -> anyhow::Result<()> {
         store.put_skill(&s).await?;
         skills.push(s);
     }
+    let mut support_queue = None;
     for s in &skills {
         let config = QueueConfig {
             description: format!("Demo {} queue", s.name),
@@ -180,9 +181,13 @@ pub async fn seed(store: &Store, clock: &Clock) -> anyhow::Result<()> {
             ],
             ..QueueConfig::default()
         };
+        let id = QueueId::from_uuid(clock.new_uuid());
+        if s.name == "support" {
+            support_queue = Some(id);
+        }
         store
             .put_queue(&QueueRecord {
-                id: QueueId::from_uuid(clock.new_uuid()),
+                id,
                 tenant,
                 name: s.name.clone(),
                 config: serde_json::to_value(&config)?,
@@ -193,6 +198,9 @@ pub async fn seed(store: &Store, clock: &Clock) -> anyhow::Result<()> {
             .await?;
     }
     seed_flows(store, clock, tenant).await?;
+    if let Some(queue) = support_queue {
+        seed_email(store, clock, tenant, queue).await?;
+    }
     for &(username, password, role) in &LOGINS[1..] {
         let role: Role = role.parse().map_err(|e| anyhow::anyhow!("{e}"))?;
         let user = User {
@@ -279,6 +287,37 @@ pub fn demo_chat_flow() -> Value {
             }},
         }
     })
+}
+
+/// The demo address `support@demo.example` → queue `support`, acknowledging new mail.
+async fn seed_email(
+    store: &Store,
+    clock: &Clock,
+    tenant: switchboard_model::TenantId,
+    queue: QueueId,
+) -> anyhow::Result<()> {
+    let now = clock.wall_ms();
+    store
+        .put_channel_account(&switchboard_store::ChannelAccount {
+            id: switchboard_model::ChannelAccountId::from_uuid(clock.new_uuid()),
+            tenant,
+            provider: "email".into(),
+            name: "Support mail".into(),
+            queue,
+            base_url: String::new(),
+            settings: json!({
+                "address": "support@demo.example",
+                "display_name": "Demo Support",
+                "ack_text": "Thank you for writing to us. Your reference is {ticket}; please keep it in the subject of your replies. We answer within {response_time}.",
+                "response_time": "4 hours",
+            }),
+            secrets: switchboard_model::Sensitive::new(json!({})),
+            enabled: true,
+            created_at: now,
+            updated_at: now,
+        })
+        .await?;
+    Ok(())
 }
 
 /// The demo IVR: greeting, 1 for sales, 2 for support; no answer in 5 s goes to support.

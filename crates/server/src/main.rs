@@ -11,6 +11,7 @@ mod api;
 mod attachments;
 mod auth;
 mod bench;
+mod bench_email;
 mod bench_sip;
 mod bus;
 mod chat;
@@ -18,8 +19,10 @@ mod chat_flow;
 mod clock;
 mod config;
 mod demo;
+mod email;
 mod engine;
 mod error;
+mod group_commit;
 mod messaging;
 mod shapes;
 mod simulate;
@@ -246,11 +249,12 @@ async fn serve(cfg: config::Config) -> anyhow::Result<()> {
     let state = state::AppState::new(store.clone(), clock, cfg.clone(), metrics, decoy);
     state.start_engines().await?;
     let outbox = messaging::outbox::start(state.clone());
+    let (smtp_addr, smtp) = email::start(state.clone(), cfg.smtp).await?;
     let voice = voice::start(state.clone(), cfg.sip).await?;
     let _ = state.sip_accounts.set(voice.reloader());
     let addr = listener.local_addr()?;
     let demo = cfg.demo && store.tenant_by_slug("demo").await?.is_some();
-    print_banner(addr, voice.local_addr(), &cfg, demo);
+    print_banner(addr, smtp_addr, voice.local_addr(), &cfg, demo);
     let app = api::app(state.clone());
     axum::serve(
         listener,
@@ -260,6 +264,7 @@ async fn serve(cfg: config::Config) -> anyhow::Result<()> {
     .await?;
     tracing::info!("shutting down: draining engines");
     voice.stop();
+    smtp.abort();
     state.stop_engines().await;
     outbox.abort();
     store.close().await;
@@ -268,9 +273,17 @@ async fn serve(cfg: config::Config) -> anyhow::Result<()> {
     Ok(())
 }
 
-fn print_banner(addr: SocketAddr, sip: SocketAddr, cfg: &config::Config, demo: bool) {
+fn print_banner(
+    addr: SocketAddr,
+    smtp: SocketAddr,
+    sip: SocketAddr,
+    cfg: &config::Config,
+    demo: bool,
+) {
     println!("switchboard {} started", env!("CARGO_PKG_VERSION"));
     println!("http={addr}");
+    // Before `sip=`: the test harness reads up to the `sip=` line.
+    println!("smtp={smtp}");
     println!("sip={sip}");
     println!("  agent        http://{addr}/agent");
     println!("  supervisor   http://{addr}/supervisor");
@@ -279,6 +292,12 @@ fn print_banner(addr: SocketAddr, sip: SocketAddr, cfg: &config::Config, demo: b
     println!("  events       ws://{addr}/api/v1/events?token=TOKEN");
     println!("  metrics      http://{addr}/metrics");
     println!("  data         {}", cfg.database_url());
+    match &cfg.email.relay {
+        Some((h, p)) => println!("  mail relay   {h}:{p}"),
+        None => println!(
+            "  mail relay   none (SWITCHBOARD_SMTP_RELAY unset: replies stay in the outbox)"
+        ),
+    }
     if demo {
         println!("demo tenant logins as first created (POST /api/v1/auth/login):");
         for (u, p, role) in demo::LOGINS {

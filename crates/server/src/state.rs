@@ -47,6 +47,8 @@ pub struct Inner {
     pub messages: crate::chat::MessageWriter,
     /// SMS and messaging apps: outbox wake-up, intake lock, provider client, media.
     pub messaging: crate::messaging::Messaging,
+    /// Email: intake locks and the relay transport.
+    pub email: crate::email::Email,
     /// The chat flows running in this process.
     pub flow_runs: crate::chat_flow::Runs,
     engines: RwLock<HashMap<TenantId, mpsc::Sender<Command>>>,
@@ -75,7 +77,8 @@ impl AppState {
             config.login_failures_per_ip,
         );
         let messages = crate::chat::MessageWriter::start(store.clone());
-        let messaging = crate::messaging::Messaging::new(&config);
+        let messaging = crate::messaging::Messaging::new(&config, store.clone());
+        let email = crate::email::Email::new(&config);
         AppState(Arc::new(Inner {
             store,
             clock,
@@ -90,6 +93,7 @@ impl AppState {
             sip_accounts: std::sync::OnceLock::new(),
             messages,
             messaging,
+            email,
             flow_runs: Default::default(),
             engines: RwLock::new(HashMap::new()),
             tasks: Mutex::new(Vec::new()),

@@ -15,12 +15,14 @@
 
 mod attachments;
 mod chat;
+mod email;
 pub mod flows;
 mod messaging;
 mod migrate;
 mod records;
 pub mod voice;
 
+pub use email::*;
 pub use messaging::*;
 pub use records::*;
 

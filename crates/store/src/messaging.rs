@@ -4,8 +4,8 @@
 
 use crate::chat::insert_message;
 use crate::{
-    Change, Event, Message, NewEvent, Result, Store, StoreError, apply_change, json, map_unique,
-    parse, parse_opt,
+    Change, EmailRecord, Event, Message, NewEvent, Result, Store, StoreError, apply_change, json,
+    map_unique, parse, parse_opt,
 };
 use serde_json::{Value, json};
 use sqlx::Row;
@@ -147,13 +147,13 @@ pub fn delivery_rank(state: &str) -> i32 {
     }
 }
 
-const ACCOUNT_COLUMNS: &str = "id, tenant_id, provider, name, queue_id, base_url, settings, secrets, enabled, created_at, updated_at";
+pub(crate) const ACCOUNT_COLUMNS: &str = "id, tenant_id, provider, name, queue_id, base_url, settings, secrets, enabled, created_at, updated_at";
 const DELIVERY_COLUMNS: &str = "message_id, tenant_id, interaction_id, account_id, channel, direction, provider_message_id, state, error, attachments, updated_at";
 const OUTBOX_COLUMNS: &str =
     "message_id, tenant_id, account_id, request, state, attempts, next_at, last_error, created_at";
 const MERGE_COLUMNS: &str = "id, tenant_id, customer_id, other_id, other_name, other_created_at, moved, by_user, created_at, undone_at";
 
-fn account_from_row(r: &SqliteRow) -> Result<ChannelAccount> {
+pub(crate) fn account_from_row(r: &SqliteRow) -> Result<ChannelAccount> {
     const T: &str = "channel_accounts";
     Ok(ChannelAccount {
         id: parse(T, &r.try_get::<String, _>(0)?)?,
@@ -265,6 +265,98 @@ async fn event_in(
     Ok(out.pop())
 }
 
+async fn upsert_thread(
+    tx: &mut sqlx::Transaction<'static, sqlx::Sqlite>,
+    t: &MessageThread,
+) -> Result<()> {
+    sqlx::query(
+        "INSERT INTO message_threads (interaction_id, tenant_id, channel, account_id, contact_kind, contact_value, updated_at)
+         VALUES ($1, $2, $3, $4, $5, $6, $7)
+         ON CONFLICT (interaction_id) DO UPDATE SET channel = excluded.channel, account_id = excluded.account_id,
+            contact_kind = excluded.contact_kind, contact_value = excluded.contact_value, updated_at = excluded.updated_at",
+    )
+    .bind(t.interaction.to_string())
+    .bind(t.tenant.to_string())
+    .bind(t.channel.as_str())
+    .bind(t.account.map(|a| a.to_string()))
+    .bind(&t.contact_kind)
+    .bind(t.contact_value.expose())
+    .bind(t.updated_at)
+    .execute(&mut **tx)
+    .await?;
+    Ok(())
+}
+
+/// One provider message to store: the message with its event and provider side, and with it
+/// (outbound) its outbox entry, (email) its stored mail, (a new conversation) its thread.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ProviderAppend {
+    /// The message.
+    pub msg: Message,
+    /// Its event.
+    pub event: Option<NewEvent>,
+    /// Its provider side.
+    pub delivery: Delivery,
+    /// Its outbox entry.
+    pub outbox: Option<OutboxItem>,
+    /// Its stored mail.
+    pub email: Option<EmailRecord>,
+    /// The conversation's reply route, written first.
+    pub thread: Option<MessageThread>,
+}
+
+async fn append_provider_in(
+    tx: &mut sqlx::Transaction<'static, sqlx::Sqlite>,
+    item: ProviderAppend,
+) -> Result<Option<(Message, Option<Event>)>> {
+    let ProviderAppend {
+        msg,
+        event,
+        delivery,
+        outbox,
+        email,
+        thread,
+    } = item;
+    if let (Some(account), Some(pid)) = (delivery.account, &delivery.provider_message_id) {
+        let known = sqlx::query(
+            "SELECT 1 FROM message_deliveries WHERE account_id = $1 AND provider_message_id = $2",
+        )
+        .bind(account.to_string())
+        .bind(pid)
+        .fetch_optional(&mut **tx)
+        .await?;
+        if known.is_some() {
+            return Ok(None);
+        }
+    }
+    if let Some(t) = &thread {
+        upsert_thread(tx, t).await?;
+    }
+    let (stored, event) = insert_message(tx, msg, event).await?;
+    insert_delivery(tx, &delivery).await?;
+    if let Some(e) = &email {
+        crate::email::insert_email(tx, &stored, e).await?;
+    }
+    if let Some(o) = outbox {
+        sqlx::query(
+            "INSERT INTO outbox (message_id, tenant_id, account_id, request, state, attempts, next_at, last_error, created_at)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
+        )
+        .bind(&o.message_id)
+        .bind(o.tenant.to_string())
+        .bind(o.account.map(|a| a.to_string()))
+        .bind(o.request.expose().to_string())
+        .bind(&o.state)
+        .bind(o.attempts)
+        .bind(o.next_at)
+        .bind(&o.last_error)
+        .bind(o.created_at)
+        .execute(&mut **tx)
+        .await?;
+    }
+    Ok(Some((stored, event)))
+}
+
 impl Store {
     // ----- accounts -----
 
@@ -360,21 +452,7 @@ impl Store {
         event: Option<NewEvent>,
     ) -> Result<Option<Event>> {
         let mut tx = self.write_tx().await?;
-        sqlx::query(
-            "INSERT INTO message_threads (interaction_id, tenant_id, channel, account_id, contact_kind, contact_value, updated_at)
-             VALUES ($1, $2, $3, $4, $5, $6, $7)
-             ON CONFLICT (interaction_id) DO UPDATE SET channel = excluded.channel, account_id = excluded.account_id,
-                contact_kind = excluded.contact_kind, contact_value = excluded.contact_value, updated_at = excluded.updated_at",
-        )
-        .bind(t.interaction.to_string())
-        .bind(t.tenant.to_string())
-        .bind(t.channel.as_str())
-        .bind(t.account.map(|a| a.to_string()))
-        .bind(&t.contact_kind)
-        .bind(t.contact_value.expose())
-        .bind(t.updated_at)
-        .execute(&mut *tx)
-        .await?;
+        upsert_thread(&mut tx, t).await?;
         let e = match event {
             Some(e) => event_in(&mut tx, e).await?,
             None => None,
@@ -457,50 +535,20 @@ impl Store {
         rows.iter().map(delivery_from_row).collect()
     }
 
-    /// Stores a message with its provider side, its event and (outbound) its outbox entry, all
-    /// in one transaction. A message whose provider id is already stored for the account is not
-    /// stored again: `None` comes back.
-    pub async fn append_provider_message(
+    /// Stores provider messages in one transaction (group commit), each as
+    /// [`ProviderAppend`] says, in order. A message whose provider id is already stored for the
+    /// account (or earlier in the batch) is not stored again: its answer is `None`.
+    pub async fn append_provider_messages(
         &self,
-        msg: Message,
-        event: Option<NewEvent>,
-        delivery: Delivery,
-        outbox: Option<OutboxItem>,
-    ) -> Result<Option<(Message, Option<Event>)>> {
+        items: Vec<ProviderAppend>,
+    ) -> Result<Vec<Option<(Message, Option<Event>)>>> {
         let mut tx = self.write_tx().await?;
-        if let (Some(account), Some(pid)) = (delivery.account, &delivery.provider_message_id) {
-            let known = sqlx::query(
-                "SELECT 1 FROM message_deliveries WHERE account_id = $1 AND provider_message_id = $2",
-            )
-            .bind(account.to_string())
-            .bind(pid)
-            .fetch_optional(&mut *tx)
-            .await?;
-            if known.is_some() {
-                return Ok(None);
-            }
-        }
-        let (stored, event) = insert_message(&mut tx, msg, event).await?;
-        insert_delivery(&mut tx, &delivery).await?;
-        if let Some(o) = outbox {
-            sqlx::query(
-                "INSERT INTO outbox (message_id, tenant_id, account_id, request, state, attempts, next_at, last_error, created_at)
-                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
-            )
-            .bind(&o.message_id)
-            .bind(o.tenant.to_string())
-            .bind(o.account.map(|a| a.to_string()))
-            .bind(o.request.expose().to_string())
-            .bind(&o.state)
-            .bind(o.attempts)
-            .bind(o.next_at)
-            .bind(&o.last_error)
-            .bind(o.created_at)
-            .execute(&mut *tx)
-            .await?;
+        let mut out = Vec::with_capacity(items.len());
+        for item in items {
+            out.push(append_provider_in(&mut tx, item).await?);
         }
         tx.commit().await?;
-        Ok(Some((stored, event)))
+        Ok(out)
     }
 
     /// Moves a delivery state forward (a receipt, or the outcome of a send), recording the
@@ -627,7 +675,7 @@ impl Store {
     }
 
     /// Records a send attempt: `done` (with the provider's id), `failed`, or `pending` again at
-    /// `next_at`.
+    /// `next_at`. `counts`: false when nothing was attempted (held), so no attempt is used up.
     pub async fn outbox_attempted(
         &self,
         message_id: &str,
@@ -635,15 +683,17 @@ impl Store {
         next_at: i64,
         error: Option<&str>,
         provider_message_id: Option<&str>,
+        counts: bool,
     ) -> Result<()> {
         let mut tx = self.write_tx().await?;
         sqlx::query(
-            "UPDATE outbox SET state = $1, attempts = attempts + 1, next_at = $2, last_error = $3 WHERE message_id = $4",
+            "UPDATE outbox SET state = $1, attempts = attempts + $5, next_at = $2, last_error = $3 WHERE message_id = $4",
         )
         .bind(state)
         .bind(next_at)
         .bind(error)
         .bind(message_id)
+        .bind(i64::from(counts))
         .execute(&mut *tx)
         .await?;
         if let Some(pid) = provider_message_id {

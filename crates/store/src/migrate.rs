@@ -15,6 +15,7 @@ const SQLITE: &[(i64, &str)] = &[
     (5, include_str!("../migrations/sqlite/0005_flows.sql")),
     (6, include_str!("../migrations/sqlite/0006_attachments.sql")),
     (7, include_str!("../migrations/sqlite/0007_messaging.sql")),
+    (8, include_str!("../migrations/sqlite/0008_email.sql")),
     (
         9,
         include_str!("../migrations/sqlite/0009_voice_outbound.sql"),

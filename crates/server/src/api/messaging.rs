@@ -24,7 +24,7 @@ use utoipa::ToSchema;
 pub struct ChannelAccountView {
     /// Id.
     pub id: String,
-    /// `twilio`, `http_sms`, `whatsapp`, `telegram`, `messenger` or `instagram`.
+    /// `twilio`, `http_sms`, `whatsapp`, `telegram`, `messenger`, `instagram` or `email`.
     pub provider: String,
     /// The channel of its conversations.
     pub channel: String,
@@ -80,7 +80,7 @@ impl From<&ChannelAccount> for ChannelAccountView {
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct NewChannelAccount {
-    /// `twilio`, `http_sms`, `whatsapp`, `telegram`, `messenger` or `instagram`.
+    /// `twilio`, `http_sms`, `whatsapp`, `telegram`, `messenger`, `instagram` or `email`.
     pub provider: String,
     /// Unique name.
     pub name: String,
@@ -129,7 +129,13 @@ fn invalid(m: impl Into<String>) -> ApiError {
 fn check_account(p: Provider, a: &ChannelAccount) -> Result<(), ApiError> {
     crate::shapes::check_name("name", &a.name)
         .map_err(|e| invalid(format!("{}: {}", e.field, e.problem)))?;
-    if !(a.base_url.starts_with("http://") || a.base_url.starts_with("https://"))
+    if p == Provider::Email {
+        if !a.base_url.is_empty() {
+            return Err(invalid(
+                "base_url: not used by email (replies go through SWITCHBOARD_SMTP_RELAY)",
+            ));
+        }
+    } else if !(a.base_url.starts_with("http://") || a.base_url.starts_with("https://"))
         || a.base_url.len() > 500
     {
         return Err(invalid("base_url: an http:// or https:// URL"));
@@ -168,12 +174,36 @@ fn check_account(p: Provider, a: &ChannelAccount) -> Result<(), ApiError> {
         p.required_secrets(),
         p.optional_secrets(),
     )?;
+    if p == Provider::Email {
+        let addr = a.settings["address"].as_str().unwrap_or_default();
+        if addr != addr.to_lowercase() || addr.parse::<lettre::Address>().is_err() {
+            return Err(invalid(
+                "settings.address: a lower-case email address like support@example.com",
+            ));
+        }
+    }
     if matches!(p, Provider::Twilio | Provider::HttpSms) {
         let from = a.settings["from"].as_str().unwrap_or_default();
         switchboard_model::phone::normalize(from, None)
             .map_err(|e| invalid(format!("settings.from: {e}")))?;
     }
     Ok(())
+}
+
+/// An email address receives for one account only (of any tenant): the SMTP server finds
+/// the account by the recipient address.
+async fn check_address_free(s: &AppState, a: &ChannelAccount) -> Result<(), ApiError> {
+    if a.provider != Provider::Email.as_str() {
+        return Ok(());
+    }
+    let addr = a.settings["address"].as_str().unwrap_or_default();
+    match s.store.email_account_by_address(addr).await? {
+        Some(other) if other.id != a.id => Err(ApiError::conflict(
+            "address_taken",
+            "settings.address: another email account already receives mail for this address",
+        )),
+        _ => Ok(()),
+    }
 }
 
 async fn account_of(
@@ -209,7 +239,9 @@ pub async fn create_account(
 ) -> ApiResult<(StatusCode, ApiJson<ChannelAccountView>)> {
     caller.require(Role::Admin)?;
     let p = Provider::parse(&b.provider).ok_or_else(|| {
-        invalid("provider: one of twilio, http_sms, whatsapp, telegram, messenger, instagram")
+        invalid(
+            "provider: one of twilio, http_sms, whatsapp, telegram, messenger, instagram, email",
+        )
     })?;
     let tenant = caller.user.tenant;
     let queue = super::interactions::resolve_queue(&s, tenant, &b.queue).await?;
@@ -232,6 +264,7 @@ pub async fn create_account(
         updated_at: now,
     };
     check_account(p, &a)?;
+    check_address_free(&s, &a).await?;
     s.store.put_channel_account(&a).await?;
     Ok((StatusCode::CREATED, ApiJson(ChannelAccountView::from(&a))))
 }
@@ -283,6 +316,7 @@ pub async fn patch_account(
     }
     a.updated_at = s.clock.wall_ms();
     check_account(p, &a)?;
+    check_address_free(&s, &a).await?;
     s.store.put_channel_account(&a).await?;
     Ok(ApiJson(ChannelAccountView::from(&a)))
 }
@@ -324,23 +358,51 @@ pub struct MessagingView {
     pub window_until: Option<String>,
     /// Whether the customer opted out of messages there.
     pub opted_out: bool,
-    /// Provider delivery states of the conversation's messages.
+    /// Provider delivery states of the conversation's messages (outbound ones with their
+    /// outbox entry: `state`, `attempts`, `last_error`).
     #[schema(value_type = Vec<Object>)]
     pub deliveries: Vec<Value>,
+    /// Email conversations: the ticket reference and every stored mail (direction, Message-ID,
+    /// subject, addresses, threading headers, authentication results, auto-reply kind,
+    /// attachments).
+    #[schema(value_type = Option<Object>)]
+    pub email: Option<Value>,
 }
 
 async fn messaging_view(s: &AppState, it: &Interaction) -> Result<MessagingView, ApiError> {
     let thread = s.store.thread(it.tenant, it.id).await?;
-    let deliveries = s
-        .store
-        .deliveries(it.tenant, it.id)
-        .await?
-        .iter()
-        .map(|d| {
+    let mut deliveries = Vec::new();
+    for d in s.store.deliveries(it.tenant, it.id).await? {
+        let outbox = match d.direction.as_str() {
+            "out" => s.store.outbox_item(&d.message_id).await?.map(
+                |o| json!({"state": o.state, "attempts": o.attempts, "last_error": o.last_error}),
+            ),
+            _ => None,
+        };
+        deliveries.push(
             json!({"message_id": d.message_id, "direction": d.direction, "channel": d.channel,
-                   "state": d.state, "error": d.error, "attachments": d.attachments})
-        })
-        .collect();
+               "state": d.state, "error": d.error, "attachments": d.attachments, "outbox": outbox}),
+        );
+    }
+    let email = if it.channel == Channel::Email
+        || thread.as_ref().is_some_and(|t| t.channel == Channel::Email)
+    {
+        let mails: Vec<Value> = s
+            .store
+            .emails(it.tenant, it.id)
+            .await?
+            .iter()
+            .map(|m| {
+                json!({"message_id": m.message_id, "direction": m.record.direction,
+                    "rfc_message_id": m.record.rfc_message_id, "subject": m.record.subject.expose(),
+                    "headers": m.record.parsed.expose(), "raw_size": m.record.raw.expose().len(),
+                    "at": crate::clock::rfc3339(m.created_at)})
+            })
+            .collect();
+        Some(json!({"ticket": s.store.email_ticket(it.tenant, it.id).await?, "mails": mails}))
+    } else {
+        None
+    };
     let Some(t) = thread else {
         return Ok(MessagingView {
             channel: None,
@@ -351,6 +413,7 @@ async fn messaging_view(s: &AppState, it: &Interaction) -> Result<MessagingView,
             window_until: None,
             opted_out: false,
             deliveries,
+            email,
         });
     };
     let w = window(s, &t).await?;
@@ -368,6 +431,7 @@ async fn messaging_view(s: &AppState, it: &Interaction) -> Result<MessagingView,
         window_until: w.and_then(|(_, u)| u).map(crate::clock::rfc3339),
         opted_out,
         deliveries,
+        email,
     })
 }
 

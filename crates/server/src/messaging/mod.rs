@@ -24,10 +24,10 @@ use axum::routing::get;
 use providers::{AccountInfo, HookHeaders, Inbound, InboundMessage, Provider};
 use serde_json::{Value, json};
 use std::time::Duration;
-use switchboard_model::{ChannelAccountId, CustomerId, Sensitive};
+use switchboard_model::{Channel, ChannelAccountId, CustomerId, Sensitive, TenantId};
 use switchboard_store::{
-    ChannelAccount, ContactPoint, Customer, Delivery, DeliveryKey, Interaction, Message,
-    MessageThread, NewEvent, OutboxItem, Sender,
+    ChannelAccount, ContactPoint, Customer, Delivery, DeliveryKey, EmailRecord, Interaction,
+    Message, MessageThread, NewEvent, OutboxItem, ProviderAppend, Sender,
 };
 
 /// How long after the customer's last message free text may be sent (WhatsApp's
@@ -45,12 +45,21 @@ pub struct Messaging {
     pub http: reqwest::Client,
     /// Stored media.
     pub media: media::MediaStore,
+    /// Group commit of provider messages (messaging and email).
+    pub writer: crate::group_commit::GroupWriter<
+        ProviderAppend,
+        Option<(Message, Option<switchboard_store::Event>)>,
+    >,
 }
 
 impl Messaging {
     /// Builds it for a data directory.
-    pub fn new(cfg: &crate::config::Config) -> Self {
+    pub fn new(cfg: &crate::config::Config, store: switchboard_store::Store) -> Self {
         Messaging {
+            writer: crate::group_commit::GroupWriter::start("provider_messages", move |items| {
+                let store = store.clone();
+                async move { store.append_provider_messages(items).await }
+            }),
             wake: tokio::sync::Notify::new(),
             intake: tokio::sync::Mutex::new(()),
             http: reqwest::Client::builder()
@@ -308,27 +317,10 @@ pub async fn receive_message(
     }
     let now = s.clock.wall_ms();
     // Media that was fetched becomes downloadable attachments of the message.
-    let mut files = Vec::new();
-    for f in &attachments {
-        if let (Some(sha), Some(size)) = (f["sha256"].as_str(), f["size"].as_u64()) {
-            let ct = f["content_type"]
-                .as_str()
-                .unwrap_or("application/octet-stream");
-            let name = crate::attachments::clean_name(f["name"].as_str().unwrap_or("file"));
-            let rec = crate::attachments::record(
-                s,
-                tenant,
-                format!("provider:{}", a.id),
-                name,
-                ct.to_owned(),
-                sha.to_owned(),
-                size as usize,
-            )
+    let files =
+        crate::attachments::record_media(s, tenant, &format!("provider:{}", a.id), &attachments)
             .await?;
-            files.push(rec.summary());
-        }
-    }
-    let customer = customer_for(s, a, kind, &m).await?;
+    let customer = customer_for(s, tenant, kind, &m.contact_value, m.name.clone()).await?;
     let it = match s
         .store
         .open_thread_interaction(tenant, customer, a.id)
@@ -381,7 +373,7 @@ pub async fn receive_message(
         internal: false,
         client_id: None,
         created_at: now,
-        attachments: Value::Array(files),
+        attachments: files,
     };
     let delivery = Delivery {
         message_id: msg.id.clone(),
@@ -396,7 +388,7 @@ pub async fn receive_message(
         attachments: Value::Array(attachments),
         updated_at: now,
     };
-    let Some(stored) = store_and_publish(s, &it, msg, delivery, None).await? else {
+    let Some(stored) = store_and_publish(s, &it, msg, delivery, None, None, None).await? else {
         return Ok(false);
     };
     s.store
@@ -429,28 +421,25 @@ pub async fn receive_message(
     Ok(true)
 }
 
-/// The customer a contact point belongs to, or a new customer with it.
-async fn customer_for(
+/// The customer a contact point belongs to, or a new customer with it (named `name`).
+pub(crate) async fn customer_for(
     s: &AppState,
-    a: &ChannelAccount,
+    tenant: TenantId,
     kind: &str,
-    m: &InboundMessage,
+    value: &str,
+    name: Option<String>,
 ) -> Result<CustomerId, ApiError> {
-    if let Some(c) = s
-        .store
-        .customer_by_contact(a.tenant, kind, &m.contact_value)
-        .await?
-    {
+    if let Some(c) = s.store.customer_by_contact(tenant, kind, value).await? {
         return Ok(c);
     }
     let c = Customer {
         id: CustomerId::from_uuid(s.clock.new_uuid()),
-        tenant: a.tenant,
-        name: m.name.clone().unwrap_or_else(|| "Customer".into()),
+        tenant,
+        name: name.unwrap_or_else(|| "Customer".into()),
         created_at: s.clock.wall_ms(),
         contact_points: vec![ContactPoint {
             kind: kind.to_owned(),
-            value: Sensitive::new(m.contact_value.clone()),
+            value: Sensitive::new(value.to_owned()),
         }],
     };
     s.store.create_customer(&c).await?;
@@ -501,14 +490,17 @@ async fn record_opt(
     Ok(changed)
 }
 
-/// Stores a provider message with its delivery row (and outbox entry), then publishes it like
-/// a chat message, with its channel, delivery state and attachments. `None` for a duplicate.
-async fn store_and_publish(
+/// Stores a provider message with its delivery row (and outbox entry, stored mail, new thread)
+/// through the group commit, then publishes it like a chat message, with its channel, delivery
+/// state and attachments. `None` for a duplicate.
+pub(crate) async fn store_and_publish(
     s: &AppState,
     it: &Interaction,
     msg: Message,
     delivery: Delivery,
     outbox: Option<OutboxItem>,
+    email: Option<EmailRecord>,
+    thread: Option<MessageThread>,
 ) -> Result<Option<Message>, ApiError> {
     let event = NewEvent {
         tenant: it.tenant,
@@ -521,8 +513,16 @@ async fn store_and_publish(
     let attachments = delivery.attachments.clone();
     let (state, channel) = (delivery.state.clone(), delivery.channel);
     let Some((stored, event)) = s
-        .store
-        .append_provider_message(msg, Some(event), delivery, outbox)
+        .messaging
+        .writer
+        .write(ProviderAppend {
+            msg,
+            event: Some(event),
+            delivery,
+            outbox,
+            email,
+            thread,
+        })
         .await?
     else {
         return Ok(None);
@@ -687,8 +687,29 @@ pub async fn send_to_customer(
     queue_outbound(s, it, thread, Sender::Agent, Some(author), text, kind).await
 }
 
+/// Queues an automatic message (Sender::System) to the customer through the conversation's
+/// thread, e.g. an email acknowledgement.
+pub(crate) async fn queue_system_message(
+    s: &AppState,
+    it: &Interaction,
+    text: &str,
+) -> Result<Message, ApiError> {
+    let thread = thread_of(s, it).await?;
+    queue_outbound(
+        s,
+        it,
+        &thread,
+        Sender::System,
+        None,
+        text,
+        OutboundKind::Text,
+    )
+    .await
+}
+
 /// Stores an outbound message with its delivery row (`queued`) and outbox entry in one
-/// transaction, publishes it and wakes the outbox task.
+/// transaction, publishes it and wakes the outbox task. Email is composed here (threading
+/// headers, ticket reference), so the stored copy is exactly what is sent.
 async fn queue_outbound(
     s: &AppState,
     it: &Interaction,
@@ -728,10 +749,17 @@ async fn queue_outbound(
         } => json!({"to": thread.contact_value.expose(), "kind": "template",
                 "template": {"name": name, "language": language, "parameters": parameters}}),
     };
+    let (account, email) = if thread.channel == Channel::Email {
+        let a = crate::email::sending_account(s, thread).await?;
+        let mail = crate::email::compose(s, it, thread, &a, &msg).await?;
+        (Some(a.id), Some(mail))
+    } else {
+        (thread.account, None)
+    };
     let outbox = OutboxItem {
         message_id: msg.id.clone(),
         tenant: it.tenant,
-        account: thread.account,
+        account,
         request: Sensitive::new(request),
         state: "pending".into(),
         attempts: 0,
@@ -743,16 +771,16 @@ async fn queue_outbound(
         message_id: msg.id.clone(),
         tenant: it.tenant,
         interaction: it.id,
-        account: thread.account,
+        account,
         channel: thread.channel,
         direction: "out".into(),
-        provider_message_id: None,
+        provider_message_id: email.as_ref().map(|e| e.rfc_message_id.clone()),
         state: "queued".into(),
         error: None,
         attachments: json!([]),
         updated_at: now,
     };
-    let stored = store_and_publish(s, it, msg, delivery, Some(outbox))
+    let stored = store_and_publish(s, it, msg, delivery, Some(outbox), email, None)
         .await?
         .ok_or_else(|| ApiError::internal("a new outbound message was a duplicate"))?;
     s.messaging.wake.notify_one();

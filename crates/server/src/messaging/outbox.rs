@@ -54,6 +54,8 @@ async fn attempt(s: &AppState, item: OutboxItem) {
     let cfg = &s.config.messaging;
     let (state, next_at, error, pid) = match &outcome {
         SendOutcome::Sent(pid) => ("done", now, None, Some(pid.as_str())),
+        // Not an attempt: look again in a minute (e.g. once a relay is configured).
+        SendOutcome::Held(e) => ("pending", now + 60_000, Some(e.as_str()), None),
         SendOutcome::Retry(e) if item.attempts + 1 < i64::from(cfg.max_attempts) => {
             let backoff = (cfg.retry_base.as_millis() as i64)
                 .saturating_mul(1i64 << item.attempts.clamp(0, 20))
@@ -65,7 +67,14 @@ async fn attempt(s: &AppState, item: OutboxItem) {
     metrics::counter!("switchboard_outbox_attempts_total", "outcome" => state).increment(1);
     if let Err(e) = s
         .store
-        .outbox_attempted(&item.message_id, state, next_at, error, pid)
+        .outbox_attempted(
+            &item.message_id,
+            state,
+            next_at,
+            error,
+            pid,
+            !matches!(outcome, SendOutcome::Held(_)),
+        )
         .await
     {
         tracing::warn!(error = %e, message = %item.message_id, "outbox: cannot record an attempt");
@@ -81,7 +90,7 @@ async fn attempt(s: &AppState, item: OutboxItem) {
     {
         tracing::warn!(error = %e.message, message = %item.message_id, "outbox: cannot record the outcome");
     }
-    if state != "done" {
+    if state != "done" && !matches!(outcome, SendOutcome::Held(_)) {
         tracing::info!(message = %item.message_id, attempt = item.attempts + 1, outcome = state, "outbox: send did not go through");
     }
 }
@@ -98,6 +107,9 @@ async fn send(s: &AppState, item: &OutboxItem) -> SendOutcome {
     let Ok(p) = provider_of(&a) else {
         return SendOutcome::Failed("unknown provider".into());
     };
+    if p == providers::Provider::Email {
+        return crate::email::send(s, &a, item).await;
+    }
     let r = item.request.expose();
     let to = r["to"].as_str().unwrap_or_default();
     let params: Vec<String> = r["template"]["parameters"]

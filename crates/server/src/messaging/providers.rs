@@ -35,6 +35,9 @@ pub enum Provider {
     Messenger,
     /// Instagram direct messages (Meta).
     Instagram,
+    /// Email: an address this server receives mail for by SMTP and answers through the relay
+    /// (crate::email). No webhooks.
+    Email,
 }
 
 /// Meta Graph API version used unless the account's `api_version` says otherwise.
@@ -42,13 +45,14 @@ pub const GRAPH_VERSION: &str = "v21.0";
 
 impl Provider {
     /// Every provider.
-    pub const ALL: [Provider; 6] = [
+    pub const ALL: [Provider; 7] = [
         Provider::Twilio,
         Provider::HttpSms,
         Provider::Whatsapp,
         Provider::Telegram,
         Provider::Messenger,
         Provider::Instagram,
+        Provider::Email,
     ];
 
     /// The API name.
@@ -60,6 +64,7 @@ impl Provider {
             Provider::Telegram => "telegram",
             Provider::Messenger => "messenger",
             Provider::Instagram => "instagram",
+            Provider::Email => "email",
         }
     }
 
@@ -76,6 +81,7 @@ impl Provider {
             Provider::Telegram => Channel::Telegram,
             Provider::Messenger => Channel::Messenger,
             Provider::Instagram => Channel::Instagram,
+            Provider::Email => Channel::Email,
         }
     }
 
@@ -86,6 +92,7 @@ impl Provider {
             Provider::Telegram => "telegram",
             Provider::Messenger => "messenger",
             Provider::Instagram => "instagram",
+            Provider::Email => "email",
         }
     }
 
@@ -98,6 +105,8 @@ impl Provider {
                 Some("https://graph.facebook.com")
             }
             Provider::Telegram => Some("https://api.telegram.org"),
+            // Mail goes out through the relay (SWITCHBOARD_SMTP_RELAY).
+            Provider::Email => Some(""),
         }
     }
 
@@ -109,6 +118,7 @@ impl Provider {
             Provider::Whatsapp => &["phone_number_id"],
             Provider::Telegram => &[],
             Provider::Messenger | Provider::Instagram => &["page_id"],
+            Provider::Email => &["address"],
         }
     }
 
@@ -116,6 +126,7 @@ impl Provider {
     pub fn optional_settings(self) -> &'static [&'static str] {
         match self {
             Provider::Whatsapp | Provider::Messenger | Provider::Instagram => &["api_version"],
+            Provider::Email => &["display_name", "ack_text", "response_time"],
             _ => &[],
         }
     }
@@ -130,6 +141,7 @@ impl Provider {
             Provider::Messenger | Provider::Instagram => {
                 &["page_access_token", "app_secret", "verify_token"]
             }
+            Provider::Email => &[],
         }
     }
 
@@ -257,6 +269,8 @@ pub fn verify(a: &AccountInfo<'_>, h: &HookHeaders<'_>, url: &str, body: &[u8]) 
                 && h.telegram
                     .is_some_and(|g| constant_time_eq(g.as_bytes(), want.as_bytes()))
         }
+        // Mail arrives by SMTP, never by webhook.
+        Provider::Email => false,
     }
 }
 
@@ -388,6 +402,7 @@ pub fn parse_webhook(
         Provider::Telegram => parse_telegram(&json_body(body)?),
         Provider::Messenger => parse_meta_messaging(&json_body(body)?, "page"),
         Provider::Instagram => parse_meta_messaging(&json_body(body)?, "instagram"),
+        Provider::Email => Err(bad("email arrives by SMTP, not by webhook")),
     }
 }
 
@@ -762,6 +777,8 @@ pub fn build_send(
         ));
     };
     Ok(match a.provider {
+        // Mail is composed and sent by crate::email, not over HTTP.
+        Provider::Email => return Err("email is sent through the SMTP relay".into()),
         Provider::Twilio => {
             let sid = a.setting("account_sid");
             let mut form = form_urlencoded::Serializer::new(String::new());
@@ -842,6 +859,8 @@ pub enum SendOutcome {
     Retry(String),
     /// Refused for good (4xx).
     Failed(String),
+    /// Not attempted: kept in the outbox as it is (email without a relay), with the reason.
+    Held(String),
 }
 
 /// Reads a provider's answer to a send.
@@ -869,6 +888,7 @@ pub fn parse_send_response(provider: Provider, status: u16, body: &[u8]) -> Send
             _ => None,
         },
         Provider::Messenger | Provider::Instagram => v["message_id"].as_str().map(str::to_owned),
+        Provider::Email => None,
     };
     match id {
         Some(id) => SendOutcome::Sent(id),

@@ -14,6 +14,8 @@ pub struct Server {
     pub base: String,
     /// The SIP address (UDP and TCP) from the `sip=` start-up line.
     pub sip: Option<std::net::SocketAddr>,
+    /// The SMTP address from the `smtp=` start-up line.
+    pub smtp: Option<std::net::SocketAddr>,
     pub data: PathBuf,
     pub http: reqwest::Client,
 }
@@ -47,6 +49,8 @@ impl Server {
             .args(args)
             .env("SWITCHBOARD_HTTP", "127.0.0.1:0")
             .env("SWITCHBOARD_SIP", "127.0.0.1:0")
+            .env("SWITCHBOARD_SMTP", "127.0.0.1:0")
+            .env_remove("SWITCHBOARD_SMTP_RELAY")
             .env("SWITCHBOARD_DATA", data)
             .env("SWITCHBOARD_LOG", "warn")
             .env_remove("SWITCHBOARD_DATABASE_URL")
@@ -67,7 +71,7 @@ impl Server {
         let (tx, rx) = std::sync::mpsc::channel();
         std::thread::spawn(move || {
             for line in BufReader::new(stdout).lines().map_while(Result::ok) {
-                for key in ["http", "sip"] {
+                for key in ["http", "smtp", "sip"] {
                     if let Some(addr) = line.strip_prefix(key).and_then(|l| l.strip_prefix('=')) {
                         let _ = tx.send((key, addr.to_owned()));
                     }
@@ -76,11 +80,13 @@ impl Server {
         });
         let mut addr = None;
         let mut sip = None;
+        let mut smtp = None;
         // `sip=` follows `http=` at once; wait for both, but a build without SIP only has http.
         while sip.is_none() {
             let timeout = if addr.is_some() { 2 } else { 60 };
             match rx.recv_timeout(Duration::from_secs(timeout)) {
                 Ok(("http", a)) => addr = Some(a),
+                Ok(("smtp", a)) => smtp = a.parse().ok(),
                 Ok((_, a)) => sip = a.parse().ok(),
                 Err(_) => break,
             }
@@ -90,6 +96,7 @@ impl Server {
             child,
             base: format!("http://{addr}"),
             sip,
+            smtp,
             data: data.to_owned(),
             http: reqwest::Client::builder()
                 .timeout(Duration::from_secs(30))

@@ -1,0 +1,755 @@
+//! Email (docs/email.md): the inbound SMTP listener on `SWITCHBOARD_SMTP`, the intake that
+//! turns a received mail into a message of an email interaction ([`receive`]), threading (by
+//! In-Reply-To/References, then by the `[#SB-XXXXXXXX]` ticket reference in the subject),
+//! acknowledgements, and outgoing mail: [`compose`] builds the reply with its threading headers
+//! when it is queued (the stored copy is exactly what is sent), [`send`] hands it to the relay
+//! (`SWITCHBOARD_SMTP_RELAY`) from the shared outbox.
+//!
+//! Email addresses are channel accounts with provider `email` (settings `address`,
+//! `display_name`?, `ack_text`?, `response_time`?). The SMTP session itself is sans-IO in
+//! [`smtp`]; reading a mail is pure in [`parse`].
+
+pub mod parse;
+pub mod smtp;
+
+use crate::engine::Command;
+use crate::error::ApiError;
+use crate::messaging::providers::SendOutcome;
+use crate::state::AppState;
+use lettre::AsyncTransport;
+use lettre::message::header::{ContentType, HeaderName, HeaderValue};
+use lettre::message::{Mailbox, Message as MailMessage};
+use parse::{AutoKind, ParsedMail};
+use serde_json::{Value, json};
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::time::Duration;
+use switchboard_model::{Channel, InteractionId, Sensitive, TenantId};
+use switchboard_store::{
+    ChannelAccount, Delivery, EmailRecord, Interaction, Message, MessageThread, OutboxItem, Sender,
+};
+use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
+
+/// Longest command or data line read at once (RFC 5321 4.5.3.1.6 says 1000; we are lenient).
+const MAX_LINE: u64 = 64 * 1024;
+/// How long a client may be silent (RFC 5321 4.5.3.2: at least 5 minutes).
+const IDLE: Duration = Duration::from_secs(300);
+/// Intake locks by sender: one sender's mails are threaded one after the other.
+const SHARDS: usize = 64;
+
+/// Runtime parts of email, held by the app state.
+pub struct Email {
+    shards: Vec<tokio::sync::Mutex<()>>,
+    relay: Option<lettre::AsyncSmtpTransport<lettre::Tokio1Executor>>,
+}
+
+impl Email {
+    /// Builds it from the configuration.
+    pub fn new(cfg: &crate::config::Config) -> Self {
+        let relay = cfg.email.relay.as_ref().map(|(host, port)| {
+            lettre::AsyncSmtpTransport::<lettre::Tokio1Executor>::builder_dangerous(host.clone())
+                .port(*port)
+                .timeout(Some(Duration::from_secs(30)))
+                .hello_name(lettre::transport::smtp::extension::ClientId::Domain(
+                    cfg.email.hostname.clone(),
+                ))
+                .build()
+        });
+        Email {
+            shards: (0..SHARDS).map(|_| tokio::sync::Mutex::new(())).collect(),
+            relay,
+        }
+    }
+
+    fn shard(&self, key: &str) -> &tokio::sync::Mutex<()> {
+        let h = key
+            .bytes()
+            .fold(0usize, |h, b| h.wrapping_mul(31).wrapping_add(b as usize));
+        &self.shards[h % SHARDS]
+    }
+}
+
+/// An account's setting (empty when unset).
+fn setting<'a>(a: &'a ChannelAccount, k: &str) -> &'a str {
+    a.settings[k].as_str().unwrap_or_default()
+}
+
+/// The ticket reference of an interaction: `SB-` and the last 8 hex digits of its id (the
+/// random part of a UUIDv7), upper-case.
+pub fn ticket_for(id: InteractionId) -> String {
+    let hex = id.to_string().replace('-', "");
+    format!("SB-{}", hex[hex.len() - 8..].to_ascii_uppercase())
+}
+
+// ----- the listener -----
+
+/// Binds the SMTP listener and starts accepting sessions.
+pub async fn start(
+    s: AppState,
+    addr: SocketAddr,
+) -> anyhow::Result<(SocketAddr, tokio::task::JoinHandle<()>)> {
+    let listener = tokio::net::TcpListener::bind(addr)
+        .await
+        .map_err(|e| anyhow::anyhow!("cannot listen on {addr} (SWITCHBOARD_SMTP): {e}"))?;
+    let local = listener.local_addr()?;
+    let acceptor = tls_acceptor(&s.config.email)?;
+    let sessions = std::sync::Arc::new(tokio::sync::Semaphore::new(s.config.email.max_sessions));
+    let task = tokio::spawn(async move {
+        loop {
+            let (stream, _peer) = match listener.accept().await {
+                Ok(x) => x,
+                Err(e) => {
+                    tracing::warn!(error = %e, "smtp: accept failed");
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                    continue;
+                }
+            };
+            let s = s.clone();
+            let tls = acceptor.clone();
+            let Ok(permit) = sessions.clone().try_acquire_owned() else {
+                tokio::spawn(async move {
+                    let mut stream = stream;
+                    let _ = stream
+                        .write_all(b"421 4.7.0 too many connections, try again later\r\n")
+                        .await;
+                });
+                continue;
+            };
+            tokio::spawn(async move {
+                let _ = stream.set_nodelay(true);
+                session(&s, stream, tls).await;
+                drop(permit);
+            });
+        }
+    });
+    Ok((local, task))
+}
+
+/// The server side of STARTTLS (RFC 3207), from `[email] tls_cert` and `tls_key` (PEM).
+pub fn tls_acceptor(
+    cfg: &crate::config::EmailConfig,
+) -> anyhow::Result<Option<tokio_rustls::TlsAcceptor>> {
+    use rustls::pki_types::pem::PemObject;
+    use tokio_rustls::rustls;
+    let (Some(cert), Some(key)) = (&cfg.tls_cert, &cfg.tls_key) else {
+        return Ok(None);
+    };
+    let read = |p: &std::path::Path, key: &str| {
+        std::fs::read(p)
+            .map_err(|e| anyhow::anyhow!("email.{key}: cannot read {}: {e}", p.display()))
+    };
+    let certs = rustls::pki_types::CertificateDer::pem_slice_iter(&read(cert, "tls_cert")?)
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|e| anyhow::anyhow!("email.tls_cert: not PEM certificates: {e}"))?;
+    let key = rustls::pki_types::PrivateKeyDer::from_pem_slice(&read(key, "tls_key")?)
+        .map_err(|e| anyhow::anyhow!("email.tls_key: not a PEM private key: {e}"))?;
+    let provider = std::sync::Arc::new(rustls::crypto::aws_lc_rs::default_provider());
+    let config = rustls::ServerConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()?
+        .with_no_client_auth()
+        .with_single_cert(certs, key)
+        .map_err(|e| anyhow::anyhow!("email.tls_cert/tls_key: {e}"))?;
+    Ok(Some(tokio_rustls::TlsAcceptor::from(std::sync::Arc::new(
+        config,
+    ))))
+}
+
+async fn session(
+    s: &AppState,
+    stream: tokio::net::TcpStream,
+    tls: Option<tokio_rustls::TlsAcceptor>,
+) {
+    let cfg = &s.config.email;
+    let (mut sess, greeting) = smtp::Session::new(smtp::Limits {
+        hostname: cfg.hostname.clone(),
+        max_message_bytes: cfg.max_message_bytes,
+        max_recipients: cfg.max_recipients,
+        tls_available: tls.is_some(),
+    });
+    let mut io = BufReader::with_capacity(64 * 1024, stream);
+    if io.get_mut().write_all(greeting.as_bytes()).await.is_err() {
+        return;
+    }
+    let Some(io) = drive(s, io, &mut sess).await else {
+        return;
+    };
+    let Some(acceptor) = tls else { return };
+    // RFC 3207 4.2: nothing the client pipelined before TLS is used.
+    let tcp = io.into_inner();
+    match acceptor.accept(tcp).await {
+        Ok(stream) => {
+            sess.handle_tls();
+            drive(s, BufReader::with_capacity(64 * 1024, stream), &mut sess).await;
+        }
+        Err(_) => {
+            metrics::counter!("switchboard_email_refused_total", "reason" => "tls_handshake")
+                .increment(1);
+        }
+    }
+}
+
+/// Runs a session's commands until it ends (`None`) or asks for TLS (the connection back).
+async fn drive<S>(
+    s: &AppState,
+    mut io: BufReader<S>,
+    sess: &mut smtp::Session,
+) -> Option<BufReader<S>>
+where
+    S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin,
+{
+    // Accepted recipients of the current transaction and their accounts.
+    let mut accounts: HashMap<String, ChannelAccount> = HashMap::new();
+    let mut line = Vec::with_capacity(1024);
+    let mut out = Vec::with_capacity(1024);
+    loop {
+        line.clear();
+        let mut limited = (&mut io).take(MAX_LINE);
+        let read = tokio::time::timeout(IDLE, limited.read_until(b'\n', &mut line)).await;
+        match read {
+            Ok(Ok(0)) | Ok(Err(_)) => return None,
+            Ok(Ok(_)) => {}
+            Err(_) => {
+                let _ = io
+                    .get_mut()
+                    .write_all(b"421 4.4.2 idle too long, closing\r\n")
+                    .await;
+                return None;
+            }
+        }
+        let reply = match sess.handle_line(&line) {
+            smtp::Step::Nothing => None,
+            smtp::Step::Reply(r) => Some(r),
+            smtp::Step::CheckRecipient(addr) => {
+                let found = match s.store.email_account_by_address(&addr).await {
+                    Ok(Some(a)) => {
+                        accounts.insert(addr, a);
+                        Ok(true)
+                    }
+                    Ok(None) => Ok(false),
+                    Err(e) => {
+                        tracing::warn!(error = %e, "smtp: recipient check failed");
+                        Err(())
+                    }
+                };
+                if found == Ok(false) {
+                    metrics::counter!("switchboard_email_refused_total", "reason" => "unknown_recipient").increment(1);
+                }
+                Some(sess.handle_recipient(found))
+            }
+            smtp::Step::Store(env) => {
+                let outcome = deliver(s, &accounts, &env).await;
+                accounts.clear();
+                Some(sess.handle_stored(outcome))
+            }
+            smtp::Step::StartTls(r) => {
+                out.extend_from_slice(r.as_bytes());
+                if io.get_mut().write_all(&out).await.is_err()
+                    || io.get_mut().flush().await.is_err()
+                {
+                    return None;
+                }
+                return Some(io);
+            }
+            smtp::Step::Close(r) => {
+                out.extend_from_slice(r.as_bytes());
+                let _ = io.get_mut().write_all(&out).await;
+                let _ = io.get_mut().flush().await;
+                return None;
+            }
+        };
+        if let Some(r) = reply {
+            out.extend_from_slice(r.as_bytes());
+        }
+        // Pipelining (RFC 2920): the replies to a batch of commands go out together.
+        if io.buffer().is_empty() && !out.is_empty() {
+            if io.get_mut().write_all(&out).await.is_err() || io.get_mut().flush().await.is_err() {
+                return None;
+            }
+            out.clear();
+        }
+    }
+}
+
+/// Stores a received mail for each distinct account among its recipients.
+async fn deliver(
+    s: &AppState,
+    accounts: &HashMap<String, ChannelAccount>,
+    env: &smtp::Envelope,
+) -> Result<String, (bool, String)> {
+    let mut done: Vec<String> = Vec::new();
+    let mut ids = Vec::new();
+    for rcpt in &env.rcpt_to {
+        let Some(a) = accounts.get(rcpt) else {
+            continue;
+        };
+        let key = a.id.to_string();
+        if done.contains(&key) {
+            continue;
+        }
+        done.push(key);
+        match receive(s, a, &env.mail_from, &env.data).await {
+            Ok(id) => ids.push(id),
+            Err(e) => {
+                metrics::counter!("switchboard_email_refused_total", "reason" => if e.0 { "unreadable" } else { "temporary" }).increment(1);
+                return Err(e);
+            }
+        }
+    }
+    metrics::counter!("switchboard_email_received_total").increment(1);
+    Ok(ids.join(","))
+}
+
+// ----- intake -----
+
+/// The intake of email: a received mail becomes a message of an email interaction. The
+/// sender's address finds the customer (or a new one); a reply (In-Reply-To/References, or the
+/// ticket reference in the subject) joins its interaction if that has not ended; anything else
+/// is a new interaction in the account's queue, acknowledged if the account says so and the
+/// mail was written by a person. Raw and parsed mail are stored in one transaction before this
+/// returns (and the SMTP client hears 250). `Err((permanent, reason))` otherwise.
+pub async fn receive(
+    s: &AppState,
+    a: &ChannelAccount,
+    mail_from: &str,
+    raw: &[u8],
+) -> Result<String, (bool, String)> {
+    let temporary = |e: ApiError| {
+        tracing::warn!(error = %e.message, account = %a.id, "email: cannot store a received mail");
+        (
+            false,
+            "temporary failure storing the message, try again later".to_owned(),
+        )
+    };
+    let p =
+        parse::parse(raw, mail_from).map_err(|e| (true, format!("message refused: {}", e.0)))?;
+    let sender = p
+        .from_address
+        .clone()
+        .filter(|f| f.contains('@'))
+        .or_else(|| Some(mail_from.to_owned()).filter(|f| f.contains('@')))
+        .unwrap_or_else(|| "mailer-daemon@unknown.invalid".to_owned());
+    if let Some(d) = s
+        .store
+        .delivery_by_provider_id(a.id, &p.message_id)
+        .await
+        .map_err(|e| temporary(e.into()))?
+    {
+        return Ok(d.message_id);
+    }
+    // Files first, outside the lock: stored by content.
+    let mut attachments = Vec::new();
+    for part in &p.parts {
+        let hash = s
+            .messaging
+            .media
+            .put(&part.bytes)
+            .await
+            .map_err(|e| temporary(ApiError::internal(e)))?;
+        attachments.push(
+            json!({"sha256": hash, "size": part.bytes.len(), "content_type": part.content_type,
+            "name": part.name, "inline": part.inline, "content_id": part.content_id}),
+        );
+    }
+    let attachments = Value::Array(attachments);
+    let _guard = s.email.shard(&sender).lock().await;
+    if let Some(d) = s
+        .store
+        .delivery_by_provider_id(a.id, &p.message_id)
+        .await
+        .map_err(|e| temporary(e.into()))?
+    {
+        return Ok(d.message_id);
+    }
+    intake(s, a, &p, &sender, raw, attachments)
+        .await
+        .map_err(temporary)
+}
+
+async fn intake(
+    s: &AppState,
+    a: &ChannelAccount,
+    p: &ParsedMail,
+    sender: &str,
+    raw: &[u8],
+    attachments: Value,
+) -> Result<String, ApiError> {
+    let tenant = a.tenant;
+    let now = s.clock.wall_ms();
+    let customer =
+        crate::messaging::customer_for(s, tenant, "email", sender, p.from_name.clone()).await?;
+    let existing = match thread_of_mail(s, tenant, p).await? {
+        Some(id) => s
+            .store
+            .interaction(tenant, id)
+            .await?
+            .filter(|i| i.channel == Channel::Email && i.ended_at.is_none()),
+        None => None,
+    };
+    let (it, ticket_ref, thread) = match existing {
+        Some(it) => (it, None, None),
+        None => {
+            let subject: String = if p.subject.is_empty() {
+                "(no subject)".into()
+            } else {
+                p.subject.chars().take(200).collect()
+            };
+            let it = s
+                .ask(tenant, |reply| Command::Create {
+                    channel: Channel::Email,
+                    queue: a.queue,
+                    subject: Some(subject),
+                    customer: Some(customer),
+                    attributes: json!({"channel_account_id": a.id, "email_auto": p.auto.map(AutoKind::as_str)}),
+                    priority: None,
+                    reply,
+                })
+                .await??;
+            // Written with the mail, in one transaction.
+            let thread = MessageThread {
+                interaction: it.id,
+                tenant,
+                channel: Channel::Email,
+                account: Some(a.id),
+                contact_kind: "email".into(),
+                contact_value: Sensitive::new(sender.to_owned()),
+                updated_at: now,
+            };
+            let t = ticket_for(it.id);
+            (it, Some(t), Some(thread))
+        }
+    };
+    let is_new = ticket_ref.is_some();
+    let text = if p.text.trim().is_empty() && !p.parts.is_empty() {
+        "(attachments only)".to_owned()
+    } else {
+        p.text.clone()
+    };
+    // The mail's files become downloadable attachments of its message.
+    let files = crate::attachments::record_media(
+        s,
+        tenant,
+        &format!("email:{}", a.id),
+        attachments.as_array().map_or(&[][..], Vec::as_slice),
+    )
+    .await?;
+    let msg = Message {
+        id: s.clock.new_uuid().to_string(),
+        tenant,
+        interaction: it.id,
+        seq: 0,
+        sender: Sender::Customer,
+        author_id: Some(customer.to_string()),
+        author_name: p.from_name.clone(),
+        body: Sensitive::new(text),
+        internal: false,
+        client_id: None,
+        created_at: now,
+        attachments: files,
+    };
+    let delivery = Delivery {
+        message_id: msg.id.clone(),
+        tenant,
+        interaction: it.id,
+        account: Some(a.id),
+        channel: Channel::Email,
+        direction: "in".into(),
+        provider_message_id: Some(p.message_id.clone()),
+        state: "received".into(),
+        error: None,
+        attachments: attachments.clone(),
+        updated_at: now,
+    };
+    let record = EmailRecord {
+        direction: "in".into(),
+        rfc_message_id: p.message_id.clone(),
+        subject: Sensitive::new(p.subject.clone()),
+        parsed: Sensitive::new(p.summary(&attachments)),
+        raw: Sensitive::new(raw.to_vec()),
+        ticket_ref,
+    };
+    let id = msg.id.clone();
+    let stored =
+        crate::messaging::store_and_publish(s, &it, msg, delivery, None, Some(record), thread)
+            .await?;
+    if stored.is_none() {
+        return Ok(id);
+    }
+    if is_new && should_acknowledge(a, p, sender) {
+        let text = acknowledgement(a, &ticket_for(it.id));
+        if let Err(e) = crate::messaging::queue_system_message(s, &it, &text).await {
+            // The mail is stored; only the acknowledgement is missing.
+            tracing::warn!(error = %e.message, interaction = %it.id, "email: cannot queue the acknowledgement");
+        }
+    }
+    Ok(id)
+}
+
+/// The interaction a mail answers: by its In-Reply-To and References ids (newest first), then
+/// by the ticket reference in its subject.
+async fn thread_of_mail(
+    s: &AppState,
+    tenant: TenantId,
+    p: &ParsedMail,
+) -> Result<Option<InteractionId>, ApiError> {
+    let mut ids: Vec<String> = p.in_reply_to.clone();
+    ids.extend(p.references.iter().rev().take(30).cloned());
+    if let Some(id) = s.store.email_interaction_by_ids(tenant, &ids).await? {
+        return Ok(Some(id));
+    }
+    match parse::ticket_in_subject(&p.subject) {
+        Some(r) => Ok(s.store.email_ticket_interaction(tenant, &r).await?),
+        None => Ok(None),
+    }
+}
+
+/// RFC 3834 2: never answer automatic mail (bounces, auto-replies, lists), nor ourselves.
+fn should_acknowledge(a: &ChannelAccount, p: &ParsedMail, sender: &str) -> bool {
+    !setting(a, "ack_text").is_empty()
+        && p.auto.is_none()
+        && !sender.eq_ignore_ascii_case(setting(a, "address"))
+}
+
+fn acknowledgement(a: &ChannelAccount, ticket: &str) -> String {
+    let rt = setting(a, "response_time");
+    let rt = if rt.is_empty() {
+        "as soon as we can"
+    } else {
+        rt
+    };
+    setting(a, "ack_text")
+        .replace("{ticket}", ticket)
+        .replace("{response_time}", rt)
+}
+
+// ----- outgoing mail -----
+
+/// The email account replies of a thread go out through: its own, or (a conversation
+/// continued on email) the tenant's first enabled one.
+pub async fn sending_account(
+    s: &AppState,
+    thread: &MessageThread,
+) -> Result<ChannelAccount, ApiError> {
+    if let Some(id) = thread.account
+        && let Some(a) = s.store.channel_account(thread.tenant, id).await?
+        && a.provider == "email"
+    {
+        return Ok(a);
+    }
+    s.store
+        .channel_accounts(thread.tenant)
+        .await?
+        .into_iter()
+        .find(|a| a.provider == "email" && a.enabled)
+        .ok_or_else(|| {
+            ApiError::conflict(
+                "no_email_address",
+                "the tenant has no email address to send from; create a channel account with provider email",
+            )
+        })
+}
+
+/// Builds an outgoing mail when it is queued: From the account, To the thread's address, the
+/// subject of the customer's last mail with `Re:` and the ticket reference (CR/LF and other
+/// control characters removed), Message-ID `<message id@domain>`, In-Reply-To and References
+/// of the last mail received, and `Auto-Submitted: auto-replied` on automatic messages.
+pub async fn compose(
+    s: &AppState,
+    it: &Interaction,
+    thread: &MessageThread,
+    a: &ChannelAccount,
+    msg: &Message,
+) -> Result<EmailRecord, ApiError> {
+    let mails = s.store.emails(it.tenant, it.id).await?;
+    let existing_ticket = mails.iter().find_map(|m| m.record.ticket_ref.clone());
+    let ticket = match &existing_ticket {
+        Some(t) => t.clone(),
+        None => s
+            .store
+            .email_ticket(it.tenant, it.id)
+            .await?
+            .unwrap_or_else(|| ticket_for(it.id)),
+    };
+    let new_ticket =
+        existing_ticket.is_none() && s.store.email_ticket(it.tenant, it.id).await?.is_none();
+    let last_in = mails.iter().rev().find(|m| m.record.direction == "in");
+    let base = last_in
+        .map(|m| m.record.subject.expose().clone())
+        .or_else(|| it.subject.clone())
+        .unwrap_or_default();
+    let subject = reply_subject(&base, &ticket);
+    let address = setting(a, "address");
+    let domain = address.rsplit('@').next().unwrap_or("switchboard.invalid");
+    let rfc_id = format!("{}@{domain}", msg.id);
+    let bad = |what: &str| {
+        ApiError::unprocessable(
+            "invalid_address",
+            format!("{what} is not a usable email address"),
+        )
+    };
+    let from_addr: lettre::Address = address.parse().map_err(|_| bad("the account's address"))?;
+    let name = parse::one_line(setting(a, "display_name"));
+    let from = Mailbox::new((!name.is_empty()).then_some(name), from_addr);
+    let to_addr: lettre::Address = thread
+        .contact_value
+        .expose()
+        .parse()
+        .map_err(|_| bad("the customer's address"))?;
+    let mut b = MailMessage::builder()
+        .from(from)
+        .to(Mailbox::new(None, to_addr))
+        .subject(subject.clone())
+        .message_id(Some(format!("<{rfc_id}>")))
+        .date(std::time::UNIX_EPOCH + Duration::from_millis(msg.created_at.max(0) as u64));
+    let mut references: Vec<String> = Vec::new();
+    if let Some(m) = last_in {
+        let parsed = m.record.parsed.expose();
+        references = parsed["references"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter_map(Value::as_str)
+            .map(parse::clean_id)
+            .collect();
+        references.push(m.record.rfc_message_id.clone());
+        // RFC 5322 3.6.4: keep the first and the most recent ones when the list is long.
+        if references.len() > 20 {
+            let first = references[0].clone();
+            references = std::iter::once(first)
+                .chain(references[references.len() - 19..].iter().cloned())
+                .collect();
+        }
+        b = b
+            .in_reply_to(format!("<{}>", m.record.rfc_message_id))
+            .references(
+                references
+                    .iter()
+                    .map(|r| format!("<{r}>"))
+                    .collect::<Vec<_>>()
+                    .join(" "),
+            );
+    }
+    if msg.sender == Sender::System {
+        // RFC 3834 5: an automatic response says so, and asks responders not to answer it.
+        b = b
+            .raw_header(HeaderValue::new(
+                HeaderName::new_from_ascii_str("Auto-Submitted"),
+                "auto-replied".into(),
+            ))
+            .raw_header(HeaderValue::new(
+                HeaderName::new_from_ascii_str("X-Auto-Response-Suppress"),
+                "All".into(),
+            ));
+    }
+    let mail = b
+        .header(ContentType::TEXT_PLAIN)
+        .body(msg.body.expose().clone())
+        .map_err(|e| {
+            ApiError::unprocessable("invalid_message", format!("cannot build the mail: {e}"))
+        })?;
+    let raw = mail.formatted();
+    Ok(EmailRecord {
+        direction: "out".into(),
+        rfc_message_id: rfc_id.clone(),
+        subject: Sensitive::new(subject),
+        parsed: Sensitive::new(json!({
+            "message_id": rfc_id,
+            "from": address,
+            "to": [thread.contact_value.expose()],
+            "in_reply_to": last_in.map(|m| vec![m.record.rfc_message_id.clone()]).unwrap_or_default(),
+            "references": references,
+            "auto": (msg.sender == Sender::System).then_some("auto_reply"),
+        })),
+        raw: Sensitive::new(raw),
+        ticket_ref: new_ticket.then_some(ticket),
+    })
+}
+
+/// `Re: <subject> [#ticket]`, on one line, without earlier `Re:` prefixes or ticket tags.
+pub fn reply_subject(subject: &str, ticket: &str) -> String {
+    let mut base = parse::one_line(subject);
+    let tag = format!("[#{ticket}]");
+    base = base.replace(&tag, " ");
+    loop {
+        let t = base.trim_start();
+        let lower = t.to_ascii_lowercase();
+        let cut = ["re:", "aw:", "fwd:", "fw:"]
+            .iter()
+            .find(|p| lower.starts_with(*p))
+            .map(|p| p.len());
+        match cut {
+            Some(n) => base = t[n..].to_owned(),
+            None => {
+                base = t.to_owned();
+                break;
+            }
+        }
+    }
+    let base: String = base.split_whitespace().collect::<Vec<_>>().join(" ");
+    let base: String = base.chars().take(200).collect();
+    if base.is_empty() {
+        format!("Re: {tag}")
+    } else {
+        format!("Re: {base} {tag}")
+    }
+}
+
+/// Sends a queued mail through the relay: the stored copy, to the address in the request.
+/// Without a relay the mail stays in the outbox (`held`); the relay's permanent refusals fail
+/// it, anything else is retried.
+pub async fn send(s: &AppState, a: &ChannelAccount, item: &OutboxItem) -> SendOutcome {
+    let Some(relay) = &s.email.relay else {
+        return SendOutcome::Held(
+            "no SMTP relay is configured (SWITCHBOARD_SMTP_RELAY); the mail is kept in the outbox"
+                .into(),
+        );
+    };
+    let stored = match s.store.email(&item.message_id).await {
+        Ok(Some(m)) => m,
+        Ok(None) => return SendOutcome::Failed("the stored mail is missing".into()),
+        Err(e) => return SendOutcome::Retry(format!("store: {e}")),
+    };
+    let to = item.request.expose()["to"].as_str().unwrap_or_default();
+    let (Ok(from), Ok(to)) = (
+        setting(a, "address").parse::<lettre::Address>(),
+        to.parse::<lettre::Address>(),
+    ) else {
+        return SendOutcome::Failed("an address of the mail is not usable".into());
+    };
+    let envelope = match lettre::address::Envelope::new(Some(from), vec![to]) {
+        Ok(e) => e,
+        Err(e) => return SendOutcome::Failed(format!("envelope: {e}")),
+    };
+    match relay.send_raw(&envelope, stored.record.raw.expose()).await {
+        Ok(_) => SendOutcome::Sent(stored.record.rfc_message_id),
+        Err(e) if e.is_permanent() => {
+            SendOutcome::Failed(format!("the relay refused the mail: {e}"))
+        }
+        Err(e) => SendOutcome::Retry(format!("relay: {e}")),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reply_subjects_carry_one_ticket_tag_and_no_line_breaks() {
+        assert_eq!(reply_subject("Order 5", "SB-1"), "Re: Order 5 [#SB-1]");
+        assert_eq!(
+            reply_subject("Re: RE: Order 5 [#SB-1]", "SB-1"),
+            "Re: Order 5 [#SB-1]"
+        );
+        assert_eq!(
+            reply_subject("Hi\r\nBcc: victim@example.test", "SB-1"),
+            "Re: Hi Bcc: victim@example.test [#SB-1]"
+        );
+        assert_eq!(reply_subject("", "SB-1"), "Re: [#SB-1]");
+        assert_eq!(reply_subject("سفارش ۱۲۳", "SB-1"), "Re: سفارش ۱۲۳ [#SB-1]");
+    }
+
+    #[test]
+    fn tickets_are_short_and_stable() {
+        let id: InteractionId = "0190c0de-0000-7000-8000-00000abcdef1".parse().expect("id");
+        assert_eq!(ticket_for(id), "SB-0ABCDEF1");
+    }
+}

@@ -1,0 +1,921 @@
+//! Email end to end against the real binary: `swaks` delivers mail (multipart, attachment,
+//! Persian subject) to the SMTP port, the interaction is queued and offered, the agent replies
+//! through the API, the reply reaches a local SMTP sink (the relay) with its threading headers,
+//! and the customer's answer joins the same interaction. Hostile input: unknown recipients,
+//! oversized and unreadable mail, malformed MIME, header injection through the subject, and
+//! auto-responders that must not be answered.
+
+mod common;
+mod helpers;
+
+use base64::Engine as _;
+use common::{Server, Session, TempDir};
+use helpers::id_of;
+use serde_json::{Value, json};
+use std::net::SocketAddr;
+use std::process::Command;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
+
+/// One mail the sink received.
+#[derive(Debug, Clone)]
+struct Sunk {
+    rcpt: Vec<String>,
+    data: Vec<u8>,
+}
+
+impl Sunk {
+    fn parsed(&self) -> mail_parser::Message<'_> {
+        mail_parser::MessageParser::default()
+            .parse(&self.data)
+            .expect("a readable mail")
+    }
+    fn header(&self, name: &str) -> String {
+        self.parsed()
+            .header_raw(name)
+            .map(|v| v.trim().to_owned())
+            .unwrap_or_default()
+    }
+}
+
+/// A tiny SMTP server playing the relay: records every mail, or refuses recipients with 550.
+#[derive(Clone)]
+struct Sink {
+    addr: SocketAddr,
+    mails: Arc<Mutex<Vec<Sunk>>>,
+    refuse: Arc<Mutex<bool>>,
+}
+
+impl Sink {
+    async fn start() -> Sink {
+        let l = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind sink");
+        let sink = Sink {
+            addr: l.local_addr().expect("addr"),
+            mails: Arc::default(),
+            refuse: Arc::default(),
+        };
+        let s = sink.clone();
+        tokio::spawn(async move {
+            loop {
+                let Ok((c, _)) = l.accept().await else { return };
+                let s = s.clone();
+                tokio::spawn(async move { s.serve(c).await });
+            }
+        });
+        sink
+    }
+
+    async fn serve(&self, c: tokio::net::TcpStream) {
+        let (r, mut w) = c.into_split();
+        let mut r = BufReader::new(r);
+        let _ = w.write_all(b"220 sink ESMTP\r\n").await;
+        let mut rcpt = Vec::new();
+        let mut line = String::new();
+        loop {
+            line.clear();
+            if r.read_line(&mut line).await.unwrap_or(0) == 0 {
+                return;
+            }
+            let up = line.to_ascii_uppercase();
+            let answer: &[u8] = if up.starts_with("EHLO") {
+                b"250-sink\r\n250 8BITMIME\r\n"
+            } else if up.starts_with("RCPT") {
+                if *self.refuse.lock().expect("lock") {
+                    b"550 5.1.1 no such user\r\n"
+                } else {
+                    rcpt.push(line.trim().to_owned());
+                    b"250 ok\r\n"
+                }
+            } else if up.starts_with("DATA") {
+                let _ = w.write_all(b"354 go\r\n").await;
+                let mut data = Vec::new();
+                loop {
+                    let mut l = Vec::new();
+                    if r.read_until(b'\n', &mut l).await.unwrap_or(0) == 0 {
+                        return;
+                    }
+                    if l == b".\r\n" {
+                        break;
+                    }
+                    let l = l.strip_prefix(b".").unwrap_or(&l).to_vec();
+                    data.extend_from_slice(&l);
+                }
+                self.mails.lock().expect("lock").push(Sunk {
+                    rcpt: std::mem::take(&mut rcpt),
+                    data,
+                });
+                b"250 queued\r\n"
+            } else if up.starts_with("QUIT") {
+                let _ = w.write_all(b"221 bye\r\n").await;
+                return;
+            } else {
+                b"250 ok\r\n"
+            };
+            let _ = w.write_all(answer).await;
+        }
+    }
+
+    fn mails(&self) -> Vec<Sunk> {
+        self.mails.lock().expect("lock").clone()
+    }
+
+    /// Waits until `n` mails arrived.
+    async fn wait(&self, n: usize) -> Vec<Sunk> {
+        for _ in 0..200 {
+            let m = self.mails();
+            if m.len() >= n {
+                return m;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        panic!("the sink got {} mails, not {n}", self.mails().len());
+    }
+}
+
+fn b64(s: &str) -> String {
+    base64::engine::general_purpose::STANDARD.encode(s)
+}
+
+/// Runs swaks against the server; returns (exit ok, transcript).
+fn swaks(s: &Server, args: &[&str]) -> (bool, String) {
+    let smtp = s.smtp.expect("smtp= printed at start-up");
+    let out = Command::new("swaks")
+        .args([
+            "--server",
+            &smtp.ip().to_string(),
+            "--port",
+            &smtp.port().to_string(),
+        ])
+        .args(["--helo", "client.example.test", "--timeout", "20"])
+        .args(args)
+        .output()
+        .expect("swaks runs (apt-get install swaks)");
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    (out.status.success(), text)
+}
+
+/// A raw SMTP conversation: sends each command and returns each reply (a DATA payload is
+/// sent as given, it must end with CRLF.CRLF).
+async fn smtp_talk(s: &Server, steps: &[&[u8]]) -> Vec<String> {
+    let c = tokio::net::TcpStream::connect(s.smtp.expect("smtp"))
+        .await
+        .expect("connect");
+    let (r, mut w) = c.into_split();
+    let mut r = BufReader::new(r);
+    let mut replies = Vec::new();
+    replies.push(read_reply(&mut r).await);
+    for step in steps {
+        w.write_all(step).await.expect("write");
+        replies.push(read_reply(&mut r).await);
+    }
+    replies
+}
+
+/// One SMTP reply (all lines of a multi-line one).
+async fn read_reply(r: &mut BufReader<tokio::net::tcp::OwnedReadHalf>) -> String {
+    let mut all = String::new();
+    loop {
+        let mut l = String::new();
+        if r.read_line(&mut l).await.unwrap_or(0) == 0 {
+            return all;
+        }
+        all.push_str(&l);
+        if l.len() < 4 || l.as_bytes()[3] == b' ' {
+            return all;
+        }
+    }
+}
+
+async fn agent(s: &Server) -> Session {
+    let a = s.login("agent1", "agent").await;
+    a.set_state("available").await;
+    a
+}
+
+/// The email interactions of the tenant, newest first.
+async fn email_interactions(admin: &Session) -> Vec<Value> {
+    admin
+        .get("/api/v1/interactions?channel=email")
+        .await
+        .expect(200)
+        .as_array()
+        .cloned()
+        .unwrap_or_default()
+}
+
+async fn wait_interactions(admin: &Session, n: usize) -> Vec<Value> {
+    for _ in 0..200 {
+        let list = email_interactions(admin).await;
+        if list.len() >= n {
+            return list;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    panic!("fewer than {n} email interactions");
+}
+
+async fn email_view(admin: &Session, id: &str) -> Value {
+    admin
+        .get(&format!("/api/v1/interactions/{id}/messaging"))
+        .await
+        .expect(200)
+}
+
+async fn accept_offer(agent: &Session) -> String {
+    let list = agent
+        .poll(
+            "/api/v1/interactions?state=offered",
+            Duration::from_secs(10),
+            |v| v.as_array().is_some_and(|a| !a.is_empty()),
+        )
+        .await;
+    let id = id_of(&list[0]);
+    agent
+        .post(&format!("/api/v1/interactions/{id}/accept"), json!({}))
+        .await
+        .expect(200);
+    id
+}
+
+async fn messages(agent: &Session, id: &str) -> Vec<Value> {
+    agent
+        .get(&format!("/api/v1/interactions/{id}/messages"))
+        .await
+        .expect(200)
+        .as_array()
+        .cloned()
+        .unwrap_or_default()
+}
+
+async fn wait_delivery(admin: &Session, id: &str, message: &str, state: &str) -> Value {
+    for _ in 0..200 {
+        let v = email_view(admin, id).await;
+        if let Some(d) = v["deliveries"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .find(|d| d["message_id"] == message && d["state"] == state)
+        {
+            return d.clone();
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    panic!(
+        "message {message} never became {state}: {}",
+        email_view(admin, id).await
+    );
+}
+
+#[tokio::test]
+async fn mail_in_reply_out_answer_joins_the_same_interaction() {
+    let dir = TempDir::new("email-e2e");
+    let sink = Sink::start().await;
+    let relay = sink.addr.to_string();
+    let s = Server::start_with(&dir.0, &[], &[("SWITCHBOARD_SMTP_RELAY", &relay)]);
+    let admin = s.login("admin", "admin").await;
+    let agent = agent(&s).await;
+
+    // 1. The customer writes: multipart with an attachment, a Persian subject, an
+    //    Authentication-Results header from the MTA in front.
+    let subject = "سفارش شماره ۱۲۳ نرسیده است";
+    let body = "سلام، بسته من هنوز نرسیده. لطفاً پیگیری کنید.";
+    let attachment = dir.0.join("receipt.txt");
+    std::fs::write(&attachment, "receipt 123\n").expect("write attachment");
+    let (ok, out) = swaks(
+        &s,
+        &[
+            "--to",
+            "support@demo.example",
+            "--from",
+            "sara@example.test",
+            "--header",
+            &format!("Subject: =?UTF-8?B?{}?=", b64(subject)),
+            "--header",
+            "From: =?UTF-8?B?2LPYp9ix2Kc=?= <sara@example.test>",
+            "--header",
+            "Message-ID: <first-1@example.test>",
+            "--add-header",
+            "Authentication-Results: mx.demo.example; spf=pass smtp.mailfrom=example.test; dkim=pass header.d=example.test",
+            "--attach-type",
+            "text/plain; charset=UTF-8",
+            "--attach-body",
+            body,
+            "--attach-type",
+            "text/plain",
+            "--attach-name",
+            "receipt.txt",
+            "--attach",
+            &format!("@{}", attachment.display()),
+        ],
+    );
+    assert!(ok, "swaks delivered: {out}");
+    assert!(out.contains("250 2.0.0 queued as"), "{out}");
+
+    // 2. Queued and offered on channel email; the subject came through exactly.
+    let id = accept_offer(&agent).await;
+    let it = admin
+        .get(&format!("/api/v1/interactions/{id}"))
+        .await
+        .expect(200);
+    assert_eq!(it["channel"], "email");
+    assert_eq!(it["subject"], subject);
+    let msgs = messages(&agent, &id).await;
+    assert_eq!(msgs.len(), 2, "the mail and the acknowledgement: {msgs:?}");
+    assert_eq!(msgs[0]["from"], "customer");
+    assert_eq!(msgs[1]["from"], "system");
+    assert!(
+        msgs[0]["text"].as_str().expect("text").contains(body),
+        "{msgs:?}"
+    );
+    assert_eq!(msgs[0]["name"], "سارا");
+
+    // Stored raw and parsed, with the MTA's authentication results and the attachment.
+    let v = email_view(&admin, &id).await;
+    let ticket = v["email"]["ticket"].as_str().expect("ticket").to_owned();
+    assert!(ticket.starts_with("SB-"), "{v}");
+    let first = &v["email"]["mails"][0];
+    assert_eq!(first["rfc_message_id"], "first-1@example.test");
+    assert!(first["raw_size"].as_u64().expect("size") > 300);
+    let h = &first["headers"];
+    assert!(
+        h["authentication_results"][0]
+            .as_str()
+            .expect("auth")
+            .contains("spf=pass"),
+        "{h}"
+    );
+    assert_eq!(h["from"], "sara@example.test");
+    let files = h["attachments"].as_array().expect("attachments");
+    assert_eq!(files.len(), 1, "{h}");
+    assert_eq!(files[0]["name"], "receipt.txt");
+    assert_eq!(files[0]["size"], 12);
+
+    // 3. The acknowledgement: ticket and response time, marked automatic, threaded.
+    let mails = sink.wait(1).await;
+    let ack = &mails[0];
+    assert_eq!(ack.header("Auto-Submitted"), "auto-replied");
+    assert_eq!(ack.header("In-Reply-To"), "<first-1@example.test>");
+    let ack_subject = ack.parsed().subject().expect("subject").to_owned();
+    assert_eq!(ack_subject, format!("Re: {subject} [#{ticket}]"));
+    let ack_text = ack.parsed().body_text(0).expect("text").to_string();
+    assert!(
+        ack_text.contains(&ticket) && ack_text.contains("4 hours"),
+        "{ack_text}"
+    );
+    assert!(ack.rcpt[0].contains("sara@example.test"), "{:?}", ack.rcpt);
+
+    // 4. The agent replies through the API: the mail reaches the relay with its headers.
+    let reply = agent
+        .post(
+            &format!("/api/v1/interactions/{id}/messages"),
+            json!({"text": "سلام سارا، بسته شما فردا می‌رسد."}),
+        )
+        .await
+        .expect(201);
+    let reply_id = id_of(&reply);
+    let mails = sink.wait(2).await;
+    let out_mail = &mails[1];
+    let p = out_mail.parsed();
+    assert_eq!(
+        p.subject().expect("subject"),
+        format!("Re: {subject} [#{ticket}]")
+    );
+    assert_eq!(out_mail.header("In-Reply-To"), "<first-1@example.test>");
+    assert!(
+        out_mail
+            .header("References")
+            .contains("<first-1@example.test>")
+    );
+    let mid = p.message_id().expect("Message-ID").to_owned();
+    assert!(
+        mid.starts_with(&reply_id) && mid.ends_with("@demo.example"),
+        "{mid}"
+    );
+    assert_eq!(
+        p.body_text(0).expect("text").trim(),
+        "سلام سارا، بسته شما فردا می‌رسد."
+    );
+    assert!(out_mail.header("From").contains("support@demo.example"));
+    assert_eq!(out_mail.header("Auto-Submitted"), "");
+    wait_delivery(&admin, &id, &reply_id, "sent").await;
+    // The stored copy is what was sent.
+    let v = email_view(&admin, &id).await;
+    let stored_out = v["email"]["mails"]
+        .as_array()
+        .expect("mails")
+        .iter()
+        .find(|m| m["message_id"] == reply_id.as_str())
+        .cloned()
+        .expect("the reply is stored");
+    assert_eq!(stored_out["direction"], "out");
+    assert_eq!(stored_out["rfc_message_id"], mid.as_str());
+
+    // 5. The customer answers the reply (In-Reply-To only): same interaction.
+    let (ok, out) = swaks(
+        &s,
+        &[
+            "--to",
+            "support@demo.example",
+            "--from",
+            "sara@example.test",
+            "--header",
+            &format!("Subject: =?UTF-8?B?{}?=", b64(&format!("RE: {subject}"))),
+            "--header",
+            &format!("In-Reply-To: <{mid}>"),
+            "--body",
+            "Thank you! مرسی",
+        ],
+    );
+    assert!(ok, "{out}");
+    let msgs = agent
+        .poll(
+            &format!("/api/v1/interactions/{id}/messages"),
+            Duration::from_secs(10),
+            |v| v.as_array().is_some_and(|a| a.len() >= 4),
+        )
+        .await;
+    let last = msgs
+        .as_array()
+        .expect("list")
+        .last()
+        .cloned()
+        .expect("last");
+    assert_eq!(last["from"], "customer");
+    assert!(last["text"].as_str().expect("text").contains("مرسی"));
+
+    // 6. Lost headers, but the ticket reference in the subject: still the same interaction.
+    let (ok, out) = swaks(
+        &s,
+        &[
+            "--to",
+            "support@demo.example",
+            "--from",
+            "sara@example.test",
+            "--header",
+            &format!("Subject: one more thing [#{ticket}]"),
+            "--body",
+            "and the invoice please",
+        ],
+    );
+    assert!(ok, "{out}");
+    agent
+        .poll(
+            &format!("/api/v1/interactions/{id}/messages"),
+            Duration::from_secs(10),
+            |v| v.as_array().is_some_and(|a| a.len() >= 5),
+        )
+        .await;
+
+    // 7. A new topic from the same customer is a new interaction (and acknowledged).
+    let (ok, out) = swaks(
+        &s,
+        &[
+            "--to",
+            "support@demo.example",
+            "--from",
+            "sara@example.test",
+            "--header",
+            "Subject: a different question",
+            "--body",
+            "do you ship to Shiraz?",
+        ],
+    );
+    assert!(ok, "{out}");
+    let list = wait_interactions(&admin, 2).await;
+    assert_eq!(list.len(), 2, "{list:?}");
+    let customers: Vec<&Value> = list.iter().map(|i| &i["customer_id"]).collect();
+    assert_eq!(customers[0], customers[1], "one customer, two topics");
+    sink.wait(3).await;
+
+    // 8. A relay that refuses the recipient: the failure shows on the interaction.
+    *sink.refuse.lock().expect("lock") = true;
+    let reply = agent
+        .post(
+            &format!("/api/v1/interactions/{id}/messages"),
+            json!({"text": "one more"}),
+        )
+        .await
+        .expect(201);
+    let d = wait_delivery(&admin, &id, &id_of(&reply), "failed").await;
+    assert!(d["error"].as_str().expect("error").contains("550"), "{d}");
+    let it = admin
+        .get(&format!("/api/v1/interactions/{id}"))
+        .await
+        .expect(200);
+    let kinds: Vec<&str> = it["events"]
+        .as_array()
+        .expect("events")
+        .iter()
+        .filter_map(|e| e["type"].as_str().or(e["kind"].as_str()))
+        .collect();
+    assert!(kinds.contains(&"message.delivery"), "{kinds:?}");
+
+    // No address or body reached the log.
+    let log = s.log();
+    assert!(
+        !log.contains("sara@example.test") && !log.contains("سلام"),
+        "{log}"
+    );
+}
+
+#[tokio::test]
+async fn hostile_mail_is_refused_or_contained_with_a_reason() {
+    let dir = TempDir::new("email-hostile");
+    let sink = Sink::start().await;
+    let relay = sink.addr.to_string();
+    let cfg = dir.0.join("switchboard.toml");
+    std::fs::write(&cfg, "[email]\nmax_message_bytes = 20000\n").expect("config");
+    let s = Server::start_with(
+        &dir.0,
+        &["--config", cfg.to_str().expect("path")],
+        &[("SWITCHBOARD_SMTP_RELAY", &relay)],
+    );
+    let admin = s.login("admin", "admin").await;
+    let agent = agent(&s).await;
+
+    // Unknown recipients are refused at RCPT.
+    let (ok, out) = swaks(
+        &s,
+        &["--to", "nobody@elsewhere.test", "--from", "x@example.test"],
+    );
+    assert!(!ok, "{out}");
+    assert!(out.contains("550 5.1.1"), "{out}");
+
+    // Over the size limit: 552 at the end of DATA, nothing stored.
+    let big = "x".repeat(70);
+    let big_body = std::iter::repeat_n(big.as_str(), 400)
+        .collect::<Vec<_>>()
+        .join("\n");
+    let (ok, out) = swaks(
+        &s,
+        &[
+            "--to",
+            "support@demo.example",
+            "--from",
+            "big@example.test",
+            "--body",
+            &big_body,
+        ],
+    );
+    assert!(!ok, "{out}");
+    assert!(out.contains("552 5.3.4"), "{out}");
+    // Announced too big: 552 at MAIL.
+    let r = smtp_talk(
+        &s,
+        &[
+            b"EHLO c\r\n",
+            b"MAIL FROM:<big@example.test> SIZE=999999\r\n",
+        ],
+    )
+    .await;
+    assert!(r[2].starts_with("552"), "{r:?}");
+
+    // No header section at all: refused with a reason.
+    let r = smtp_talk(
+        &s,
+        &[
+            b"EHLO c\r\n",
+            b"MAIL FROM:<g@example.test>\r\n",
+            b"RCPT TO:<support@demo.example>\r\n",
+            b"DATA\r\n",
+            b"\r\n\r\n.\r\n",
+        ],
+    )
+    .await;
+    assert!(r[5].starts_with("554 5.6.0"), "{r:?}");
+    assert!(email_interactions(&admin).await.is_empty());
+
+    // Malformed MIME (no closing boundary, broken base64) is accepted and kept.
+    let broken = b"From: Broken <broken@example.test>\r\nTo: support@demo.example\r\nSubject: broken mime\r\nMessage-ID: <broken-1@example.test>\r\nContent-Type: multipart/mixed; boundary=\"zz\"\r\n\r\n--zz\r\nContent-Type: text/plain\r\n\r\nreadable part\r\n--zz\r\nContent-Type: application/pdf\r\nContent-Transfer-Encoding: base64\r\n\r\n!!!not base64!!!\r\n.\r\n";
+    let r = smtp_talk(
+        &s,
+        &[
+            b"EHLO c\r\n",
+            b"MAIL FROM:<broken@example.test>\r\n",
+            b"RCPT TO:<support@demo.example>\r\n",
+            b"DATA\r\n",
+            broken,
+        ],
+    )
+    .await;
+    assert!(r[5].starts_with("250"), "{r:?}");
+    // The same mail again (a retrying MTA) stores nothing new.
+    let again = smtp_talk(
+        &s,
+        &[
+            b"EHLO c\r\n",
+            b"MAIL FROM:<broken@example.test>\r\n",
+            b"RCPT TO:<support@demo.example>\r\n",
+            b"DATA\r\n",
+            broken,
+        ],
+    )
+    .await;
+    assert!(again[5].starts_with("250"), "{again:?}");
+    let list = wait_interactions(&admin, 1).await;
+    assert_eq!(list.len(), 1);
+    let broken_id = id_of(&list[0]);
+    let acks = sink.wait(1).await;
+    assert_eq!(acks.len(), 1, "one acknowledgement for the human mail");
+
+    // Header injection through an encoded subject: the reply's subject stays one line.
+    let evil = "Hello\r\nBcc: victim@evil.test\r\nX-Injected: yes";
+    let (ok, out) = swaks(
+        &s,
+        &[
+            "--to",
+            "support@demo.example",
+            "--from",
+            "mallory@example.test",
+            "--header",
+            &format!("Subject: =?UTF-8?B?{}?=", b64(evil)),
+            "--header",
+            "Message-ID: <evil-1@example.test>",
+            "--body",
+            "hi",
+        ],
+    );
+    assert!(ok, "{out}");
+    sink.wait(2).await;
+    // Offers go one by one; accept until the injected one is ours.
+    let mut evil_id = None;
+    for _ in 0..2 {
+        let id = accept_offer(&agent).await;
+        let v = email_view(&admin, &id).await;
+        if v["email"]["mails"][0]["rfc_message_id"] == "evil-1@example.test" {
+            evil_id = Some(id);
+            break;
+        }
+    }
+    let evil_id = evil_id.expect("the injected mail was offered");
+    agent
+        .post(
+            &format!("/api/v1/interactions/{evil_id}/messages"),
+            json!({"text": "answer"}),
+        )
+        .await
+        .expect(201);
+    let mails = sink.wait(3).await;
+    let reply = &mails[2];
+    let p = reply.parsed();
+    assert!(
+        p.header_raw("Bcc").is_none() && p.header_raw("X-Injected").is_none(),
+        "{}",
+        String::from_utf8_lossy(&reply.data)
+    );
+    let subj = p.subject().expect("subject");
+    assert!(!subj.contains('\r') && !subj.contains('\n'), "{subj:?}");
+    assert!(
+        subj.starts_with("Re: Hello Bcc: victim@evil.test"),
+        "{subj}"
+    );
+    assert_eq!(reply.rcpt.len(), 1, "only the customer: {:?}", reply.rcpt);
+    assert!(reply.rcpt[0].contains("mallory@example.test"));
+
+    // Automatic mail is stored but never answered: auto-replies, bulk, lists, bounces.
+    let before = sink.mails().len();
+    let automatic: [(&str, &[&str]); 4] = [
+        (
+            "auto@example.test",
+            &["--add-header", "Auto-Submitted: auto-replied"],
+        ),
+        ("bulk@example.test", &["--add-header", "Precedence: bulk"]),
+        (
+            "list@example.test",
+            &["--add-header", "List-Id: <news.example.test>"],
+        ),
+        ("", &["--header", "From: MAILER-DAEMON@example.test"]),
+    ];
+    for (from, extra) in automatic {
+        let mut args = vec![
+            "--to",
+            "support@demo.example",
+            "--from",
+            from,
+            "--body",
+            "automatic",
+        ];
+        args.extend_from_slice(extra);
+        let (ok, out) = swaks(&s, &args);
+        assert!(ok, "{out}");
+    }
+    // A loop between two auto-responders: the customer's responder answers our ack...
+    let ack_id = sink.mails()[0]
+        .parsed()
+        .message_id()
+        .expect("id")
+        .to_owned();
+    let (ok, out) = swaks(
+        &s,
+        &[
+            "--to",
+            "support@demo.example",
+            "--from",
+            "broken@example.test",
+            "--header",
+            "Subject: Out of office",
+            "--header",
+            &format!("In-Reply-To: <{ack_id}>"),
+            "--add-header",
+            "Auto-Submitted: auto-replied",
+            "--body",
+            "I am away",
+        ],
+    );
+    assert!(ok, "{out}");
+    // ... it joins the interaction, and nothing answers it.
+    let msgs = admin
+        .poll(
+            &format!("/api/v1/interactions/{broken_id}/messages"),
+            Duration::from_secs(10),
+            |v| {
+                v.as_array().is_some_and(|a| {
+                    a.iter()
+                        .any(|m| m["text"].as_str().is_some_and(|t| t.contains("I am away")))
+                })
+            },
+        )
+        .await;
+    assert!(msgs.as_array().is_some_and(|a| a.len() >= 2));
+    let list = wait_interactions(&admin, 6).await;
+    assert_eq!(list.len(), 6, "every automatic mail was kept: {list:?}");
+    let autos: Vec<&Value> = list
+        .iter()
+        .filter(|i| !i["attributes"]["email_auto"].is_null())
+        .collect();
+    assert_eq!(autos.len(), 4, "{list:?}");
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    assert_eq!(
+        sink.mails().len(),
+        before,
+        "no acknowledgement to automatic mail"
+    );
+}
+
+#[tokio::test]
+async fn without_a_relay_replies_wait_in_the_outbox_with_a_clear_status() {
+    let dir = TempDir::new("email-norelay");
+    let s = Server::start(&dir.0);
+    let admin = s.login("admin", "admin").await;
+    let agent = agent(&s).await;
+    let (ok, out) = swaks(
+        &s,
+        &[
+            "--to",
+            "Support@Demo.Example",
+            "--from",
+            "n@example.test",
+            "--header",
+            "Subject: hello",
+            "--body",
+            "hi",
+        ],
+    );
+    assert!(ok, "{out}");
+    let id = accept_offer(&agent).await;
+    let reply = agent
+        .post(
+            &format!("/api/v1/interactions/{id}/messages"),
+            json!({"text": "hello back"}),
+        )
+        .await
+        .expect(201);
+    let rid = id_of(&reply);
+    let mut status = Value::Null;
+    for _ in 0..100 {
+        let v = email_view(&admin, &id).await;
+        if let Some(d) = v["deliveries"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .find(|d| d["message_id"] == rid.as_str())
+            && d["outbox"]["last_error"].is_string()
+        {
+            status = d.clone();
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert_eq!(status["state"], "queued", "{status}");
+    assert_eq!(status["outbox"]["state"], "pending", "{status}");
+    assert_eq!(status["outbox"]["attempts"], 0, "{status}");
+    assert!(
+        status["outbox"]["last_error"]
+            .as_str()
+            .expect("reason")
+            .contains("SWITCHBOARD_SMTP_RELAY"),
+        "{status}"
+    );
+    // An email address is one account's only: a second one for it is refused.
+    admin
+        .post(
+            "/api/v1/channel-accounts",
+            json!({"provider": "email", "name": "dup", "queue": "support",
+                   "settings": {"address": "support@demo.example"}}),
+        )
+        .await
+        .expect_error(409, "address_taken");
+    admin
+        .post(
+            "/api/v1/channel-accounts",
+            json!({"provider": "email", "name": "bad", "queue": "support",
+                   "settings": {"address": "not an address"}}),
+        )
+        .await
+        .expect_error(422, "invalid_value");
+    // A new address receives at once.
+    admin
+        .post(
+            "/api/v1/channel-accounts",
+            json!({"provider": "email", "name": "Sales mail", "queue": "sales",
+                   "settings": {"address": "sales@demo.example"}}),
+        )
+        .await
+        .expect(201);
+    let (ok, out) = swaks(
+        &s,
+        &["--to", "sales@demo.example", "--from", "n@example.test"],
+    );
+    assert!(ok, "{out}");
+}
+
+#[tokio::test]
+async fn starttls_is_offered_with_a_certificate_and_mail_arrives_over_it() {
+    let dir = TempDir::new("email-tls");
+    let (cert, key) = (dir.0.join("cert.pem"), dir.0.join("key.pem"));
+    let made = Command::new("openssl")
+        .args([
+            "req",
+            "-x509",
+            "-newkey",
+            "rsa:2048",
+            "-nodes",
+            "-days",
+            "2",
+            "-subj",
+            "/CN=localhost",
+        ])
+        .arg("-keyout")
+        .arg(&key)
+        .arg("-out")
+        .arg(&cert)
+        .output()
+        .expect("openssl runs");
+    assert!(
+        made.status.success(),
+        "{}",
+        String::from_utf8_lossy(&made.stderr)
+    );
+    let cfg = dir.0.join("switchboard.toml");
+    std::fs::write(
+        &cfg,
+        format!(
+            "[email]\ntls_cert = {:?}\ntls_key = {:?}\n",
+            cert.display().to_string(),
+            key.display().to_string()
+        ),
+    )
+    .expect("config");
+    let s = Server::start_with(&dir.0, &["--config", cfg.to_str().expect("path")], &[]);
+    let admin = s.login("admin", "admin").await;
+    let r = smtp_talk(&s, &[b"EHLO c\r\n"]).await;
+    assert!(r[1].contains("250-STARTTLS"), "{r:?}");
+    let (ok, out) = swaks(
+        &s,
+        &[
+            "--tls",
+            "--to",
+            "support@demo.example",
+            "--from",
+            "tls@example.test",
+            "--header",
+            "Subject: over TLS",
+        ],
+    );
+    assert!(ok, "{out}");
+    assert!(out.contains("TLS started"), "{out}");
+    assert!(out.contains("250 2.0.0 queued as"), "{out}");
+    let list = wait_interactions(&admin, 1).await;
+    assert_eq!(list[0]["subject"], "over TLS");
+    // A half-configured certificate is a configuration error naming the key.
+    let bad = dir.0.join("bad.toml");
+    std::fs::write(
+        &bad,
+        format!("[email]\ntls_cert = {:?}\n", cert.display().to_string()),
+    )
+    .expect("config");
+    let out = Command::new(env!("CARGO_BIN_EXE_switchboard"))
+        .args(["serve", "--config", bad.to_str().expect("path")])
+        .env("SWITCHBOARD_DATA", dir.0.join("other"))
+        .output()
+        .expect("run");
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("email.tls_cert"));
+}

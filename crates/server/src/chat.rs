@@ -192,16 +192,16 @@ pub async fn post_message(
     Ok((stored, new))
 }
 
-/// What appending one message gives: the stored message, whether it is new, its event.
-type Appended = Result<(Message, bool, Option<switchboard_store::Event>), ApiError>;
+/// A stored message, whether it is new, and its event.
+type Stored = (Message, bool, Option<switchboard_store::Event>);
+
+/// What appending one message gives.
+type Appended = Result<Stored, ApiError>;
 
 /// Group commit of chat messages ([`crate::group_commit`]).
 #[derive(Clone)]
 pub struct MessageWriter {
-    writer: crate::group_commit::GroupWriter<
-        (Message, Option<NewEvent>),
-        (Message, bool, Option<switchboard_store::Event>),
-    >,
+    writer: crate::group_commit::GroupWriter<(Message, Option<NewEvent>), Stored>,
 }
 
 impl MessageWriter {

@@ -268,6 +268,7 @@ struct FileConfig {
     messaging: FileMessaging,
     #[serde(default)]
     voice: FileVoice,
+    #[serde(default)]
     email: FileEmail,
 }
 

@@ -9,6 +9,8 @@
 //!   send tones in the audio;
 //! - [`sdp`]: the audio part of SDP (RFC 4566) and the offer/answer choice of RFC 3264 for
 //!   PCMU/PCMA and telephone-event;
+//! - [`relay`]: one call's bridge between the caller's and the agent's legs (latching,
+//!   transcoding, DTMF, recording, RTP timeouts);
 //! - [`mix`]: mixing with saturation (whisper, barge, conference) and silence;
 //! - [`wav`]: the stereo recorder (caller left, agent right) with pause spans written as silence,
 //!   and 16-bit PCM WAV reading with resampling to 8 kHz for prompts;
@@ -21,6 +23,7 @@
 pub mod dtmf;
 pub mod g711;
 pub mod mix;
+pub mod relay;
 pub mod rtp;
 pub mod sdp;
 pub mod tone;

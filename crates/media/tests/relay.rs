@@ -1,0 +1,310 @@
+//! The call bridge, driven like the media task drives it: datagrams in, outputs out, on a
+//! virtual clock of milliseconds.
+
+use std::net::SocketAddr;
+use switchboard_media::dtmf::event_packets;
+use switchboard_media::g711::Law;
+use switchboard_media::relay::{Bridge, DigitSource, Leg, LegMedia, Output};
+use switchboard_media::rtp::{Header, Packet};
+use switchboard_media::tone::{dtmf_pair, tones};
+use switchboard_media::wav;
+
+fn addr(s: &str) -> SocketAddr {
+    s.parse().expect("addr")
+}
+
+const CALLER: &str = "192.0.2.10:4000";
+const NATTED: &str = "198.51.100.7:31000";
+const AGENT: &str = "127.0.0.1:5004";
+
+fn media(law: Law, te: Option<u8>, remote: &str) -> LegMedia {
+    LegMedia {
+        law,
+        payload_type: law.payload_type(),
+        telephone_event: te,
+        remote: Some(addr(remote)),
+    }
+}
+
+fn packet(pt: u8, seq: u16, ts: u32, marker: bool, payload: &[u8]) -> Vec<u8> {
+    let mut b = Vec::new();
+    Header {
+        marker,
+        payload_type: pt,
+        sequence: seq,
+        timestamp: ts,
+        ssrc: 0xCAFE,
+        csrc: Vec::new(),
+    }
+    .write(payload, &mut b);
+    b
+}
+
+fn drain(b: &mut Bridge) -> Vec<Output> {
+    std::iter::from_fn(|| b.poll_output()).collect()
+}
+
+fn sent(outs: &[Output]) -> Vec<(Leg, SocketAddr, Vec<u8>)> {
+    outs.iter()
+        .filter_map(|o| match o {
+            Output::Send { leg, to, datagram } => Some((*leg, *to, datagram.clone())),
+            _ => None,
+        })
+        .collect()
+}
+
+fn bridge() -> Bridge {
+    let mut b = Bridge::new(30_000);
+    // the caller speaks A-law with events on 101, the agent µ-law with events on 96
+    b.set_media(Leg::Caller, media(Law::Alaw, Some(101), CALLER));
+    b.set_media(Leg::Agent, media(Law::Ulaw, Some(96), AGENT));
+    b
+}
+
+#[test]
+fn audio_is_transcoded_and_sent_to_where_each_side_really_is() {
+    let mut b = bridge();
+    // the agent's phone talks first: it goes to the caller's SDP address, as A-law
+    let pcm = tones(&[440.0], 8000.0, 0, 160);
+    let mut ulaw = Vec::new();
+    Law::Ulaw.encode(&pcm, &mut ulaw);
+    b.handle_datagram(0, Leg::Agent, addr(AGENT), &packet(0, 1, 0, true, &ulaw));
+    let out = sent(&drain(&mut b));
+    assert_eq!(out.len(), 1);
+    let (leg, to, d) = &out[0];
+    assert_eq!((*leg, *to), (Leg::Caller, addr(CALLER)));
+    let p = Packet::parse(d).expect("rtp");
+    assert_eq!(p.header.payload_type, 8);
+    assert_eq!(
+        (p.header.sequence, p.header.ssrc),
+        (1, 0xCAFE),
+        "numbering passes through"
+    );
+    let mut back = Vec::new();
+    Law::Alaw.decode(p.payload, &mut back);
+    let err: i64 = pcm
+        .iter()
+        .zip(&back)
+        .map(|(a, b)| (i64::from(*a) - i64::from(*b)).abs())
+        .max()
+        .unwrap_or(0);
+    assert!(err < 600, "A-law of the µ-law audio stays close: {err}");
+
+    // the caller is behind NAT: its packets come from elsewhere; replies follow them there
+    let mut alaw = Vec::new();
+    Law::Alaw.encode(&pcm, &mut alaw);
+    b.handle_datagram(
+        20,
+        Leg::Caller,
+        addr(NATTED),
+        &packet(8, 9, 160, false, &alaw),
+    );
+    let out = sent(&drain(&mut b));
+    assert_eq!(out[0].1, addr(AGENT));
+    assert_eq!(
+        Packet::parse(&out[0].2).expect("rtp").header.payload_type,
+        0
+    );
+    b.handle_datagram(
+        40,
+        Leg::Agent,
+        addr(AGENT),
+        &packet(0, 2, 160, false, &ulaw),
+    );
+    assert_eq!(sent(&drain(&mut b))[0].1, addr(NATTED));
+    assert_eq!(b.remote(Leg::Caller), Some(addr(NATTED)));
+
+    // a stranger on the caller's port is dropped
+    b.handle_datagram(
+        60,
+        Leg::Caller,
+        addr("203.0.113.66:9999"),
+        &packet(8, 10, 320, false, &alaw),
+    );
+    assert!(drain(&mut b).is_empty());
+    assert_eq!(b.drops().stranger, 1);
+    assert_eq!(b.relayed(Leg::Caller), 1);
+    assert_eq!(b.relayed(Leg::Agent), 2);
+}
+
+#[test]
+fn the_same_codec_passes_byte_for_byte() {
+    let mut b = Bridge::new(0);
+    b.set_media(Leg::Caller, media(Law::Ulaw, None, CALLER));
+    b.set_media(Leg::Agent, media(Law::Ulaw, None, AGENT));
+    let d = packet(0, 5, 800, false, &[1, 2, 3, 4]);
+    b.handle_datagram(0, Leg::Caller, addr(CALLER), &d);
+    assert_eq!(sent(&drain(&mut b))[0].2, d);
+}
+
+#[test]
+fn key_presses_are_reported_once_and_passed_on_with_the_other_sides_payload_type() {
+    let mut b = bridge();
+    let mut seq = 100;
+    for (ts, key) in [(8000u32, '1'), (16000, '#')] {
+        for (marker, payload) in event_packets(key, 800, 160, 10) {
+            seq += 1;
+            b.handle_datagram(
+                u64::from(ts / 8),
+                Leg::Caller,
+                addr(CALLER),
+                &packet(101, seq, ts, marker, &payload),
+            );
+        }
+    }
+    let outs = drain(&mut b);
+    let digits: Vec<char> = outs
+        .iter()
+        .filter_map(|o| match o {
+            Output::Digit {
+                leg: Leg::Caller,
+                digit,
+                source: DigitSource::Event,
+            } => Some(*digit),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(digits, vec!['1', '#']);
+    let to_agent = sent(&outs);
+    assert_eq!(to_agent.len(), 14, "every event packet is passed on");
+    assert!(
+        to_agent.iter().all(|(_, to, d)| *to == addr(AGENT)
+            && Packet::parse(d).expect("rtp").header.payload_type == 96)
+    );
+}
+
+#[test]
+fn in_band_tones_are_found_when_asked() {
+    let mut b = bridge();
+    b.detect_in_band(Leg::Caller, true);
+    let (lo, hi) = dtmf_pair('7').expect("key");
+    let mut samples = tones(&[lo, hi], 6000.0, 0, 8 * 80);
+    samples.extend(vec![0; 8 * 80]);
+    let mut digits = Vec::new();
+    for (n, frame) in samples.chunks(160).enumerate() {
+        let mut alaw = Vec::new();
+        Law::Alaw.encode(frame, &mut alaw);
+        b.handle_datagram(
+            n as u64 * 20,
+            Leg::Caller,
+            addr(CALLER),
+            &packet(8, n as u16, n as u32 * 160, false, &alaw),
+        );
+        for o in drain(&mut b) {
+            if let Output::Digit { digit, source, .. } = o {
+                assert_eq!(source, DigitSource::InBand);
+                digits.push(digit);
+            }
+        }
+    }
+    assert_eq!(digits, vec!['7']);
+}
+
+#[test]
+fn the_recording_is_stereo_on_the_calls_timeline_with_a_silent_pause() {
+    let mut b = bridge();
+    assert!(b.start_recording(0));
+    assert!(!b.start_recording(0));
+    let caller = tones(&[500.0], 8000.0, 0, 160);
+    let agent = tones(&[1200.0], 8000.0, 0, 160);
+    let (mut a, mut u) = (Vec::new(), Vec::new());
+    Law::Alaw.encode(&caller, &mut a);
+    Law::Ulaw.encode(&agent, &mut u);
+    let mut file = wav::header(2, 8000, 0).to_vec();
+    let mut now = 0u64;
+    // 2 s of talk both ways, then 1 s paused, then 1 s where only the caller talks
+    for n in 0..200u64 {
+        now = n * 20;
+        if n == 100 {
+            assert!(b.pause_recording());
+        }
+        if n == 150 {
+            assert!(b.resume_recording());
+        }
+        b.handle_datagram(
+            now,
+            Leg::Caller,
+            addr(CALLER),
+            &packet(8, n as u16, n as u32 * 160, false, &a),
+        );
+        if n < 150 {
+            b.handle_datagram(
+                now,
+                Leg::Agent,
+                addr(AGENT),
+                &packet(0, n as u16, n as u32 * 160, false, &u),
+            );
+        }
+        b.handle_timeout(now + 20);
+        for o in drain(&mut b) {
+            if let Output::Record(bytes) = o {
+                file.extend(bytes);
+            }
+        }
+    }
+    let h = b.recording_header().expect("recording");
+    file[..wav::HEADER_LEN].copy_from_slice(&h);
+    let rec = b.recorder().expect("recorder");
+    // one 20 ms frame per tick: exactly 4 s of samples
+    assert_eq!(rec.frames(), (now + 20) / 20 * 160);
+    assert_eq!(rec.paused_spans(), vec![(100 * 160, 150 * 160)]);
+    let w = wav::parse(&file).expect("wav");
+    assert_eq!((w.channels, w.rate), (2, 8000));
+    let left: Vec<i16> = w.samples.iter().step_by(2).copied().collect();
+    let right: Vec<i16> = w.samples.iter().skip(1).step_by(2).copied().collect();
+    let rms = switchboard_media::mix::rms;
+    // caller left, agent right, each with its own tone
+    assert!(rms(&left[..100 * 160]) > 4000.0);
+    assert!(rms(&right[..100 * 160]) > 4000.0);
+    let seconds = |x: &[i16]| x.len() as f64 / 8000.0;
+    assert!((seconds(&left) - 4.0).abs() < 0.001);
+    // the pause is silence on both; afterwards the agent's side is silent, the caller's is not
+    assert!(left[100 * 160..150 * 160].iter().all(|&s| s == 0));
+    assert!(right[100 * 160..150 * 160].iter().all(|&s| s == 0));
+    assert!(rms(&left[150 * 160..]) > 4000.0);
+    assert!(rms(&right[150 * 160..]) < 1.0);
+}
+
+#[test]
+fn a_silent_leg_times_out_once_and_junk_is_counted() {
+    let mut b = bridge();
+    b.handle_datagram(
+        0,
+        Leg::Caller,
+        addr(CALLER),
+        &packet(8, 1, 0, false, &[0xD5; 160]),
+    );
+    drain(&mut b);
+    assert_eq!(b.poll_timeout(), Some(30_000));
+    b.handle_timeout(29_999);
+    assert!(drain(&mut b).is_empty());
+    b.handle_timeout(30_000);
+    assert_eq!(drain(&mut b), vec![Output::TimedOut(Leg::Caller)]);
+    b.handle_timeout(60_000);
+    assert!(drain(&mut b).is_empty(), "reported once");
+    // junk, RTCP and an unknown payload type are dropped and counted
+    b.handle_datagram(60_001, Leg::Caller, addr(CALLER), b"hello");
+    b.handle_datagram(
+        60_002,
+        Leg::Caller,
+        addr(CALLER),
+        &[0x81, 201, 0, 1, 0, 0, 0, 0],
+    );
+    b.handle_datagram(
+        60_003,
+        Leg::Caller,
+        addr(CALLER),
+        &packet(18, 2, 160, false, &[0; 20]),
+    );
+    assert!(drain(&mut b).is_empty());
+    let d = b.drops();
+    assert_eq!((d.malformed, d.rtcp, d.payload_type), (1, 1, 1));
+    // a packet brings the leg back: it can time out again later
+    b.handle_datagram(
+        60_010,
+        Leg::Caller,
+        addr(CALLER),
+        &packet(8, 3, 320, false, &[0xD5; 160]),
+    );
+    assert_eq!(b.poll_timeout(), Some(90_010));
+}

@@ -58,6 +58,11 @@ pub enum BenchCommand {
     Sip(crate::bench_sip::SipBenchArgs),
     /// Inbound mail over SMTP: mails accepted (parsed, threaded, stored, queued) per second.
     Email(crate::bench_email::EmailBenchArgs),
+    /// G.711 streams both ways through the media relay (and rtpengine, to compare).
+    Rtp(crate::bench_rtp::RtpBenchArgs),
+    /// The relay process `bench rtp` starts.
+    #[command(hide = true)]
+    RtpRelay(crate::bench_rtp::RtpRelayArgs),
 }
 
 /// Runs `switchboard bench ...`.
@@ -66,6 +71,8 @@ pub fn run(cmd: BenchCommand) -> ExitCode {
         BenchCommand::Chat(args) => args,
         BenchCommand::Sip(args) => return crate::bench_sip::run(args),
         BenchCommand::Email(args) => return crate::bench_email::run(args),
+        BenchCommand::Rtp(args) => return crate::bench_rtp::run(args),
+        BenchCommand::RtpRelay(args) => return crate::bench_rtp::relay(args),
     };
     let rt = match tokio::runtime::Runtime::new() {
         Ok(rt) => rt,

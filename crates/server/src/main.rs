@@ -12,6 +12,7 @@ mod attachments;
 mod auth;
 mod bench;
 mod bench_email;
+mod bench_rtp;
 mod bench_sip;
 mod bus;
 mod chat;

@@ -24,6 +24,7 @@
 
 mod calls;
 mod driver;
+pub mod media;
 pub use driver::{caller_number, parse_network};
 pub(crate) use driver::{customer_for, outbound_number};
 mod transport;

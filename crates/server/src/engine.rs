@@ -1260,6 +1260,10 @@ impl Engine {
 
     fn reject(&mut self, id: InteractionId, agent: AgentId) -> Result<(), ApiError> {
         let mut it = self.offered_to(id, agent, "reject")?;
+        if self.is_dial(&it) {
+            self.end_dial(it, agent);
+            return Ok(());
+        }
         self.hand_back(&it, agent);
         metrics::counter!("switchboard_routing_decisions_total", "decision" => "rejected")
             .increment(1);
@@ -1297,21 +1301,8 @@ impl Engine {
             Some(agent),
             json!({"agent_id": agent, "reason": reason, "sip_status": status}),
         );
-        if self.direct.contains(&id) && it.queue.is_none() {
-            // An outbound call the agent's own phone did not take.
-            let mut it = it;
-            self.hand_back(&it, agent);
-            it.agent = None;
-            self.set_state(&mut it, InteractionState::Ended);
-            it.disposition = Some("not_answered".into());
-            it.ended_at = Some(self.now_ms);
-            self.event(
-                &it,
-                "interaction.ended",
-                Some(agent),
-                json!({"disposition": "not_answered", "by": "agent", "agent_id": agent}),
-            );
-            self.save(it);
+        if self.is_dial(&it) {
+            self.end_dial(it, agent);
             return Ok(());
         }
         if self.direct.contains(&id) {
@@ -1329,6 +1320,28 @@ impl Engine {
         }
         // Going on break hands the offer back to the head of the queue (set_presence).
         self.set_presence(agent, Presence::Break, Some("missed_offer".into()))
+    }
+
+    /// Whether `it` is an outbound call still ringing its agent's phone.
+    fn is_dial(&self, it: &Interaction) -> bool {
+        it.queue.is_none() && self.direct.contains(&it.id)
+    }
+
+    /// An outbound call its agent did not take (phone unanswered, rejected, agent left): it
+    /// ends, as it has no queue to wait in.
+    fn end_dial(&mut self, mut it: Interaction, agent: AgentId) {
+        self.hand_back(&it, agent);
+        it.agent = None;
+        self.set_state(&mut it, InteractionState::Ended);
+        it.disposition = Some("not_answered".into());
+        it.ended_at = Some(self.now_ms);
+        self.event(
+            &it,
+            "interaction.ended",
+            Some(agent),
+            json!({"disposition": "not_answered", "by": "agent", "agent_id": agent}),
+        );
+        self.save(it);
     }
 
     /// Takes an offered interaction back from `agent`: a queue's offer returns to the head of
@@ -1708,6 +1721,10 @@ impl Engine {
                 let Some(mut it) = self.open.get(&id).cloned() else {
                     continue;
                 };
+                if self.is_dial(&it) {
+                    self.end_dial(it, agent);
+                    continue;
+                }
                 self.hand_back(&it, agent);
                 metrics::counter!("switchboard_routing_decisions_total", "decision" => "revoked")
                     .increment(1);

@@ -887,3 +887,43 @@ async fn click_to_dial_rings_the_agents_phone_then_calls_the_number_through_the_
         .expect(200);
     assert_eq!(c["contact_points"][0]["value"], "+442079460777");
 }
+
+#[tokio::test]
+async fn a_click_to_dial_the_agents_phone_declines_ends_not_answered() {
+    let dir = TempDir::new("voice-dial-declined");
+    let s = Server::start(&dir.0);
+    let sip = s.sip.expect("sip address");
+    let work = TempDir::new("voice-dial-declined-logs");
+    let admin = s.login("admin", "admin").await;
+    let supervisor = s.login("supervisor", "supervisor").await;
+    let agent = available(&s, "agent1").await;
+    // Never called: the phone declines first.
+    let mut provider = outbound_provider(&admin, &work.0).await;
+    let phone = spawn_phone(
+        "agent_reject.xml",
+        register_phone(sip, "agent1"),
+        1,
+        &work.0,
+    );
+    let it = supervisor
+        .post(
+            "/api/v1/calls",
+            serde_json::json!({"to": "+442079460777", "agent": "agent1"}),
+        )
+        .await
+        .expect(201);
+    assert_eq!(it["agent_id"], agent.agent_id());
+    finish_phone(phone, "agent1's phone (603)", &work.0);
+    let id = it["id"].as_str().expect("id");
+    let it = admin.wait_for(id, |v| v["state"] == "ended").await;
+    assert_eq!(it["disposition"], "not_answered");
+    // The agent is not put on break for its own call, and is free again.
+    let state = agent
+        .get(&format!("/api/v1/agents/{}/state", agent.agent_id()))
+        .await
+        .expect(200);
+    assert_eq!(state["state"], "available", "{state}");
+    assert_eq!(state["load"], serde_json::json!({}), "{state}");
+    let _ = provider.kill();
+    let _ = provider.wait();
+}

@@ -900,24 +900,16 @@ impl Engine {
         };
         let priority = priority.unwrap_or(config.priority);
         let mut it = Interaction {
-            id: switchboard_model::InteractionId::from_uuid(self.clock.new_uuid()),
-            tenant: self.tenant,
-            channel,
-            state: InteractionState::Queued,
             queue: Some(queue),
             priority,
-            subject,
-            customer,
-            attributes,
-            agent: None,
-            disposition: None,
-            notes: None,
-            created_at: self.now_ms,
             waiting_since: Some(self.now_ms),
-            offered_at: None,
-            answered_at: None,
-            ended_at: None,
-            updated_at: self.now_ms,
+            ..self.new_interaction(
+                channel,
+                InteractionState::Queued,
+                subject,
+                customer,
+                attributes,
+            )
         };
         self.event(
             &it,
@@ -974,24 +966,15 @@ impl Engine {
             ));
         }
         let mut it = Interaction {
-            id: switchboard_model::InteractionId::from_uuid(self.clock.new_uuid()),
-            tenant: self.tenant,
-            channel: Channel::Voice,
-            state: InteractionState::Offered,
-            queue: None,
-            priority: 0,
-            subject: Some("Outbound call".into()),
-            customer,
-            attributes,
             agent: Some(agent),
-            disposition: None,
-            notes: None,
-            created_at: self.now_ms,
-            waiting_since: None,
             offered_at: Some(self.now_ms),
-            answered_at: None,
-            ended_at: None,
-            updated_at: self.now_ms,
+            ..self.new_interaction(
+                Channel::Voice,
+                InteractionState::Offered,
+                Some("Outbound call".into()),
+                customer,
+                attributes,
+            )
         };
         self.event(
             &it,
@@ -1030,19 +1013,20 @@ impl Engine {
         Ok(id)
     }
 
-    fn open_in_flow(
-        &mut self,
+    /// A new interaction record created now, in no queue and with no agent.
+    fn new_interaction(
+        &self,
         channel: Channel,
+        state: InteractionState,
         subject: Option<String>,
         customer: Option<CustomerId>,
         attributes: Value,
-        (flow, version): (FlowId, i64),
-    ) -> Result<InteractionId, ApiError> {
-        let it = Interaction {
+    ) -> Interaction {
+        Interaction {
             id: InteractionId::from_uuid(self.clock.new_uuid()),
             tenant: self.tenant,
             channel,
-            state: InteractionState::Flow,
+            state,
             queue: None,
             priority: 0,
             subject,
@@ -1057,7 +1041,24 @@ impl Engine {
             answered_at: None,
             ended_at: None,
             updated_at: self.now_ms,
-        };
+        }
+    }
+
+    fn open_in_flow(
+        &mut self,
+        channel: Channel,
+        subject: Option<String>,
+        customer: Option<CustomerId>,
+        attributes: Value,
+        (flow, version): (FlowId, i64),
+    ) -> Result<InteractionId, ApiError> {
+        let it = self.new_interaction(
+            channel,
+            InteractionState::Flow,
+            subject,
+            customer,
+            attributes,
+        );
         self.event(
             &it,
             "interaction.created",
@@ -1522,19 +1523,29 @@ impl Engine {
         }
     }
 
-    fn transfer(
-        &mut self,
+    /// The connected interaction `id`, if `by_agent` (`None`: a supervisor) may transfer it.
+    fn transferable(
+        &self,
         id: InteractionId,
         by_agent: Option<AgentId>,
-        queue: QueueId,
-    ) -> Result<(), ApiError> {
-        let mut it = self.get_open(id)?;
+    ) -> Result<Interaction, ApiError> {
+        let it = self.get_open(id)?;
         in_state(&it, InteractionState::Connected, "transfer")?;
         if by_agent.is_some() && it.agent != by_agent {
             return Err(ApiError::forbidden(
                 "only its agent or a supervisor can transfer this interaction",
             ));
         }
+        Ok(it)
+    }
+
+    fn transfer(
+        &mut self,
+        id: InteractionId,
+        by_agent: Option<AgentId>,
+        queue: QueueId,
+    ) -> Result<(), ApiError> {
+        let mut it = self.transferable(id, by_agent)?;
         if !self.queues.contains_key(&queue) {
             return Err(ApiError::unprocessable(
                 "unknown_queue",
@@ -1579,13 +1590,7 @@ impl Engine {
         by_agent: Option<AgentId>,
         number: Sensitive<String>,
     ) -> Result<(), ApiError> {
-        let mut it = self.get_open(id)?;
-        in_state(&it, InteractionState::Connected, "transfer")?;
-        if by_agent.is_some() && it.agent != by_agent {
-            return Err(ApiError::forbidden(
-                "only its agent or a supervisor can transfer this interaction",
-            ));
-        }
+        let mut it = self.transferable(id, by_agent)?;
         if it.channel != Channel::Voice {
             return Err(ApiError::unprocessable(
                 "voice_only",
@@ -1618,13 +1623,7 @@ impl Engine {
         by_agent: Option<AgentId>,
         agent: AgentId,
     ) -> Result<(), ApiError> {
-        let mut it = self.get_open(id)?;
-        in_state(&it, InteractionState::Connected, "transfer")?;
-        if by_agent.is_some() && it.agent != by_agent {
-            return Err(ApiError::forbidden(
-                "only its agent or a supervisor can transfer this interaction",
-            ));
-        }
+        let mut it = self.transferable(id, by_agent)?;
         if it.agent == Some(agent) {
             return Err(ApiError::conflict(
                 "same_agent",

@@ -401,6 +401,35 @@ impl SipCore {
         CallKey(self.calls.next)
     }
 
+    /// A new call with its caller side (indexed by interaction when it has one).
+    fn add_call(
+        &mut self,
+        tenant: TenantId,
+        interaction: Option<InteractionId>,
+        phase: Phase,
+        caller: CallerLeg,
+    ) -> CallKey {
+        let key = self.alloc_call();
+        if let Some(i) = interaction {
+            self.calls.by_interaction.insert(i, key);
+        }
+        self.calls.calls.insert(
+            key,
+            Call {
+                tenant,
+                interaction,
+                phase,
+                caller,
+                agent: None,
+                gone: false,
+                pending_refresh: false,
+                outbound: None,
+            },
+        );
+        metrics::gauge!("switchboard_sip_calls_active").set(self.calls.len() as f64);
+        key
+    }
+
     /// A fresh token for tags and Call-IDs.
     pub(super) fn token(&mut self) -> String {
         self.transactions.new_branch()[7..].to_string()
@@ -501,32 +530,18 @@ impl SipCore {
             .map(|a| user_of(&a.uri))
             .unwrap_or_default();
         let display = identity.and_then(|a| a.display_name);
-        let key = self.alloc_call();
+        let dialog_id = dialog.id.clone();
+        let leg = CallerLeg {
+            tx: Some(id),
+            invite: req,
+            peer,
+            dialog,
+            retransmit: None,
+        };
+        let key = self.add_call(route.tenant, None, Phase::Starting, leg);
         self.calls.by_server_tx.insert(id, key);
-        self.calls
-            .by_dialog
-            .insert(dialog.id.clone(), (key, Side::Caller));
-        self.calls.calls.insert(
-            key,
-            Call {
-                tenant: route.tenant,
-                interaction: None,
-                phase: Phase::Starting,
-                caller: CallerLeg {
-                    tx: Some(id),
-                    invite: req,
-                    peer,
-                    dialog,
-                    retransmit: None,
-                },
-                agent: None,
-                gone: false,
-                pending_refresh: false,
-                outbound: None,
-            },
-        );
+        self.calls.by_dialog.insert(dialog_id, (key, Side::Caller));
         metrics::counter!("switchboard_sip_calls_total").increment(1);
-        metrics::gauge!("switchboard_sip_calls_active").set(self.calls.len() as f64);
         self.notice(CallNotice::Incoming {
             call: key,
             tenant: route.tenant,
@@ -1371,35 +1386,24 @@ impl SipCore {
             local_contact: self.our_contact(&peer.transport),
             state: switchboard_sip::dialog::DialogState::Early,
         };
-        let key = self.alloc_call();
-        self.calls.by_interaction.insert(interaction, key);
-        self.calls.calls.insert(
-            key,
-            Call {
-                tenant,
-                interaction: Some(interaction),
-                phase: Phase::Queued,
-                caller: CallerLeg {
-                    tx: None,
-                    invite: req,
-                    peer,
-                    dialog,
-                    retransmit: None,
-                },
-                agent: None,
-                gone: false,
-                pending_refresh: false,
-                outbound: Some(ProviderLeg {
-                    route,
-                    tx: None,
-                    challenged: false,
-                    click_to_dial: true,
-                    agent_ack: None,
-                }),
-            },
-        );
+        let caller = CallerLeg {
+            tx: None,
+            invite: req,
+            peer,
+            dialog,
+            retransmit: None,
+        };
+        let key = self.add_call(tenant, Some(interaction), Phase::Queued, caller);
+        if let Some(c) = self.calls.calls.get_mut(&key) {
+            c.outbound = Some(ProviderLeg {
+                route,
+                tx: None,
+                challenged: false,
+                click_to_dial: true,
+                agent_ack: None,
+            });
+        }
         metrics::counter!("switchboard_sip_outbound_calls_total").increment(1);
-        metrics::gauge!("switchboard_sip_calls_active").set(self.calls.len() as f64);
         self.offer(now, tenant, interaction, agent, aor_user, realm, contacts);
     }
 

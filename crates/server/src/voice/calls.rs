@@ -18,7 +18,17 @@
 //! 4. BYE on either leg ends the other ([`CallNotice::Hangup`]); CANCEL or BYE from the caller
 //!    before the answer abandons ([`CallNotice::CallerLeft`]). Re-INVITEs (hold, unhold) are
 //!    passed to the other leg and their answers back. REFER from the agent's phone is a blind
-//!    transfer ([`CallNotice::Refer`]).
+//!    transfer ([`CallNotice::Refer`]) to a queue, an agent or a number.
+//!
+//! Calls out go through the tenant's outbound trunk ([`OutboundRoute`]); a 401/407 from the
+//! provider is answered once with the trunk's digest credentials:
+//! - a transfer out ([`SipCore::transfer_out`]) replaces the agent's leg with the provider's,
+//!   which gets the caller's session description; its answer reaches the caller in a
+//!   re-INVITE. The interaction has ended by then; the bridge lives until either side hangs up.
+//! - click-to-dial ([`SipCore::dial`], RFC 3725 flow I) rings the agent's phones without a
+//!   session description, sends the answering phone's offer to the provider and brings the
+//!   provider's answer back in the ACK of the phone's 2xx. The provider is then the caller
+//!   side of the call.
 //!
 //! Session descriptions pass through untouched; the media anchoring of part 2 will put the
 //! server's own RTP ports in them.

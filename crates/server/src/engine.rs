@@ -934,24 +934,16 @@ impl Engine {
         };
         let priority = priority.unwrap_or(config.priority);
         let mut it = Interaction {
-            id: switchboard_model::InteractionId::from_uuid(self.clock.new_uuid()),
-            tenant: self.tenant,
-            channel,
-            state: InteractionState::Queued,
             queue: Some(queue),
             priority,
-            subject,
-            customer,
-            attributes,
-            agent: None,
-            disposition: None,
-            notes: None,
-            created_at: self.now_ms,
             waiting_since: Some(self.now_ms),
-            offered_at: None,
-            answered_at: None,
-            ended_at: None,
-            updated_at: self.now_ms,
+            ..self.new_interaction(
+                channel,
+                InteractionState::Queued,
+                subject,
+                customer,
+                attributes,
+            )
         };
         self.event(
             &it,
@@ -1010,24 +1002,15 @@ impl Engine {
             ));
         }
         let mut it = Interaction {
-            id: switchboard_model::InteractionId::from_uuid(self.clock.new_uuid()),
-            tenant: self.tenant,
-            channel: Channel::Voice,
-            state: InteractionState::Offered,
-            queue: None,
-            priority: 0,
-            subject: Some("Outbound call".into()),
-            customer,
-            attributes,
             agent: Some(agent),
-            disposition: None,
-            notes: None,
-            created_at: self.now_ms,
-            waiting_since: None,
             offered_at: Some(self.now_ms),
-            answered_at: None,
-            ended_at: None,
-            updated_at: self.now_ms,
+            ..self.new_interaction(
+                Channel::Voice,
+                InteractionState::Offered,
+                Some("Outbound call".into()),
+                customer,
+                attributes,
+            )
         };
         self.event(
             &it,
@@ -1066,19 +1049,20 @@ impl Engine {
         Ok(id)
     }
 
-    fn open_in_flow(
-        &mut self,
+    /// A new interaction record created now, in no queue and with no agent.
+    fn new_interaction(
+        &self,
         channel: Channel,
+        state: InteractionState,
         subject: Option<String>,
         customer: Option<CustomerId>,
         attributes: Value,
-        (flow, version): (FlowId, i64),
-    ) -> Result<InteractionId, ApiError> {
-        let it = Interaction {
+    ) -> Interaction {
+        Interaction {
             id: InteractionId::from_uuid(self.clock.new_uuid()),
             tenant: self.tenant,
             channel,
-            state: InteractionState::Flow,
+            state,
             queue: None,
             priority: 0,
             subject,
@@ -1093,7 +1077,24 @@ impl Engine {
             answered_at: None,
             ended_at: None,
             updated_at: self.now_ms,
-        };
+        }
+    }
+
+    fn open_in_flow(
+        &mut self,
+        channel: Channel,
+        subject: Option<String>,
+        customer: Option<CustomerId>,
+        attributes: Value,
+        (flow, version): (FlowId, i64),
+    ) -> Result<InteractionId, ApiError> {
+        let it = self.new_interaction(
+            channel,
+            InteractionState::Flow,
+            subject,
+            customer,
+            attributes,
+        );
         self.event(
             &it,
             "interaction.created",
@@ -1297,6 +1298,10 @@ impl Engine {
 
     fn reject(&mut self, id: InteractionId, agent: AgentId) -> Result<(), ApiError> {
         let mut it = self.offered_to(id, agent, "reject")?;
+        if self.is_dial(&it) {
+            self.end_dial(it, agent);
+            return Ok(());
+        }
         self.hand_back(&it, agent);
         metrics::counter!("switchboard_routing_decisions_total", "decision" => "rejected")
             .increment(1);
@@ -1334,21 +1339,8 @@ impl Engine {
             Some(agent),
             json!({"agent_id": agent, "reason": reason, "sip_status": status}),
         );
-        if self.direct.contains(&id) && it.queue.is_none() {
-            // An outbound call the agent's own phone did not take.
-            let mut it = it;
-            self.hand_back(&it, agent);
-            it.agent = None;
-            self.set_state(&mut it, InteractionState::Ended);
-            it.disposition = Some("not_answered".into());
-            it.ended_at = Some(self.now_ms);
-            self.event(
-                &it,
-                "interaction.ended",
-                Some(agent),
-                json!({"disposition": "not_answered", "by": "agent", "agent_id": agent}),
-            );
-            self.save(it);
+        if self.is_dial(&it) {
+            self.end_dial(it, agent);
             return Ok(());
         }
         if self.direct.contains(&id) {
@@ -1366,6 +1358,28 @@ impl Engine {
         }
         // Going on break hands the offer back to the head of the queue (set_presence).
         self.set_presence(agent, Presence::Break, Some("missed_offer".into()))
+    }
+
+    /// Whether `it` is an outbound call still ringing its agent's phone.
+    fn is_dial(&self, it: &Interaction) -> bool {
+        it.queue.is_none() && self.direct.contains(&it.id)
+    }
+
+    /// An outbound call its agent did not take (phone unanswered, rejected, agent left): it
+    /// ends, as it has no queue to wait in.
+    fn end_dial(&mut self, mut it: Interaction, agent: AgentId) {
+        self.hand_back(&it, agent);
+        it.agent = None;
+        self.set_state(&mut it, InteractionState::Ended);
+        it.disposition = Some("not_answered".into());
+        it.ended_at = Some(self.now_ms);
+        self.event(
+            &it,
+            "interaction.ended",
+            Some(agent),
+            json!({"disposition": "not_answered", "by": "agent", "agent_id": agent}),
+        );
+        self.save(it);
     }
 
     /// Takes an offered interaction back from `agent`: a queue's offer returns to the head of
@@ -1547,19 +1561,29 @@ impl Engine {
         }
     }
 
-    fn transfer(
-        &mut self,
+    /// The connected interaction `id`, if `by_agent` (`None`: a supervisor) may transfer it.
+    fn transferable(
+        &self,
         id: InteractionId,
         by_agent: Option<AgentId>,
-        queue: QueueId,
-    ) -> Result<(), ApiError> {
-        let mut it = self.get_open(id)?;
+    ) -> Result<Interaction, ApiError> {
+        let it = self.get_open(id)?;
         in_state(&it, InteractionState::Connected, "transfer")?;
         if by_agent.is_some() && it.agent != by_agent {
             return Err(ApiError::forbidden(
                 "only its agent or a supervisor can transfer this interaction",
             ));
         }
+        Ok(it)
+    }
+
+    fn transfer(
+        &mut self,
+        id: InteractionId,
+        by_agent: Option<AgentId>,
+        queue: QueueId,
+    ) -> Result<(), ApiError> {
+        let mut it = self.transferable(id, by_agent)?;
         if !self.queues.contains_key(&queue) {
             return Err(ApiError::unprocessable(
                 "unknown_queue",
@@ -1605,13 +1629,7 @@ impl Engine {
         by_agent: Option<AgentId>,
         number: Sensitive<String>,
     ) -> Result<(), ApiError> {
-        let mut it = self.get_open(id)?;
-        in_state(&it, InteractionState::Connected, "transfer")?;
-        if by_agent.is_some() && it.agent != by_agent {
-            return Err(ApiError::forbidden(
-                "only its agent or a supervisor can transfer this interaction",
-            ));
-        }
+        let mut it = self.transferable(id, by_agent)?;
         if it.channel != Channel::Voice {
             return Err(ApiError::unprocessable(
                 "voice_only",
@@ -1644,13 +1662,7 @@ impl Engine {
         by_agent: Option<AgentId>,
         agent: AgentId,
     ) -> Result<(), ApiError> {
-        let mut it = self.get_open(id)?;
-        in_state(&it, InteractionState::Connected, "transfer")?;
-        if by_agent.is_some() && it.agent != by_agent {
-            return Err(ApiError::forbidden(
-                "only its agent or a supervisor can transfer this interaction",
-            ));
-        }
+        let mut it = self.transferable(id, by_agent)?;
         if it.agent == Some(agent) {
             return Err(ApiError::conflict(
                 "same_agent",
@@ -1747,6 +1759,10 @@ impl Engine {
                 let Some(mut it) = self.open.get(&id).cloned() else {
                     continue;
                 };
+                if self.is_dial(&it) {
+                    self.end_dial(it, agent);
+                    continue;
+                }
                 self.hand_back(&it, agent);
                 metrics::counter!("switchboard_routing_decisions_total", "decision" => "revoked")
                     .increment(1);

@@ -62,16 +62,10 @@ async fn a_baresip_phone_registers_as_an_agent_and_answers_a_queued_caller() {
     // Registered once the registrar counts one binding.
     let mut registered = false;
     for _ in 0..100 {
-        let metrics = s
-            .http
-            .get(s.url("/metrics"))
-            .send()
+        if s.metrics()
             .await
-            .expect("metrics")
-            .text()
-            .await
-            .expect("text");
-        if metrics.contains("switchboard_sip_registrations 1") {
+            .contains("switchboard_sip_registrations 1")
+        {
             registered = true;
             break;
         }

@@ -123,6 +123,18 @@ async fn queue_id(admin: &Session, name: &str) -> String {
         .to_owned()
 }
 
+/// The id of the first voice interaction, once it is connected.
+async fn first_connected(admin: &Session) -> String {
+    loop {
+        if let Some(c) = calls(admin).await.first()
+            && c["state"] == "connected"
+        {
+            return c["id"].as_str().expect("id").to_owned();
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
 fn seconds(e: &Value, key: &str) -> f64 {
     e["data"][key]
         .as_f64()
@@ -398,14 +410,7 @@ async fn ending_a_call_from_the_desktop_hangs_up_both_phones() {
     let port = register_phone(sip, "agent1");
     let phone = spawn_phone("agent_answer.xml", port, 1, &work.0);
     let caller = spawn_caller(sip, "caller_hung_up.xml", "1000", 0, &work.0);
-    let id = loop {
-        if let Some(c) = calls(&admin).await.first()
-            && c["state"] == "connected"
-        {
-            break c["id"].as_str().expect("id").to_owned();
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    };
+    let id = first_connected(&admin).await;
     agent.end(&id, "resolved").await.expect(200);
     finish_phone(caller, "the caller (gets the BYE)", &work.0);
     finish_phone(phone, "agent1's phone (gets the BYE)", &work.0);
@@ -416,22 +421,35 @@ async fn ending_a_call_from_the_desktop_hangs_up_both_phones() {
     assert_eq!(it["disposition"], "resolved");
 }
 
-#[tokio::test]
-async fn refer_from_the_agents_phone_transfers_the_caller_to_another_queue() {
-    let dir = TempDir::new("voice-refer");
+/// What [`refer_and_answer`] leaves to check.
+struct Referred {
+    // Dropped in this order: the server stops before its directories go.
+    _server: Server,
+    _dirs: (TempDir, TempDir),
+    admin: Session,
+    /// The interaction, once it is no longer connected.
+    it: Value,
+    first: Session,
+    second: Session,
+}
+
+/// agent1's phone answers a caller on 1000 and REFERs it to `target`; agent2's phone answers
+/// next, and the caller hangs up.
+async fn refer_and_answer(name: &str, target: &str) -> Referred {
+    let dir = TempDir::new(name);
     let s = Server::start(&dir.0);
     let sip = s.sip.expect("sip address");
-    let work = TempDir::new("voice-refer-logs");
+    let work = TempDir::new(&format!("{name}-logs"));
     let admin = s.login("admin", "admin").await;
-    let a1 = available(&s, "agent1").await;
+    let first = available(&s, "agent1").await;
     tokio::time::sleep(Duration::from_millis(50)).await;
-    let a2 = available(&s, "agent2").await;
+    let second = available(&s, "agent2").await;
     let transferor = spawn_phone_with(
         "agent_refer.xml",
         register_phone(sip, "agent1"),
         1,
         &work.0,
-        &[("refer_to", "sales")],
+        &[("refer_to", target)],
     );
     let answerer = spawn_phone(
         "agent_answer.xml",
@@ -443,78 +461,54 @@ async fn refer_from_the_agents_phone_transfers_the_caller_to_another_queue() {
     finish_phone(transferor, "agent1's phone (REFER, NOTIFY, BYE)", &work.0);
     finish_phone(
         caller,
-        "the caller (re-INVITE with the new agent, then BYE)",
+        "the caller (re-INVITE with agent2's SDP, then BYE)",
         &work.0,
     );
     finish_phone(answerer, "agent2's phone", &work.0);
-
     let id = calls(&admin).await[0]["id"]
         .as_str()
         .expect("id")
         .to_owned();
     let it = admin.wait_for(&id, |v| v["state"] != "connected").await;
-    let transferred = &events_of(&it, "interaction.transferred")[0];
-    assert_eq!(transferred["data"]["from_agent_id"], a1.agent_id());
-    assert_eq!(
-        transferred["data"]["to_queue_id"],
-        queue_id(&admin, "sales").await
-    );
     let accepted = events_of(&it, "interaction.accepted");
     assert_eq!(accepted.len(), 2);
-    assert_eq!(accepted[1]["data"]["agent_id"], a2.agent_id());
+    assert_eq!(accepted[1]["data"]["agent_id"], second.agent_id());
     assert_eq!(
         events_of(&it, "interaction.call_ended")[0]["data"]["by"],
         "caller"
+    );
+    Referred {
+        _server: s,
+        _dirs: (dir, work),
+        admin,
+        it,
+        first,
+        second,
+    }
+}
+
+#[tokio::test]
+async fn refer_from_the_agents_phone_transfers_the_caller_to_another_queue() {
+    let r = refer_and_answer("voice-refer", "sales").await;
+    let transferred = &events_of(&r.it, "interaction.transferred")[0];
+    assert_eq!(transferred["data"]["from_agent_id"], r.first.agent_id());
+    assert_eq!(
+        transferred["data"]["to_queue_id"],
+        queue_id(&r.admin, "sales").await
     );
 }
 
 #[tokio::test]
 async fn refer_to_an_agent_rings_that_agents_phone_alone() {
-    let dir = TempDir::new("voice-refer-agent");
-    let s = Server::start(&dir.0);
-    let sip = s.sip.expect("sip address");
-    let work = TempDir::new("voice-refer-agent-logs");
-    let admin = s.login("admin", "admin").await;
-    let a1 = available(&s, "agent1").await;
-    tokio::time::sleep(Duration::from_millis(50)).await;
-    let a2 = available(&s, "agent2").await;
-    let transferor = spawn_phone_with(
-        "agent_refer.xml",
-        register_phone(sip, "agent1"),
-        1,
-        &work.0,
-        &[("refer_to", "agent2")],
-    );
-    let answerer = spawn_phone(
-        "agent_answer.xml",
-        register_phone(sip, "agent2"),
-        1,
-        &work.0,
-    );
-    let caller = spawn_caller(sip, "caller_transferred.xml", "1000", 300, &work.0);
-    finish_phone(transferor, "agent1's phone (REFER, NOTIFY, BYE)", &work.0);
-    finish_phone(
-        caller,
-        "the caller (re-INVITE with agent2, then BYE)",
-        &work.0,
-    );
-    finish_phone(answerer, "agent2's phone", &work.0);
-
-    let id = calls(&admin).await[0]["id"]
-        .as_str()
-        .expect("id")
-        .to_owned();
-    let it = admin.wait_for(&id, |v| v["state"] != "connected").await;
-    let transferred = &events_of(&it, "interaction.transferred")[0];
+    let r = refer_and_answer("voice-refer-agent", "agent2").await;
+    let (a1, a2, it) = (&r.first, &r.second, &r.it);
+    let transferred = &events_of(it, "interaction.transferred")[0];
     assert_eq!(transferred["data"]["from_agent_id"], a1.agent_id());
     assert_eq!(transferred["data"]["to_agent_id"], a2.agent_id());
-    let offered = events_of(&it, "interaction.offered");
+    let offered = events_of(it, "interaction.offered");
     assert_eq!(offered.len(), 2);
     assert_eq!(offered[1]["data"]["agent_id"], a2.agent_id());
     assert_eq!(offered[1]["data"]["transfer"], true);
-    let accepted = events_of(&it, "interaction.accepted");
-    assert_eq!(accepted.len(), 2);
-    assert_eq!(accepted[1]["data"]["agent_id"], a2.agent_id());
     // agent2 ends in wrap-up, not on break: the direct offer counted on it and was freed.
     let status = a2
         .get(&format!("/api/v1/agents/{}/state", a2.agent_id()))
@@ -544,14 +538,7 @@ async fn the_api_transfers_a_call_to_an_agent_and_refuses_bad_targets() {
         &work.0,
     );
     let caller = spawn_caller(sip, "caller_transferred.xml", "1000", 300, &work.0);
-    let id = loop {
-        if let Some(c) = calls(&admin).await.first()
-            && c["state"] == "connected"
-        {
-            break c["id"].as_str().expect("id").to_owned();
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    };
+    let id = first_connected(&admin).await;
     let path = format!("/api/v1/interactions/{id}/transfer");
     // agent2 is not available yet; both targets at once and none are malformed.
     let busy = a1.post(&path, serde_json::json!({"agent": "agent2"})).await;
@@ -683,14 +670,7 @@ async fn the_api_transfers_a_call_out_through_the_trunk_answering_the_providers_
         &work.0,
     );
     let caller = spawn_caller(sip, "caller_transferred.xml", "1000", 300, &work.0);
-    let id = loop {
-        if let Some(c) = calls(&admin).await.first()
-            && c["state"] == "connected"
-        {
-            break c["id"].as_str().expect("id").to_owned();
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    };
+    let id = first_connected(&admin).await;
     let path = format!("/api/v1/interactions/{id}/transfer");
     // The demo trunk sends nothing out yet; a number must be a number.
     agent
@@ -886,4 +866,44 @@ async fn click_to_dial_rings_the_agents_phone_then_calls_the_number_through_the_
         .await
         .expect(200);
     assert_eq!(c["contact_points"][0]["value"], "+442079460777");
+}
+
+#[tokio::test]
+async fn a_click_to_dial_the_agents_phone_declines_ends_not_answered() {
+    let dir = TempDir::new("voice-dial-declined");
+    let s = Server::start(&dir.0);
+    let sip = s.sip.expect("sip address");
+    let work = TempDir::new("voice-dial-declined-logs");
+    let admin = s.login("admin", "admin").await;
+    let supervisor = s.login("supervisor", "supervisor").await;
+    let agent = available(&s, "agent1").await;
+    // Never called: the phone declines first.
+    let mut provider = outbound_provider(&admin, &work.0).await;
+    let phone = spawn_phone(
+        "agent_reject.xml",
+        register_phone(sip, "agent1"),
+        1,
+        &work.0,
+    );
+    let it = supervisor
+        .post(
+            "/api/v1/calls",
+            serde_json::json!({"to": "+442079460777", "agent": "agent1"}),
+        )
+        .await
+        .expect(201);
+    assert_eq!(it["agent_id"], agent.agent_id());
+    finish_phone(phone, "agent1's phone (603)", &work.0);
+    let id = it["id"].as_str().expect("id");
+    let it = admin.wait_for(id, |v| v["state"] == "ended").await;
+    assert_eq!(it["disposition"], "not_answered");
+    // The agent is not put on break for its own call, and is free again.
+    let state = agent
+        .get(&format!("/api/v1/agents/{}/state", agent.agent_id()))
+        .await
+        .expect(200);
+    assert_eq!(state["state"], "available", "{state}");
+    assert_eq!(state["load"], serde_json::json!({}), "{state}");
+    let _ = provider.kill();
+    let _ = provider.wait();
 }

@@ -20,15 +20,7 @@ use switchboard_sip::{Method, StatusCode, parse};
 
 /// The value of a metric line (`name{labels} value`), 0 when absent.
 async fn metric(s: &Server, line_start: &str) -> f64 {
-    let text = s
-        .http
-        .get(s.url("/metrics"))
-        .send()
-        .await
-        .expect("metrics")
-        .text()
-        .await
-        .expect("metrics text");
+    let text = s.metrics().await;
     text.lines()
         .find(|l| l.starts_with(line_start))
         .and_then(|l| l.rsplit(' ').next())

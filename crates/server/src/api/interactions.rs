@@ -130,6 +130,17 @@ pub(crate) async fn find_queue(
     Ok(found.map(|x| x.id))
 }
 
+/// [`find_agent`], or 422 `unknown_agent`.
+pub(crate) async fn resolve_agent(
+    s: &AppState,
+    tenant: TenantId,
+    a: &str,
+) -> Result<AgentId, ApiError> {
+    find_agent(s, tenant, a).await?.ok_or_else(|| {
+        ApiError::unprocessable("unknown_agent", format!("no agent {a:?} in this tenant"))
+    })
+}
+
 /// An agent of the tenant by id, login username or SIP username (the user part of its
 /// phones' address-of-record, what a phone's Refer-To names).
 pub(crate) async fn find_agent(
@@ -407,11 +418,7 @@ pub async fn transfer(
     let tenant = caller.user.tenant;
     let to = match (&b.queue, &b.agent, &b.number) {
         (Some(q), None, None) => TransferTarget::Queue(resolve_queue(&s, tenant, q).await?),
-        (None, Some(a), None) => {
-            TransferTarget::Agent(find_agent(&s, tenant, a).await?.ok_or_else(|| {
-                ApiError::unprocessable("unknown_agent", format!("no agent {a:?} in this tenant"))
-            })?)
-        }
+        (None, Some(a), None) => TransferTarget::Agent(resolve_agent(&s, tenant, a).await?),
         (None, None, Some(n)) => {
             TransferTarget::Number(crate::voice::outbound_number(&s, tenant, n).await?.0)
         }

@@ -355,11 +355,7 @@ pub async fn dial(
 ) -> ApiResult<(StatusCode, ApiJson<InteractionView>)> {
     let tenant = caller.user.tenant;
     let agent = match (&b.agent, caller.is_supervisor()) {
-        (Some(a), true) => super::interactions::find_agent(&s, tenant, a)
-            .await?
-            .ok_or_else(|| {
-                ApiError::unprocessable("unknown_agent", format!("no agent {a:?} in this tenant"))
-            })?,
+        (Some(a), true) => super::interactions::resolve_agent(&s, tenant, a).await?,
         (Some(_), false) => {
             return Err(ApiError::forbidden(
                 "an agent calls from its own phone; only supervisors name an agent",

@@ -18,7 +18,17 @@
 //! 4. BYE on either leg ends the other ([`CallNotice::Hangup`]); CANCEL or BYE from the caller
 //!    before the answer abandons ([`CallNotice::CallerLeft`]). Re-INVITEs (hold, unhold) are
 //!    passed to the other leg and their answers back. REFER from the agent's phone is a blind
-//!    transfer ([`CallNotice::Refer`]).
+//!    transfer ([`CallNotice::Refer`]) to a queue, an agent or a number.
+//!
+//! Calls out go through the tenant's outbound trunk ([`OutboundRoute`]); a 401/407 from the
+//! provider is answered once with the trunk's digest credentials:
+//! - a transfer out ([`SipCore::transfer_out`]) replaces the agent's leg with the provider's,
+//!   which gets the caller's session description; its answer reaches the caller in a
+//!   re-INVITE. The interaction has ended by then; the bridge lives until either side hangs up.
+//! - click-to-dial ([`SipCore::dial`], RFC 3725 flow I) rings the agent's phones without a
+//!   session description, sends the answering phone's offer to the provider and brings the
+//!   provider's answer back in the ACK of the phone's 2xx. The provider is then the caller
+//!   side of the call.
 //!
 //! Session descriptions pass through untouched; the media anchoring of part 2 will put the
 //! server's own RTP ports in them.
@@ -401,6 +411,35 @@ impl SipCore {
         CallKey(self.calls.next)
     }
 
+    /// A new call with its caller side (indexed by interaction when it has one).
+    fn add_call(
+        &mut self,
+        tenant: TenantId,
+        interaction: Option<InteractionId>,
+        phase: Phase,
+        caller: CallerLeg,
+    ) -> CallKey {
+        let key = self.alloc_call();
+        if let Some(i) = interaction {
+            self.calls.by_interaction.insert(i, key);
+        }
+        self.calls.calls.insert(
+            key,
+            Call {
+                tenant,
+                interaction,
+                phase,
+                caller,
+                agent: None,
+                gone: false,
+                pending_refresh: false,
+                outbound: None,
+            },
+        );
+        metrics::gauge!("switchboard_sip_calls_active").set(self.calls.len() as f64);
+        key
+    }
+
     /// A fresh token for tags and Call-IDs.
     pub(super) fn token(&mut self) -> String {
         self.transactions.new_branch()[7..].to_string()
@@ -501,32 +540,18 @@ impl SipCore {
             .map(|a| user_of(&a.uri))
             .unwrap_or_default();
         let display = identity.and_then(|a| a.display_name);
-        let key = self.alloc_call();
+        let dialog_id = dialog.id.clone();
+        let leg = CallerLeg {
+            tx: Some(id),
+            invite: req,
+            peer,
+            dialog,
+            retransmit: None,
+        };
+        let key = self.add_call(route.tenant, None, Phase::Starting, leg);
         self.calls.by_server_tx.insert(id, key);
-        self.calls
-            .by_dialog
-            .insert(dialog.id.clone(), (key, Side::Caller));
-        self.calls.calls.insert(
-            key,
-            Call {
-                tenant: route.tenant,
-                interaction: None,
-                phase: Phase::Starting,
-                caller: CallerLeg {
-                    tx: Some(id),
-                    invite: req,
-                    peer,
-                    dialog,
-                    retransmit: None,
-                },
-                agent: None,
-                gone: false,
-                pending_refresh: false,
-                outbound: None,
-            },
-        );
+        self.calls.by_dialog.insert(dialog_id, (key, Side::Caller));
         metrics::counter!("switchboard_sip_calls_total").increment(1);
-        metrics::gauge!("switchboard_sip_calls_active").set(self.calls.len() as f64);
         self.notice(CallNotice::Incoming {
             call: key,
             tenant: route.tenant,
@@ -1371,35 +1396,24 @@ impl SipCore {
             local_contact: self.our_contact(&peer.transport),
             state: switchboard_sip::dialog::DialogState::Early,
         };
-        let key = self.alloc_call();
-        self.calls.by_interaction.insert(interaction, key);
-        self.calls.calls.insert(
-            key,
-            Call {
-                tenant,
-                interaction: Some(interaction),
-                phase: Phase::Queued,
-                caller: CallerLeg {
-                    tx: None,
-                    invite: req,
-                    peer,
-                    dialog,
-                    retransmit: None,
-                },
-                agent: None,
-                gone: false,
-                pending_refresh: false,
-                outbound: Some(ProviderLeg {
-                    route,
-                    tx: None,
-                    challenged: false,
-                    click_to_dial: true,
-                    agent_ack: None,
-                }),
-            },
-        );
+        let caller = CallerLeg {
+            tx: None,
+            invite: req,
+            peer,
+            dialog,
+            retransmit: None,
+        };
+        let key = self.add_call(tenant, Some(interaction), Phase::Queued, caller);
+        if let Some(c) = self.calls.calls.get_mut(&key) {
+            c.outbound = Some(ProviderLeg {
+                route,
+                tx: None,
+                challenged: false,
+                click_to_dial: true,
+                agent_ack: None,
+            });
+        }
         metrics::counter!("switchboard_sip_outbound_calls_total").increment(1);
-        metrics::gauge!("switchboard_sip_calls_active").set(self.calls.len() as f64);
         self.offer(now, tenant, interaction, agent, aor_user, realm, contacts);
     }
 
@@ -1957,6 +1971,188 @@ impl SipCore {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use switchboard_sip::registrar::RegistrarConfig;
+    use switchboard_sip::transaction::TransactionConfig;
+
+    const PROVIDER: &str = "127.0.0.1:5090";
+    const PHONE: &str = "127.0.0.1:5070";
+
+    fn dialing_core(tenant: TenantId) -> SipCore {
+        let mut c = SipCore::new(
+            RegistrarConfig::new(b"calls test secret".to_vec()),
+            TransactionConfig::default(),
+            "127.0.0.1:5060".parse().expect("addr"),
+        );
+        c.calls_mut().directory.trunks.push(TrunkRoute {
+            tenant,
+            name: "carrier".into(),
+            allow: Vec::new(),
+            trust_identity: false,
+            outbound: Some(OutboundRoute {
+                peer: PROVIDER.parse().expect("addr"),
+                uri: "sip:127.0.0.1:5090"
+                    .parse::<Uri>()
+                    .expect("uri")
+                    .as_sip()
+                    .cloned()
+                    .expect("sip"),
+                credentials: Some((
+                    "acct".into(),
+                    switchboard_model::Sensitive::new("pw".into()),
+                )),
+                caller_id: Some("+442079460000".into()),
+            }),
+        });
+        c
+    }
+
+    fn phone_binding(now: MonoTime) -> Binding {
+        Binding {
+            contact: "<sip:agent1@127.0.0.1:5070>".parse().expect("contact"),
+            expires_at: now + std::time::Duration::from_secs(600),
+            call_id: "reg".into(),
+            cseq: 1,
+            source: Peer {
+                transport: Transport::Udp,
+                addr: PHONE.parse().expect("addr"),
+            },
+            updated_at: now,
+            user_agent: None,
+        }
+    }
+
+    /// Everything the core wants to send, as (destination, message), and its notices.
+    fn drain(c: &mut SipCore, now: MonoTime) -> (Vec<(String, Message)>, Vec<CallNotice>) {
+        c.flush_calls(now);
+        let mut sent = Vec::new();
+        let mut notices = Vec::new();
+        while let Some(o) = c.poll_output() {
+            match o {
+                CoreOutput::Transmit { peer, bytes } => sent.push((
+                    peer.addr.to_string(),
+                    switchboard_sip::parse(&bytes).expect("we send what we parse"),
+                )),
+                CoreOutput::Call(n) => notices.push(n),
+                CoreOutput::Bindings { .. } => {}
+            }
+        }
+        (sent, notices)
+    }
+
+    fn requests<'a>(sent: &'a [(String, Message)], to: &str, m: Method) -> Vec<&'a Request> {
+        sent.iter()
+            .filter(|(a, _)| a == to)
+            .filter_map(|(_, msg)| msg.as_request())
+            .filter(|r| r.method == m)
+            .collect()
+    }
+
+    fn answer(req: &Request, status: u16, extra: &[(&str, &str)], body: &[u8]) -> Message {
+        let code = StatusCode::new(status).expect("status");
+        let mut r = Response::for_request(req, code, code.canonical_reason());
+        let mut to = r.headers.to().expect("to");
+        to.set_tag("far");
+        r.headers.set(HeaderName::TO, to.to_string());
+        for (k, v) in extra {
+            r.headers.push(HeaderName::new(k), *v);
+        }
+        if !body.is_empty() {
+            r.headers.push(HeaderName::CONTENT_TYPE, "application/sdp");
+        }
+        r.body = body.to_vec();
+        Message::Response(r)
+    }
+
+    /// Click-to-dial on virtual time: the phone's 2xx is held unacknowledged, the provider's
+    /// first 407 is answered with the trunk's credentials, a second one gives up: the phone's
+    /// 2xx is acknowledged and the phone hung up, and the engine is told.
+    #[test]
+    fn click_to_dial_answers_one_challenge_and_gives_up_on_the_second() {
+        let tenant = TenantId::from_uuid(uuid::Uuid::from_u128(1));
+        let interaction = InteractionId::from_uuid(uuid::Uuid::from_u128(2));
+        let agent = AgentId::from_uuid(uuid::Uuid::from_u128(3));
+        let mut c = dialing_core(tenant);
+        let now = MonoTime::from_secs(1);
+        let contacts = vec![phone_binding(now)];
+        c.dial(
+            now,
+            tenant,
+            interaction,
+            agent,
+            "agent1",
+            "demo.local",
+            contacts,
+            "+4420",
+        );
+        let (sent, _) = drain(&mut c, now);
+        let invite = requests(&sent, PHONE, Method::Invite)[0].clone();
+        assert!(invite.body.is_empty(), "the phone is asked for the offer");
+        let phone_ok = answer(
+            &invite,
+            200,
+            &[("Contact", "<sip:agent1@127.0.0.1:5070>")],
+            b"v=0 offer",
+        );
+        c.handle_message(
+            now,
+            phone_ok,
+            Peer {
+                transport: Transport::Udp,
+                addr: PHONE.parse().expect("addr"),
+            },
+        );
+        let (sent, notices) = drain(&mut c, now);
+        assert!(
+            requests(&sent, PHONE, Method::Ack).is_empty(),
+            "ACK waits for the answer"
+        );
+        assert!(
+            matches!(notices[..], [CallNotice::Answered { .. }]),
+            "{notices:?}"
+        );
+        c.accepted(now, interaction, true);
+        let (sent, _) = drain(&mut c, now);
+        let out = requests(&sent, PROVIDER, Method::Invite)[0].clone();
+        assert_eq!(out.uri.to_string(), "sip:+4420@127.0.0.1:5090");
+        assert_eq!(out.body, b"v=0 offer".to_vec());
+        let provider = Peer {
+            transport: Transport::Udp,
+            addr: PROVIDER.parse().expect("addr"),
+        };
+        let challenge = [(
+            "Proxy-Authenticate",
+            "Digest realm=\"p\", nonce=\"n1\", algorithm=MD5",
+        )];
+        c.handle_message(now, answer(&out, 407, &challenge, b""), provider.clone());
+        let (sent, _) = drain(&mut c, now);
+        let retry = requests(&sent, PROVIDER, Method::Invite)[0].clone();
+        let auth = retry
+            .headers
+            .get(&HeaderName::PROXY_AUTHORIZATION)
+            .expect("answered the challenge")
+            .to_string();
+        assert!(
+            auth.contains("username=\"acct\"") && auth.contains("nonce=\"n1\""),
+            "{auth}"
+        );
+        assert_eq!(retry.headers.cseq().expect("cseq").seq, 2);
+        c.handle_message(now, answer(&retry, 407, &challenge, b""), provider);
+        let (sent, notices) = drain(&mut c, now);
+        assert_eq!(
+            requests(&sent, PROVIDER, Method::Invite).len(),
+            0,
+            "one try only"
+        );
+        assert_eq!(requests(&sent, PHONE, Method::Ack).len(), 1);
+        assert_eq!(requests(&sent, PHONE, Method::Bye).len(), 1);
+        assert!(
+            notices
+                .iter()
+                .any(|n| matches!(n, CallNotice::DialFailed { status: 407, .. })),
+            "{notices:?}"
+        );
+        assert_eq!(c.calls_mut().len(), 0);
+    }
 
     fn invite(extra: &str) -> Request {
         let text = format!(

@@ -1,9 +1,11 @@
-//! Voice: the SIP listener of the server (UDP and TCP on one port), its registrar and, next,
-//! the B2BUA. The protocol work is the sans-IO `switchboard-sip` crate; this module is the
+//! Voice: the SIP listener of the server (UDP and TCP on one port), its registrar and the
+//! B2BUA. The protocol work is the sans-IO `switchboard-sip` crate; this module is the
 //! thin runtime around it (DESIGN rule 1):
 //!
 //! - `ua.rs`: [`ua::SipCore`], the dispatch between the transaction layer and the registrar
 //!   and the answer to every method, driven by `now` (unit-tested on virtual time);
+//! - `calls.rs`: the B2BUA inside the core (calls in, transfers, calls out);
+//! - `driver.rs`: between the B2BUA and the routing engine;
 //! - `transport.rs`: one task reads UDP, one accepts TCP (a reader and a writer task per
 //!   connection), one engine task owns the core; no thread per call.
 //!
@@ -14,13 +16,16 @@
 //!
 //! The nonce secret and the branch seed are drawn from the OS at each start, so nonces of a
 //! previous process are answered `stale=true` and phones simply re-authenticate. Digest
-//! challenges offer (by default; `[voice] digest_algorithms`) MD5 first and SHA-256 second: many deployed UAs (SIPp among them) read
-//! only the first challenge and speak only MD5; UAs that choose among challenges still pick
-//! SHA-256 (RFC 8760 2.4 lets the server order by its own preference).
+//! challenges offer (by default; `[voice] digest_algorithms`) MD5 first and SHA-256 second:
+//! many deployed UAs (SIPp among them) read only the first challenge and speak only MD5; UAs
+//! that choose among challenges still pick SHA-256 (RFC 8760 2.4 lets the server order by its
+//! own preference).
 //!
-//! Not yet: INVITE (480 until the B2BUA lands), TLS, outgoing connections, an admin API to
-//! set an agent's SIP password (the store method exists), Via `received` on responses (they
-//! are sent back to the source address and port, as RFC 3581 asks, whatever the Via says).
+//! The call flows are described in `docs/voice.md`.
+//!
+//! Not yet: media (part 2), TLS, outgoing TCP connections (calls out use UDP), Via `received`
+//! on responses (they are sent back to the source address and port, as RFC 3581 asks,
+//! whatever the Via says).
 
 mod calls;
 mod driver;

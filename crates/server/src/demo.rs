@@ -67,8 +67,9 @@ pub async fn ensure_sip_credentials(store: &Store, clock: &Clock) -> anyhow::Res
 }
 
 /// The demo tenant's voice set-up when it has none: a trunk that accepts calls from this
-/// machine (a SIP phone or SIPp on loopback plays the provider), number 1000 for support and
-/// 1001 for sales.
+/// machine (a SIP phone or SIPp on loopback plays the provider), and numbers 1000 and 1001 for
+/// support (API.md: 1001 goes straight to support; 1000 is the demo IVR, whose no-input choice
+/// is support, until calls have media to play it).
 pub async fn ensure_voice_directory(store: &Store, clock: &Clock) -> anyhow::Result<()> {
     let Some(tenant) = store.tenant_by_slug("demo").await? else {
         return Ok(());
@@ -94,7 +95,7 @@ pub async fn ensure_voice_directory(store: &Store, clock: &Clock) -> anyhow::Res
         })
         .await?;
     let queues = store.queues(tenant.id).await?;
-    for (number, queue) in [("1000", "support"), ("1001", "sales")] {
+    for (number, queue) in [("1000", "support"), ("1001", "support")] {
         if let Some(q) = queues.iter().find(|q| q.name == queue) {
             store
                 .put_voice_number(&switchboard_store::voice::VoiceNumber {

@@ -189,15 +189,15 @@ pub async fn post_message(
 }
 
 /// What appending one message gives: the stored message, whether it is new, its event.
-type Appended = Result<(Message, bool, Option<switchboard_store::Event>), ApiError>;
+type Appended = Result<Stored, ApiError>;
+
+/// A stored message, whether it is new, and its event.
+type Stored = (Message, bool, Option<switchboard_store::Event>);
 
 /// Group commit of chat messages ([`crate::group_commit`]).
 #[derive(Clone)]
 pub struct MessageWriter {
-    writer: crate::group_commit::GroupWriter<
-        (Message, Option<NewEvent>),
-        (Message, bool, Option<switchboard_store::Event>),
-    >,
+    writer: crate::group_commit::GroupWriter<(Message, Option<NewEvent>), Stored>,
 }
 
 impl MessageWriter {

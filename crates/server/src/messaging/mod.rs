@@ -357,32 +357,16 @@ pub async fn receive_message(
             it
         }
     };
-    let msg = Message {
-        id: s.clock.new_uuid().to_string(),
-        tenant,
-        interaction: it.id,
-        seq: 0,
-        sender: Sender::Customer,
-        author_id: Some(customer.to_string()),
-        author_name: m.name.clone(),
-        body: Sensitive::new(m.text.clone()),
-        internal: false,
-        client_id: None,
-        created_at: now,
-    };
-    let delivery = Delivery {
-        message_id: msg.id.clone(),
-        tenant,
-        interaction: it.id,
-        account: Some(a.id),
-        channel: p.channel(),
-        direction: "in".into(),
-        provider_message_id: Some(m.provider_message_id.clone()),
-        state: "received".into(),
-        error: None,
-        attachments: Value::Array(attachments),
-        updated_at: now,
-    };
+    let (msg, delivery) = inbound(
+        s,
+        &it,
+        (a, p.channel()),
+        customer,
+        m.name.clone(),
+        &m.text,
+        &m.provider_message_id,
+        Value::Array(attachments),
+    );
     let Some(stored) = store_and_publish(s, &it, msg, delivery, None, None, None).await? else {
         return Ok(false);
     };
@@ -414,6 +398,49 @@ pub async fn receive_message(
         None => {}
     }
     Ok(true)
+}
+
+/// A customer's message received through an account (on that channel) and its delivery row
+/// (`received`).
+#[allow(clippy::too_many_arguments)] // the parts of one received message
+pub(crate) fn inbound(
+    s: &AppState,
+    it: &Interaction,
+    (a, channel): (&ChannelAccount, Channel),
+    customer: CustomerId,
+    name: Option<String>,
+    text: &str,
+    provider_message_id: &str,
+    attachments: Value,
+) -> (Message, Delivery) {
+    let now = s.clock.wall_ms();
+    let msg = Message {
+        id: s.clock.new_uuid().to_string(),
+        tenant: it.tenant,
+        interaction: it.id,
+        seq: 0,
+        sender: Sender::Customer,
+        author_id: Some(customer.to_string()),
+        author_name: name,
+        body: Sensitive::new(text.to_owned()),
+        internal: false,
+        client_id: None,
+        created_at: now,
+    };
+    let delivery = Delivery {
+        message_id: msg.id.clone(),
+        tenant: it.tenant,
+        interaction: it.id,
+        account: Some(a.id),
+        channel,
+        direction: "in".into(),
+        provider_message_id: Some(provider_message_id.to_owned()),
+        state: "received".into(),
+        error: None,
+        attachments,
+        updated_at: now,
+    };
+    (msg, delivery)
 }
 
 /// The customer a contact point belongs to, or a new customer with it (named `name`).

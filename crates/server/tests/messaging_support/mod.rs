@@ -241,6 +241,23 @@ pub async fn meta_hook(s: &Server, path: &str, app_secret: &str, body: &Value) -
 }
 
 /// An admin, a queue `messaging` without skills, and an available agent `m-agent`.
+/// Waits for an interaction offered to `agent`, accepts it, returns its id.
+pub async fn accept_offer(agent: &Session) -> String {
+    let list = agent
+        .poll(
+            "/api/v1/interactions?state=offered",
+            Duration::from_secs(10),
+            |v| v.as_array().is_some_and(|a| !a.is_empty()),
+        )
+        .await;
+    let id = id_of(&list[0]);
+    agent
+        .post(&format!("/api/v1/interactions/{id}/accept"), json!({}))
+        .await
+        .expect(200);
+    id
+}
+
 pub struct Center {
     pub admin: Session,
     pub agent: Session,
@@ -299,20 +316,7 @@ impl Center {
 
     /// Waits for the interaction offered to the agent, accepts it, returns its id.
     pub async fn accept_offer(&self) -> String {
-        let list = self
-            .agent
-            .poll(
-                "/api/v1/interactions?state=offered",
-                Duration::from_secs(10),
-                |v| v.as_array().is_some_and(|a| !a.is_empty()),
-            )
-            .await;
-        let id = id_of(&list[0]);
-        self.agent
-            .post(&format!("/api/v1/interactions/{id}/accept"), json!({}))
-            .await
-            .expect(200);
-        id
+        accept_offer(&self.agent).await
     }
 
     /// The conversation's messages (as the agent).

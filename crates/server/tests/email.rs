@@ -180,6 +180,22 @@ async fn smtp_talk(s: &Server, steps: &[&[u8]]) -> Vec<String> {
     replies
 }
 
+/// One whole transaction to support@demo.example with raw DATA (ending in CRLF.CRLF); the
+/// replies, the last one to the data.
+async fn deliver_raw(s: &Server, mail_from: &[u8], data: &[u8]) -> Vec<String> {
+    smtp_talk(
+        s,
+        &[
+            b"EHLO c\r\n",
+            mail_from,
+            b"RCPT TO:<support@demo.example>\r\n",
+            b"DATA\r\n",
+            data,
+        ],
+    )
+    .await
+}
+
 /// One SMTP reply (all lines of a multi-line one).
 async fn read_reply(r: &mut BufReader<tokio::net::tcp::OwnedReadHalf>) -> String {
     let mut all = String::new();
@@ -228,6 +244,16 @@ async fn email_view(admin: &Session, id: &str) -> Value {
         .get(&format!("/api/v1/interactions/{id}/messaging"))
         .await
         .expect(200)
+}
+
+/// Waits until the messages of an interaction satisfy `pred` (10 s at most).
+async fn poll_messages(sess: &Session, id: &str, pred: impl Fn(&Value) -> bool) -> Value {
+    sess.poll(
+        &format!("/api/v1/interactions/{id}/messages"),
+        Duration::from_secs(10),
+        pred,
+    )
+    .await
 }
 
 async fn wait_delivery(admin: &Session, id: &str, message: &str, state: &str) -> Value {
@@ -302,13 +328,7 @@ async fn mail_in_reply_out_answer_joins_the_same_interaction() {
         .expect(200);
     assert_eq!(it["channel"], "email");
     assert_eq!(it["subject"], subject);
-    let msgs = agent
-        .poll(
-            &format!("/api/v1/interactions/{id}/messages"),
-            Duration::from_secs(10),
-            |v| v.as_array().is_some_and(|a| a.len() >= 2),
-        )
-        .await;
+    let msgs = poll_messages(&agent, &id, |v| v.as_array().is_some_and(|a| a.len() >= 2)).await;
     let msgs = msgs.as_array().cloned().unwrap_or_default();
     assert_eq!(msgs.len(), 2, "the mail and the acknowledgement: {msgs:?}");
     assert_eq!(msgs[0]["from"], "customer");
@@ -417,13 +437,7 @@ async fn mail_in_reply_out_answer_joins_the_same_interaction() {
         ],
     );
     assert!(ok, "{out}");
-    let msgs = agent
-        .poll(
-            &format!("/api/v1/interactions/{id}/messages"),
-            Duration::from_secs(10),
-            |v| v.as_array().is_some_and(|a| a.len() >= 4),
-        )
-        .await;
+    let msgs = poll_messages(&agent, &id, |v| v.as_array().is_some_and(|a| a.len() >= 4)).await;
     let last = msgs
         .as_array()
         .expect("list")
@@ -448,13 +462,7 @@ async fn mail_in_reply_out_answer_joins_the_same_interaction() {
         ],
     );
     assert!(ok, "{out}");
-    agent
-        .poll(
-            &format!("/api/v1/interactions/{id}/messages"),
-            Duration::from_secs(10),
-            |v| v.as_array().is_some_and(|a| a.len() >= 5),
-        )
-        .await;
+    poll_messages(&agent, &id, |v| v.as_array().is_some_and(|a| a.len() >= 5)).await;
 
     // 7. A new topic from the same customer is a new interaction (and acknowledged).
     let (ok, out) = swaks(
@@ -561,46 +569,16 @@ async fn hostile_mail_is_refused_or_contained_with_a_reason() {
     assert!(r[2].starts_with("552"), "{r:?}");
 
     // No header section at all: refused with a reason.
-    let r = smtp_talk(
-        &s,
-        &[
-            b"EHLO c\r\n",
-            b"MAIL FROM:<g@example.test>\r\n",
-            b"RCPT TO:<support@demo.example>\r\n",
-            b"DATA\r\n",
-            b"\r\n\r\n.\r\n",
-        ],
-    )
-    .await;
+    let r = deliver_raw(&s, b"MAIL FROM:<g@example.test>\r\n", b"\r\n\r\n.\r\n").await;
     assert!(r[5].starts_with("554 5.6.0"), "{r:?}");
     assert!(email_interactions(&admin).await.is_empty());
 
     // Malformed MIME (no closing boundary, broken base64) is accepted and kept.
     let broken = b"From: Broken <broken@example.test>\r\nTo: support@demo.example\r\nSubject: broken mime\r\nMessage-ID: <broken-1@example.test>\r\nContent-Type: multipart/mixed; boundary=\"zz\"\r\n\r\n--zz\r\nContent-Type: text/plain\r\n\r\nreadable part\r\n--zz\r\nContent-Type: application/pdf\r\nContent-Transfer-Encoding: base64\r\n\r\n!!!not base64!!!\r\n.\r\n";
-    let r = smtp_talk(
-        &s,
-        &[
-            b"EHLO c\r\n",
-            b"MAIL FROM:<broken@example.test>\r\n",
-            b"RCPT TO:<support@demo.example>\r\n",
-            b"DATA\r\n",
-            broken,
-        ],
-    )
-    .await;
+    let r = deliver_raw(&s, b"MAIL FROM:<broken@example.test>\r\n", broken).await;
     assert!(r[5].starts_with("250"), "{r:?}");
     // The same mail again (a retrying MTA) stores nothing new.
-    let again = smtp_talk(
-        &s,
-        &[
-            b"EHLO c\r\n",
-            b"MAIL FROM:<broken@example.test>\r\n",
-            b"RCPT TO:<support@demo.example>\r\n",
-            b"DATA\r\n",
-            broken,
-        ],
-    )
-    .await;
+    let again = deliver_raw(&s, b"MAIL FROM:<broken@example.test>\r\n", broken).await;
     assert!(again[5].starts_with("250"), "{again:?}");
     let list = wait_interactions(&admin, 1).await;
     assert_eq!(list.len(), 1);
@@ -714,18 +692,13 @@ async fn hostile_mail_is_refused_or_contained_with_a_reason() {
     );
     assert!(ok, "{out}");
     // ... it joins the interaction, and nothing answers it.
-    let msgs = admin
-        .poll(
-            &format!("/api/v1/interactions/{broken_id}/messages"),
-            Duration::from_secs(10),
-            |v| {
-                v.as_array().is_some_and(|a| {
-                    a.iter()
-                        .any(|m| m["text"].as_str().is_some_and(|t| t.contains("I am away")))
-                })
-            },
-        )
-        .await;
+    let msgs = poll_messages(&admin, &broken_id, |v| {
+        v.as_array().is_some_and(|a| {
+            a.iter()
+                .any(|m| m["text"].as_str().is_some_and(|t| t.contains("I am away")))
+        })
+    })
+    .await;
     assert!(msgs.as_array().is_some_and(|a| a.len() >= 2));
     let list = wait_interactions(&admin, 6).await;
     assert_eq!(list.len(), 6, "every automatic mail was kept: {list:?}");

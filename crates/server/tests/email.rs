@@ -12,7 +12,7 @@ mod messaging_support;
 use base64::Engine as _;
 use common::{Server, Session, TempDir};
 use helpers::id_of;
-use messaging_support::accept_offer;
+use messaging_support::{accept_offer, chat};
 use serde_json::{Value, json};
 use std::net::SocketAddr;
 use std::process::Command;
@@ -874,4 +874,70 @@ async fn starttls_is_offered_with_a_certificate_and_mail_arrives_over_it() {
         .expect("run");
     assert_eq!(out.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&out.stderr).contains("email.tls_cert"));
+}
+
+#[tokio::test]
+async fn a_chat_continued_by_email_is_answered_by_mail_and_the_answer_joins_it() {
+    let dir = TempDir::new("email-continue");
+    let sink = Sink::start().await;
+    let relay = sink.addr.to_string();
+    let s = Server::start_with(&dir.0, &[], &[("SWITCHBOARD_SMTP_RELAY", &relay)]);
+    let agent = agent(&s).await;
+    let id = chat(&s, "Dana@Example.test").await;
+    assert_eq!(accept_offer(&agent).await, id);
+    agent
+        .post(
+            &format!("/api/v1/interactions/{id}/continue"),
+            json!({"channel": "email"}),
+        )
+        .await
+        .expect(200);
+    let reply = agent
+        .post(
+            &format!("/api/v1/interactions/{id}/messages"),
+            json!({"text": "more by mail"}),
+        )
+        .await
+        .expect(201);
+    let mails = sink.wait(1).await;
+    let mail = &mails[0];
+    let mid = mail.parsed().message_id().expect("Message-ID").to_owned();
+    assert!(mid.starts_with(id_of(&reply).as_str()), "{mid}");
+    assert!(
+        mail.rcpt[0].contains("dana@example.test"),
+        "{:?}",
+        mail.rcpt
+    );
+    let subject = mail.parsed().subject().expect("subject").to_owned();
+    assert!(subject.contains("[#SB-"), "{subject}");
+    let (ok, out) = swaks(
+        &s,
+        &[
+            "--to",
+            "support@demo.example",
+            "--from",
+            "dana@example.test",
+            "--header",
+            &format!("Subject: Re: {subject}"),
+            "--header",
+            &format!("In-Reply-To: <{mid}>"),
+            "--body",
+            "answering by mail",
+        ],
+    );
+    assert!(ok, "{out}");
+    let msgs = poll_messages(&agent, &id, |v| {
+        v.as_array().is_some_and(|a| {
+            a.iter().any(|m| {
+                m["text"]
+                    .as_str()
+                    .is_some_and(|t| t.contains("answering by mail"))
+            })
+        })
+    })
+    .await;
+    assert_eq!(
+        msgs.as_array().expect("list").last().expect("last")["from"],
+        "customer"
+    );
 }

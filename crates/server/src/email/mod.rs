@@ -391,7 +391,8 @@ async fn intake(
             .store
             .interaction(tenant, id)
             .await?
-            .filter(|i| i.channel == Channel::Email && i.ended_at.is_none()),
+            // Any channel: a chat or SMS thread continued by email is answered by mail.
+            .filter(|i| i.ended_at.is_none()),
         None => None,
     };
     let (it, ticket_ref, thread) = match existing {

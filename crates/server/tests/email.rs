@@ -760,7 +760,7 @@ async fn without_a_relay_replies_wait_in_the_outbox_with_a_clear_status() {
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
     assert_eq!(status["state"], "queued", "{status}");
-    assert_eq!(status["outbox"]["state"], "pending", "{status}");
+    assert_eq!(status["outbox"]["state"], "held", "{status}");
     assert_eq!(status["outbox"]["attempts"], 0, "{status}");
     assert!(
         status["outbox"]["last_error"]
@@ -800,6 +800,21 @@ async fn without_a_relay_replies_wait_in_the_outbox_with_a_clear_status() {
         &["--to", "sales@demo.example", "--from", "n@example.test"],
     );
     assert!(ok, "{out}");
+    // The next start with a relay sends what was held: the acknowledgement and the reply.
+    let sink = Sink::start().await;
+    let relay = sink.addr.to_string();
+    assert_eq!(s.terminate(), Some(0));
+    let s = Server::start_with(&dir.0, &[], &[("SWITCHBOARD_SMTP_RELAY", &relay)]);
+    let mails = sink.wait(2).await;
+    assert!(
+        mails.iter().any(|m| m
+            .parsed()
+            .body_text(0)
+            .is_some_and(|t| t.contains("hello back"))),
+        "{mails:?}"
+    );
+    let admin = s.login("admin", "admin").await;
+    wait_delivery(&admin, &id, &rid, "sent").await;
 }
 
 #[tokio::test]

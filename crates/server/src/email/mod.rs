@@ -676,8 +676,8 @@ pub fn reply_subject(subject: &str, ticket: &str) -> String {
 }
 
 /// Sends a queued mail through the relay: the stored copy, to the address in the request.
-/// Without a relay the mail stays in the outbox (`held`); the relay's permanent refusals fail
-/// it, anything else is retried.
+/// Without a relay the mail stays in the outbox (`held`, released by a start with a relay); the
+/// relay's permanent refusals fail it, anything else is retried.
 pub async fn send(s: &AppState, a: &ChannelAccount, item: &OutboxItem) -> SendOutcome {
     let Some(relay) = &s.email.relay else {
         return SendOutcome::Held(

@@ -7,10 +7,12 @@
 
 mod common;
 mod helpers;
+mod messaging_support;
 
 use base64::Engine as _;
 use common::{Server, Session, TempDir};
 use helpers::id_of;
+use messaging_support::{accept_offer, chat};
 use serde_json::{Value, json};
 use std::net::SocketAddr;
 use std::process::Command;
@@ -178,6 +180,22 @@ async fn smtp_talk(s: &Server, steps: &[&[u8]]) -> Vec<String> {
     replies
 }
 
+/// One whole transaction to support@demo.example with raw DATA (ending in CRLF.CRLF); the
+/// replies, the last one to the data.
+async fn deliver_raw(s: &Server, mail_from: &[u8], data: &[u8]) -> Vec<String> {
+    smtp_talk(
+        s,
+        &[
+            b"EHLO c\r\n",
+            mail_from,
+            b"RCPT TO:<support@demo.example>\r\n",
+            b"DATA\r\n",
+            data,
+        ],
+    )
+    .await
+}
+
 /// One SMTP reply (all lines of a multi-line one).
 async fn read_reply(r: &mut BufReader<tokio::net::tcp::OwnedReadHalf>) -> String {
     let mut all = String::new();
@@ -228,30 +246,14 @@ async fn email_view(admin: &Session, id: &str) -> Value {
         .expect(200)
 }
 
-async fn accept_offer(agent: &Session) -> String {
-    let list = agent
-        .poll(
-            "/api/v1/interactions?state=offered",
-            Duration::from_secs(10),
-            |v| v.as_array().is_some_and(|a| !a.is_empty()),
-        )
-        .await;
-    let id = id_of(&list[0]);
-    agent
-        .post(&format!("/api/v1/interactions/{id}/accept"), json!({}))
-        .await
-        .expect(200);
-    id
-}
-
-async fn messages(agent: &Session, id: &str) -> Vec<Value> {
-    agent
-        .get(&format!("/api/v1/interactions/{id}/messages"))
-        .await
-        .expect(200)
-        .as_array()
-        .cloned()
-        .unwrap_or_default()
+/// Waits until the messages of an interaction satisfy `pred` (10 s at most).
+async fn poll_messages(sess: &Session, id: &str, pred: impl Fn(&Value) -> bool) -> Value {
+    sess.poll(
+        &format!("/api/v1/interactions/{id}/messages"),
+        Duration::from_secs(10),
+        pred,
+    )
+    .await
 }
 
 async fn wait_delivery(admin: &Session, id: &str, message: &str, state: &str) -> Value {
@@ -326,7 +328,8 @@ async fn mail_in_reply_out_answer_joins_the_same_interaction() {
         .expect(200);
     assert_eq!(it["channel"], "email");
     assert_eq!(it["subject"], subject);
-    let msgs = messages(&agent, &id).await;
+    let msgs = poll_messages(&agent, &id, |v| v.as_array().is_some_and(|a| a.len() >= 2)).await;
+    let msgs = msgs.as_array().cloned().unwrap_or_default();
     assert_eq!(msgs.len(), 2, "the mail and the acknowledgement: {msgs:?}");
     assert_eq!(msgs[0]["from"], "customer");
     assert_eq!(msgs[1]["from"], "system");
@@ -434,13 +437,7 @@ async fn mail_in_reply_out_answer_joins_the_same_interaction() {
         ],
     );
     assert!(ok, "{out}");
-    let msgs = agent
-        .poll(
-            &format!("/api/v1/interactions/{id}/messages"),
-            Duration::from_secs(10),
-            |v| v.as_array().is_some_and(|a| a.len() >= 4),
-        )
-        .await;
+    let msgs = poll_messages(&agent, &id, |v| v.as_array().is_some_and(|a| a.len() >= 4)).await;
     let last = msgs
         .as_array()
         .expect("list")
@@ -465,13 +462,7 @@ async fn mail_in_reply_out_answer_joins_the_same_interaction() {
         ],
     );
     assert!(ok, "{out}");
-    agent
-        .poll(
-            &format!("/api/v1/interactions/{id}/messages"),
-            Duration::from_secs(10),
-            |v| v.as_array().is_some_and(|a| a.len() >= 5),
-        )
-        .await;
+    poll_messages(&agent, &id, |v| v.as_array().is_some_and(|a| a.len() >= 5)).await;
 
     // 7. A new topic from the same customer is a new interaction (and acknowledged).
     let (ok, out) = swaks(
@@ -578,46 +569,16 @@ async fn hostile_mail_is_refused_or_contained_with_a_reason() {
     assert!(r[2].starts_with("552"), "{r:?}");
 
     // No header section at all: refused with a reason.
-    let r = smtp_talk(
-        &s,
-        &[
-            b"EHLO c\r\n",
-            b"MAIL FROM:<g@example.test>\r\n",
-            b"RCPT TO:<support@demo.example>\r\n",
-            b"DATA\r\n",
-            b"\r\n\r\n.\r\n",
-        ],
-    )
-    .await;
+    let r = deliver_raw(&s, b"MAIL FROM:<g@example.test>\r\n", b"\r\n\r\n.\r\n").await;
     assert!(r[5].starts_with("554 5.6.0"), "{r:?}");
     assert!(email_interactions(&admin).await.is_empty());
 
     // Malformed MIME (no closing boundary, broken base64) is accepted and kept.
     let broken = b"From: Broken <broken@example.test>\r\nTo: support@demo.example\r\nSubject: broken mime\r\nMessage-ID: <broken-1@example.test>\r\nContent-Type: multipart/mixed; boundary=\"zz\"\r\n\r\n--zz\r\nContent-Type: text/plain\r\n\r\nreadable part\r\n--zz\r\nContent-Type: application/pdf\r\nContent-Transfer-Encoding: base64\r\n\r\n!!!not base64!!!\r\n.\r\n";
-    let r = smtp_talk(
-        &s,
-        &[
-            b"EHLO c\r\n",
-            b"MAIL FROM:<broken@example.test>\r\n",
-            b"RCPT TO:<support@demo.example>\r\n",
-            b"DATA\r\n",
-            broken,
-        ],
-    )
-    .await;
+    let r = deliver_raw(&s, b"MAIL FROM:<broken@example.test>\r\n", broken).await;
     assert!(r[5].starts_with("250"), "{r:?}");
     // The same mail again (a retrying MTA) stores nothing new.
-    let again = smtp_talk(
-        &s,
-        &[
-            b"EHLO c\r\n",
-            b"MAIL FROM:<broken@example.test>\r\n",
-            b"RCPT TO:<support@demo.example>\r\n",
-            b"DATA\r\n",
-            broken,
-        ],
-    )
-    .await;
+    let again = deliver_raw(&s, b"MAIL FROM:<broken@example.test>\r\n", broken).await;
     assert!(again[5].starts_with("250"), "{again:?}");
     let list = wait_interactions(&admin, 1).await;
     assert_eq!(list.len(), 1);
@@ -731,18 +692,13 @@ async fn hostile_mail_is_refused_or_contained_with_a_reason() {
     );
     assert!(ok, "{out}");
     // ... it joins the interaction, and nothing answers it.
-    let msgs = admin
-        .poll(
-            &format!("/api/v1/interactions/{broken_id}/messages"),
-            Duration::from_secs(10),
-            |v| {
-                v.as_array().is_some_and(|a| {
-                    a.iter()
-                        .any(|m| m["text"].as_str().is_some_and(|t| t.contains("I am away")))
-                })
-            },
-        )
-        .await;
+    let msgs = poll_messages(&admin, &broken_id, |v| {
+        v.as_array().is_some_and(|a| {
+            a.iter()
+                .any(|m| m["text"].as_str().is_some_and(|t| t.contains("I am away")))
+        })
+    })
+    .await;
     assert!(msgs.as_array().is_some_and(|a| a.len() >= 2));
     let list = wait_interactions(&admin, 6).await;
     assert_eq!(list.len(), 6, "every automatic mail was kept: {list:?}");
@@ -804,7 +760,7 @@ async fn without_a_relay_replies_wait_in_the_outbox_with_a_clear_status() {
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
     assert_eq!(status["state"], "queued", "{status}");
-    assert_eq!(status["outbox"]["state"], "pending", "{status}");
+    assert_eq!(status["outbox"]["state"], "held", "{status}");
     assert_eq!(status["outbox"]["attempts"], 0, "{status}");
     assert!(
         status["outbox"]["last_error"]
@@ -813,37 +769,52 @@ async fn without_a_relay_replies_wait_in_the_outbox_with_a_clear_status() {
             .contains("SWITCHBOARD_SMTP_RELAY"),
         "{status}"
     );
-    // An email address is one account's only: a second one for it is refused.
-    admin
-        .post(
-            "/api/v1/channel-accounts",
-            json!({"provider": "email", "name": "dup", "queue": "support",
-                   "settings": {"address": "support@demo.example"}}),
-        )
-        .await
-        .expect_error(409, "address_taken");
-    admin
-        .post(
-            "/api/v1/channel-accounts",
-            json!({"provider": "email", "name": "bad", "queue": "support",
-                   "settings": {"address": "not an address"}}),
-        )
-        .await
-        .expect_error(422, "invalid_value");
-    // A new address receives at once.
-    admin
-        .post(
-            "/api/v1/channel-accounts",
-            json!({"provider": "email", "name": "Sales mail", "queue": "sales",
-                   "settings": {"address": "sales@demo.example"}}),
-        )
-        .await
-        .expect(201);
+    // An email address is one account's only; addresses must be addresses; a new address
+    // receives at once.
+    for (name, address, queue, status, code) in [
+        (
+            "dup",
+            "support@demo.example",
+            "support",
+            409,
+            "address_taken",
+        ),
+        ("bad", "not an address", "support", 422, "invalid_value"),
+        ("Sales mail", "sales@demo.example", "sales", 201, ""),
+    ] {
+        let r = admin
+            .post(
+                "/api/v1/channel-accounts",
+                json!({"provider": "email", "name": name, "queue": queue,
+                       "settings": {"address": address}}),
+            )
+            .await;
+        if status == 201 {
+            r.expect(201);
+        } else {
+            r.expect_error(status, code);
+        }
+    }
     let (ok, out) = swaks(
         &s,
         &["--to", "sales@demo.example", "--from", "n@example.test"],
     );
     assert!(ok, "{out}");
+    // The next start with a relay sends what was held: the acknowledgement and the reply.
+    let sink = Sink::start().await;
+    let relay = sink.addr.to_string();
+    assert_eq!(s.terminate(), Some(0));
+    let s = Server::start_with(&dir.0, &[], &[("SWITCHBOARD_SMTP_RELAY", &relay)]);
+    let mails = sink.wait(2).await;
+    assert!(
+        mails.iter().any(|m| m
+            .parsed()
+            .body_text(0)
+            .is_some_and(|t| t.contains("hello back"))),
+        "{mails:?}"
+    );
+    let admin = s.login("admin", "admin").await;
+    wait_delivery(&admin, &id, &rid, "sent").await;
 }
 
 #[tokio::test]
@@ -918,4 +889,70 @@ async fn starttls_is_offered_with_a_certificate_and_mail_arrives_over_it() {
         .expect("run");
     assert_eq!(out.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&out.stderr).contains("email.tls_cert"));
+}
+
+#[tokio::test]
+async fn a_chat_continued_by_email_is_answered_by_mail_and_the_answer_joins_it() {
+    let dir = TempDir::new("email-continue");
+    let sink = Sink::start().await;
+    let relay = sink.addr.to_string();
+    let s = Server::start_with(&dir.0, &[], &[("SWITCHBOARD_SMTP_RELAY", &relay)]);
+    let agent = agent(&s).await;
+    let id = chat(&s, "Dana@Example.test").await;
+    assert_eq!(accept_offer(&agent).await, id);
+    agent
+        .post(
+            &format!("/api/v1/interactions/{id}/continue"),
+            json!({"channel": "email"}),
+        )
+        .await
+        .expect(200);
+    let reply = agent
+        .post(
+            &format!("/api/v1/interactions/{id}/messages"),
+            json!({"text": "more by mail"}),
+        )
+        .await
+        .expect(201);
+    let mails = sink.wait(1).await;
+    let mail = &mails[0];
+    let mid = mail.parsed().message_id().expect("Message-ID").to_owned();
+    assert!(mid.starts_with(id_of(&reply).as_str()), "{mid}");
+    assert!(
+        mail.rcpt[0].contains("dana@example.test"),
+        "{:?}",
+        mail.rcpt
+    );
+    let subject = mail.parsed().subject().expect("subject").to_owned();
+    assert!(subject.contains("[#SB-"), "{subject}");
+    let (ok, out) = swaks(
+        &s,
+        &[
+            "--to",
+            "support@demo.example",
+            "--from",
+            "dana@example.test",
+            "--header",
+            &format!("Subject: Re: {subject}"),
+            "--header",
+            &format!("In-Reply-To: <{mid}>"),
+            "--body",
+            "answering by mail",
+        ],
+    );
+    assert!(ok, "{out}");
+    let msgs = poll_messages(&agent, &id, |v| {
+        v.as_array().is_some_and(|a| {
+            a.iter().any(|m| {
+                m["text"]
+                    .as_str()
+                    .is_some_and(|t| t.contains("answering by mail"))
+            })
+        })
+    })
+    .await;
+    assert_eq!(
+        msgs.as_array().expect("list").last().expect("last")["from"],
+        "customer"
+    );
 }

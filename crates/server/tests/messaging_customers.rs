@@ -7,42 +7,9 @@ mod helpers;
 mod messaging_support;
 
 use common::{Server, TempDir};
-use futures_util::{SinkExt, StreamExt};
-use messaging_support::{Center, Fake, meta_hook, twilio_hook};
+use messaging_support::{Center, Fake, chat, meta_hook, twilio_hook};
 use serde_json::{Value, json};
 use std::time::Duration;
-use tokio_tungstenite::tungstenite::Message;
-
-async fn chat(s: &Server, email: &str) -> String {
-    let (mut ws, _) = tokio_tungstenite::connect_async(s.ws_url("/chat/ws"))
-        .await
-        .expect("connect");
-    let hello = json!({"type": "hello", "tenant": "demo", "queue": "support", "name": "Sara", "email": email});
-    ws.send(Message::Text(hello.to_string().into()))
-        .await
-        .expect("send");
-    ws.send(Message::Text(
-        json!({"type": "message", "text": "hi from the web"})
-            .to_string()
-            .into(),
-    ))
-    .await
-    .expect("send");
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
-    loop {
-        let f = tokio::time::timeout_at(deadline, ws.next())
-            .await
-            .expect("a status frame in time")
-            .expect("open")
-            .expect("frame");
-        if let Message::Text(t) = f {
-            let v: Value = serde_json::from_str(&t).expect("json");
-            if v["type"] == "status" && v["interaction_id"].is_string() {
-                return v["interaction_id"].as_str().expect("id").to_owned();
-            }
-        }
-    }
-}
 
 async fn customer_of(c: &Center, interaction: &str) -> String {
     let v = c

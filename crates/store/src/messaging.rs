@@ -98,7 +98,7 @@ pub struct OutboxItem {
     pub account: Option<ChannelAccountId>,
     /// What to send (JSON; shape owned by the server).
     pub request: Sensitive<Value>,
-    /// `pending`, `done` or `failed`.
+    /// `pending`, `done`, `failed`, or `held` (email without a relay: not attempted).
     pub state: String,
     /// Attempts made.
     pub attempts: i64,
@@ -652,6 +652,17 @@ impl Store {
             .fetch_all(self.pool())
             .await?;
         rows.iter().map(outbox_from_row).collect()
+    }
+
+    /// Makes held entries (email kept for want of a relay) pending again, due at `now_ms`;
+    /// returns how many.
+    pub async fn release_held_outbox(&self, now_ms: i64) -> Result<u64> {
+        let r =
+            sqlx::query("UPDATE outbox SET state = 'pending', next_at = $1 WHERE state = 'held'")
+                .bind(now_ms)
+                .execute(self.pool())
+                .await?;
+        Ok(r.rows_affected())
     }
 
     /// When the next pending outbox entry is due.

@@ -39,7 +39,7 @@ pub struct ChannelAccountView {
     pub settings: Value,
     /// Names of the secrets that are set (their values are never returned).
     pub secrets_set: Vec<String>,
-    /// Path of its webhook on this server.
+    /// Path of its webhook on this server (empty for email, which arrives by SMTP).
     pub webhook_path: String,
     /// Whether it takes webhooks and sends.
     pub enabled: bool,
@@ -68,7 +68,12 @@ impl From<&ChannelAccount> for ChannelAccountView {
                 .as_object()
                 .map(|o| o.keys().cloned().collect())
                 .unwrap_or_default(),
-            webhook_path: format!("/hooks/{}/{}", a.provider, a.id),
+            // Email arrives by SMTP (docs/email.md), not by webhook.
+            webhook_path: if a.provider == Provider::Email.as_str() {
+                String::new()
+            } else {
+                format!("/hooks/{}/{}", a.provider, a.id)
+            },
             enabled: a.enabled,
             created_at: crate::clock::rfc3339(a.created_at),
             updated_at: crate::clock::rfc3339(a.updated_at),
@@ -553,7 +558,7 @@ pub struct ContinueBody {
 }
 
 /// Continues a conversation on another channel: the same interaction and history, and the
-/// next replies go through that channel (email is recorded for the email channel to send).
+/// next replies go through that channel (email: through the tenant's first email address).
 #[utoipa::path(post, path = "/api/v1/interactions/{id}/continue", tag = "messaging", params(("id" = String, Path)), request_body = ContinueBody,
     responses((status = 200, body = MessagingView), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody), (status = 422, body = ErrorBody)))]
 pub async fn continue_on(

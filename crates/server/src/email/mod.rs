@@ -26,7 +26,7 @@ use std::net::SocketAddr;
 use std::time::Duration;
 use switchboard_model::{Channel, InteractionId, Sensitive, TenantId};
 use switchboard_store::{
-    ChannelAccount, Delivery, EmailRecord, Interaction, Message, MessageThread, OutboxItem, Sender,
+    ChannelAccount, EmailRecord, Interaction, Message, MessageThread, OutboxItem, Sender,
 };
 use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
 
@@ -197,7 +197,9 @@ async fn drive<S>(
 where
     S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin,
 {
-    // Accepted recipients of the current transaction and their accounts.
+    // Recipients accepted in this session and their accounts (an MTA sends many mails on one
+    // connection), and those of the current transaction.
+    let mut known: HashMap<String, ChannelAccount> = HashMap::new();
     let mut accounts: HashMap<String, ChannelAccount> = HashMap::new();
     let mut line = Vec::with_capacity(1024);
     let mut out = Vec::with_capacity(1024);
@@ -220,8 +222,13 @@ where
             smtp::Step::Nothing => None,
             smtp::Step::Reply(r) => Some(r),
             smtp::Step::CheckRecipient(addr) => {
-                let found = match s.store.email_account_by_address(&addr).await {
+                let looked_up = match known.get(&addr) {
+                    Some(a) => Ok(Some(a.clone())),
+                    None => s.store.email_account_by_address(&addr).await,
+                };
+                let found = match looked_up {
                     Ok(Some(a)) => {
+                        known.insert(addr.clone(), a.clone());
                         accounts.insert(addr, a);
                         Ok(true)
                     }
@@ -328,15 +335,7 @@ pub async fn receive(
         .filter(|f| f.contains('@'))
         .or_else(|| Some(mail_from.to_owned()).filter(|f| f.contains('@')))
         .unwrap_or_else(|| "mailer-daemon@unknown.invalid".to_owned());
-    if let Some(d) = s
-        .store
-        .delivery_by_provider_id(a.id, &p.message_id)
-        .await
-        .map_err(|e| temporary(e.into()))?
-    {
-        return Ok(d.message_id);
-    }
-    // Files first, outside the lock: stored by content.
+    // Files first, outside the lock: stored by content, so a duplicate costs nothing.
     let mut attachments = Vec::new();
     for part in &p.parts {
         let hash = s
@@ -352,17 +351,27 @@ pub async fn receive(
     }
     let attachments = Value::Array(attachments);
     let _guard = s.email.shard(&sender).lock().await;
-    if let Some(d) = s
-        .store
-        .delivery_by_provider_id(a.id, &p.message_id)
+    if let Some(id) = stored_already(s, a, &p.message_id)
         .await
-        .map_err(|e| temporary(e.into()))?
+        .map_err(temporary)?
     {
-        return Ok(d.message_id);
+        return Ok(id);
     }
     intake(s, a, &p, &sender, raw, attachments)
         .await
         .map_err(temporary)
+}
+
+/// The message a mail with this Message-ID was stored as at the account, if it was.
+async fn stored_already(
+    s: &AppState,
+    a: &ChannelAccount,
+    message_id: &str,
+) -> Result<Option<String>, ApiError> {
+    Ok(s.store
+        .delivery_by_provider_id(a.id, message_id)
+        .await?
+        .map(|d| d.message_id))
 }
 
 async fn intake(
@@ -382,7 +391,8 @@ async fn intake(
             .store
             .interaction(tenant, id)
             .await?
-            .filter(|i| i.channel == Channel::Email && i.ended_at.is_none()),
+            // Any channel: a chat or SMS thread continued by email is answered by mail.
+            .filter(|i| i.ended_at.is_none()),
         None => None,
     };
     let (it, ticket_ref, thread) = match existing {
@@ -424,41 +434,17 @@ async fn intake(
     } else {
         p.text.clone()
     };
-    // The mail's files become downloadable attachments of its message.
-    let files = crate::attachments::record_media(
+    let (msg, delivery) = crate::messaging::inbound(
         s,
-        tenant,
-        &format!("email:{}", a.id),
-        attachments.as_array().map_or(&[][..], Vec::as_slice),
+        &it,
+        (a, Channel::Email),
+        customer,
+        p.from_name.clone(),
+        &text,
+        &p.message_id,
+        attachments.clone(),
     )
     .await?;
-    let msg = Message {
-        id: s.clock.new_uuid().to_string(),
-        tenant,
-        interaction: it.id,
-        seq: 0,
-        sender: Sender::Customer,
-        author_id: Some(customer.to_string()),
-        author_name: p.from_name.clone(),
-        body: Sensitive::new(text),
-        internal: false,
-        client_id: None,
-        created_at: now,
-        attachments: files,
-    };
-    let delivery = Delivery {
-        message_id: msg.id.clone(),
-        tenant,
-        interaction: it.id,
-        account: Some(a.id),
-        channel: Channel::Email,
-        direction: "in".into(),
-        provider_message_id: Some(p.message_id.clone()),
-        state: "received".into(),
-        error: None,
-        attachments: attachments.clone(),
-        updated_at: now,
-    };
     let record = EmailRecord {
         direction: "in".into(),
         rfc_message_id: p.message_id.clone(),
@@ -475,11 +461,14 @@ async fn intake(
         return Ok(id);
     }
     if is_new && should_acknowledge(a, p, sender) {
+        // Off the path to the 250: the mail is stored; the acknowledgement follows it.
         let text = acknowledgement(a, &ticket_for(it.id));
-        if let Err(e) = crate::messaging::queue_system_message(s, &it, &text).await {
-            // The mail is stored; only the acknowledgement is missing.
-            tracing::warn!(error = %e.message, interaction = %it.id, "email: cannot queue the acknowledgement");
-        }
+        let s = s.clone();
+        tokio::spawn(async move {
+            if let Err(e) = crate::messaging::queue_system_message(&s, &it, &text).await {
+                tracing::warn!(error = %e.message, interaction = %it.id, "email: cannot queue the acknowledgement");
+            }
+        });
     }
     Ok(id)
 }
@@ -560,17 +549,11 @@ pub async fn compose(
     msg: &Message,
 ) -> Result<EmailRecord, ApiError> {
     let mails = s.store.emails(it.tenant, it.id).await?;
+    // Each stored mail carries its interaction's ticket; none yet (a conversation continued
+    // on email): this mail brings it.
     let existing_ticket = mails.iter().find_map(|m| m.record.ticket_ref.clone());
-    let ticket = match &existing_ticket {
-        Some(t) => t.clone(),
-        None => s
-            .store
-            .email_ticket(it.tenant, it.id)
-            .await?
-            .unwrap_or_else(|| ticket_for(it.id)),
-    };
-    let new_ticket =
-        existing_ticket.is_none() && s.store.email_ticket(it.tenant, it.id).await?.is_none();
+    let new_ticket = existing_ticket.is_none();
+    let ticket = existing_ticket.unwrap_or_else(|| ticket_for(it.id));
     let last_in = mails.iter().rev().find(|m| m.record.direction == "in");
     let base = last_in
         .map(|m| m.record.subject.expose().clone())
@@ -694,8 +677,8 @@ pub fn reply_subject(subject: &str, ticket: &str) -> String {
 }
 
 /// Sends a queued mail through the relay: the stored copy, to the address in the request.
-/// Without a relay the mail stays in the outbox (`held`); the relay's permanent refusals fail
-/// it, anything else is retried.
+/// Without a relay the mail stays in the outbox (`held`, released by a start with a relay); the
+/// relay's permanent refusals fail it, anything else is retried.
 pub async fn send(s: &AppState, a: &ChannelAccount, item: &OutboxItem) -> SendOutcome {
     let Some(relay) = &s.email.relay else {
         return SendOutcome::Held(

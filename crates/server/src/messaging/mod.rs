@@ -316,10 +316,6 @@ pub async fn receive_message(
         return Ok(false);
     }
     let now = s.clock.wall_ms();
-    // Media that was fetched becomes downloadable attachments of the message.
-    let files =
-        crate::attachments::record_media(s, tenant, &format!("provider:{}", a.id), &attachments)
-            .await?;
     let customer = customer_for(s, tenant, kind, &m.contact_value, m.name.clone()).await?;
     let it = match s
         .store
@@ -361,33 +357,17 @@ pub async fn receive_message(
             it
         }
     };
-    let msg = Message {
-        id: s.clock.new_uuid().to_string(),
-        tenant,
-        interaction: it.id,
-        seq: 0,
-        sender: Sender::Customer,
-        author_id: Some(customer.to_string()),
-        author_name: m.name.clone(),
-        body: Sensitive::new(m.text.clone()),
-        internal: false,
-        client_id: None,
-        created_at: now,
-        attachments: files,
-    };
-    let delivery = Delivery {
-        message_id: msg.id.clone(),
-        tenant,
-        interaction: it.id,
-        account: Some(a.id),
-        channel: p.channel(),
-        direction: "in".into(),
-        provider_message_id: Some(m.provider_message_id.clone()),
-        state: "received".into(),
-        error: None,
-        attachments: Value::Array(attachments),
-        updated_at: now,
-    };
+    let (msg, delivery) = inbound(
+        s,
+        &it,
+        (a, p.channel()),
+        customer,
+        m.name.clone(),
+        &m.text,
+        &m.provider_message_id,
+        Value::Array(attachments),
+    )
+    .await?;
     let Some(stored) = store_and_publish(s, &it, msg, delivery, None, None, None).await? else {
         return Ok(false);
     };
@@ -419,6 +399,58 @@ pub async fn receive_message(
         None => {}
     }
     Ok(true)
+}
+
+/// A customer's message received through an account (on that channel) and its delivery row
+/// (`received`).
+#[allow(clippy::too_many_arguments)] // the parts of one received message
+pub(crate) async fn inbound(
+    s: &AppState,
+    it: &Interaction,
+    (a, channel): (&ChannelAccount, Channel),
+    customer: CustomerId,
+    name: Option<String>,
+    text: &str,
+    provider_message_id: &str,
+    attachments: Value,
+) -> Result<(Message, Delivery), ApiError> {
+    // Media that was fetched becomes downloadable attachments of the message.
+    let files = crate::attachments::record_media(
+        s,
+        it.tenant,
+        &format!("provider:{}", a.id),
+        attachments.as_array().map_or(&[][..], Vec::as_slice),
+    )
+    .await?;
+    let now = s.clock.wall_ms();
+    let msg = Message {
+        id: s.clock.new_uuid().to_string(),
+        tenant: it.tenant,
+        interaction: it.id,
+        seq: 0,
+        sender: Sender::Customer,
+        author_id: Some(customer.to_string()),
+        author_name: name,
+        body: Sensitive::new(text.to_owned()),
+        internal: false,
+        client_id: None,
+        created_at: now,
+        attachments: files,
+    };
+    let delivery = Delivery {
+        message_id: msg.id.clone(),
+        tenant: it.tenant,
+        interaction: it.id,
+        account: Some(a.id),
+        channel,
+        direction: "in".into(),
+        provider_message_id: Some(provider_message_id.to_owned()),
+        state: "received".into(),
+        error: None,
+        attachments,
+        updated_at: now,
+    };
+    Ok((msg, delivery))
 }
 
 /// The customer a contact point belongs to, or a new customer with it (named `name`).

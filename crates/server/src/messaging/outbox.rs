@@ -15,9 +15,18 @@ const IDLE: Duration = Duration::from_secs(1);
 /// Longest backoff between attempts.
 const MAX_BACKOFF_MS: i64 = 10 * 60 * 1000;
 
-/// Starts the task.
+/// Starts the task. Mail held for want of a relay goes out when this start has one.
 pub fn start(s: AppState) -> tokio::task::JoinHandle<()> {
     tokio::spawn(async move {
+        if s.config.email.relay.is_some() {
+            match s.store.release_held_outbox(s.clock.wall_ms()).await {
+                Ok(n) if n > 0 => {
+                    tracing::info!(count = n, "outbox: held mail released to the relay")
+                }
+                Ok(_) => {}
+                Err(e) => tracing::warn!(error = %e, "outbox: cannot release held mail"),
+            }
+        }
         loop {
             let now = s.clock.wall_ms();
             let due = match s.store.due_outbox(now, 32).await {
@@ -54,8 +63,8 @@ async fn attempt(s: &AppState, item: OutboxItem) {
     let cfg = &s.config.messaging;
     let (state, next_at, error, pid) = match &outcome {
         SendOutcome::Sent(pid) => ("done", now, None, Some(pid.as_str())),
-        // Not an attempt: look again in a minute (e.g. once a relay is configured).
-        SendOutcome::Held(e) => ("pending", now + 60_000, Some(e.as_str()), None),
+        // Not an attempt: kept as `held` until a start with a relay releases it.
+        SendOutcome::Held(e) => ("held", now, Some(e.as_str()), None),
         SendOutcome::Retry(e) if item.attempts + 1 < i64::from(cfg.max_attempts) => {
             let backoff = (cfg.retry_base.as_millis() as i64)
                 .saturating_mul(1i64 << item.attempts.clamp(0, 20))

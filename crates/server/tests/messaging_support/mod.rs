@@ -241,6 +241,23 @@ pub async fn meta_hook(s: &Server, path: &str, app_secret: &str, body: &Value) -
 }
 
 /// An admin, a queue `messaging` without skills, and an available agent `m-agent`.
+/// Waits for an interaction offered to `agent`, accepts it, returns its id.
+pub async fn accept_offer(agent: &Session) -> String {
+    let list = agent
+        .poll(
+            "/api/v1/interactions?state=offered",
+            Duration::from_secs(10),
+            |v| v.as_array().is_some_and(|a| !a.is_empty()),
+        )
+        .await;
+    let id = id_of(&list[0]);
+    agent
+        .post(&format!("/api/v1/interactions/{id}/accept"), json!({}))
+        .await
+        .expect(200);
+    id
+}
+
 pub struct Center {
     pub admin: Session,
     pub agent: Session,
@@ -299,20 +316,7 @@ impl Center {
 
     /// Waits for the interaction offered to the agent, accepts it, returns its id.
     pub async fn accept_offer(&self) -> String {
-        let list = self
-            .agent
-            .poll(
-                "/api/v1/interactions?state=offered",
-                Duration::from_secs(10),
-                |v| v.as_array().is_some_and(|a| !a.is_empty()),
-            )
-            .await;
-        let id = id_of(&list[0]);
-        self.agent
-            .post(&format!("/api/v1/interactions/{id}/accept"), json!({}))
-            .await
-            .expect(200);
-        id
+        accept_offer(&self.agent).await
     }
 
     /// The conversation's messages (as the agent).
@@ -350,5 +354,40 @@ impl Center {
                 },
             )
             .await
+    }
+}
+
+/// Opens a web chat as a customer with this email (queue `support` of the demo tenant), says
+/// hello and a first message; returns the interaction id.
+pub async fn chat(s: &Server, email: &str) -> String {
+    use futures_util::{SinkExt, StreamExt};
+    use tokio_tungstenite::tungstenite::Message;
+    let (mut ws, _) = tokio_tungstenite::connect_async(s.ws_url("/chat/ws"))
+        .await
+        .expect("connect");
+    let hello = json!({"type": "hello", "tenant": "demo", "queue": "support", "name": "Sara", "email": email});
+    ws.send(Message::Text(hello.to_string().into()))
+        .await
+        .expect("send");
+    ws.send(Message::Text(
+        json!({"type": "message", "text": "hi from the web"})
+            .to_string()
+            .into(),
+    ))
+    .await
+    .expect("send");
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    loop {
+        let f = tokio::time::timeout_at(deadline, ws.next())
+            .await
+            .expect("a status frame in time")
+            .expect("open")
+            .expect("frame");
+        if let Message::Text(t) = f {
+            let v: Value = serde_json::from_str(&t).expect("json");
+            if v["type"] == "status" && v["interaction_id"].is_string() {
+                return v["interaction_id"].as_str().expect("id").to_owned();
+            }
+        }
     }
 }

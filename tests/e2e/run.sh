@@ -52,7 +52,7 @@ cleanup() {
 }
 trap cleanup EXIT
 
-SWITCHBOARD_HTTP=127.0.0.1:0 SWITCHBOARD_SIP=127.0.0.1:0 SWITCHBOARD_DATA="$data/data" \
+SWITCHBOARD_HTTP=127.0.0.1:0 SWITCHBOARD_SIP=127.0.0.1:0 SWITCHBOARD_SMTP=127.0.0.1:0 SWITCHBOARD_DATA="$data/data" \
   "$bin" serve --data "$data/data" >"$log" 2>&1 &
 pid=$!
 

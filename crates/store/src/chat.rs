@@ -97,10 +97,9 @@ impl Store {
         let mut results = Vec::with_capacity(items.len());
         for (msg, event) in items {
             if let Some(cid) = &msg.client_id {
-                let row = sqlx::query(
-                    "SELECT id, tenant_id, interaction_id, seq, sender, author_id, author_name, body, internal, client_id, created_at
-                     FROM messages WHERE interaction_id = $1 AND client_id = $2",
-                )
+                let row = sqlx::query(sqlx::AssertSqlSafe(format!(
+                    "SELECT {MESSAGE_COLUMNS} FROM messages WHERE interaction_id = $1 AND client_id = $2"
+                )))
                 .bind(msg.interaction.to_string())
                 .bind(cid)
                 .fetch_optional(&mut *tx)

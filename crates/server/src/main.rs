@@ -28,6 +28,7 @@ mod messaging;
 mod shapes;
 mod simulate;
 mod state;
+mod transcript;
 mod voice;
 mod web;
 
@@ -250,6 +251,7 @@ async fn serve(cfg: config::Config) -> anyhow::Result<()> {
     let state = state::AppState::new(store.clone(), clock, cfg.clone(), metrics, decoy);
     state.start_engines().await?;
     let outbox = messaging::outbox::start(state.clone());
+    transcript::start(state.clone());
     let (smtp_addr, smtp) = email::start(state.clone(), cfg.smtp).await?;
     let voice = voice::start(state.clone(), cfg.sip).await?;
     let _ = state.sip_accounts.set(voice.reloader());

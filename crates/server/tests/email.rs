@@ -956,3 +956,91 @@ async fn a_chat_continued_by_email_is_answered_by_mail_and_the_answer_joins_it()
         "customer"
     );
 }
+
+#[tokio::test]
+async fn a_chat_transcript_asked_for_in_the_widget_is_mailed_when_the_chat_ends() {
+    use futures_util::{SinkExt, StreamExt};
+    use tokio_tungstenite::tungstenite::Message;
+    let dir = TempDir::new("email-transcript");
+    let sink = Sink::start().await;
+    let relay = sink.addr.to_string();
+    let s = Server::start_with(&dir.0, &[], &[("SWITCHBOARD_SMTP_RELAY", &relay)]);
+    let agent = agent(&s).await;
+    let (mut ws, _) = tokio_tungstenite::connect_async(s.ws_url("/chat/ws"))
+        .await
+        .expect("connect");
+    let send = |v: Value| Message::Text(v.to_string().into());
+    ws.send(send(
+        json!({"type": "hello", "tenant": "demo", "queue": "support", "name": "Sara"}),
+    ))
+    .await
+    .expect("send");
+    ws.send(send(
+        json!({"type": "message", "text": "سلام، رسید می‌خواهم"}),
+    ))
+    .await
+    .expect("send");
+    let mut id = None;
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    while id.is_none() {
+        let f = tokio::time::timeout_at(deadline, ws.next())
+            .await
+            .expect("frames in time")
+            .expect("open")
+            .expect("frame");
+        if let Message::Text(t) = f {
+            let v: Value = serde_json::from_str(&t).expect("json");
+            if v["type"] == "status" && v["interaction_id"].is_string() {
+                id = v["interaction_id"].as_str().map(str::to_owned);
+            }
+        }
+    }
+    let id = id.expect("interaction");
+    ws.send(send(
+        json!({"type": "transcript", "email": "Sara@Example.test"}),
+    ))
+    .await
+    .expect("send");
+    assert_eq!(accept_offer(&agent).await, id);
+    agent
+        .post(
+            &format!("/api/v1/interactions/{id}/messages"),
+            json!({"text": "مرحبا، هذا إيصالك"}),
+        )
+        .await
+        .expect(201);
+    // nothing is mailed while the chat goes on
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert!(sink.mails().is_empty());
+    agent
+        .post(
+            &format!("/api/v1/interactions/{id}/end"),
+            json!({"disposition": "resolved"}),
+        )
+        .await
+        .expect(200);
+    let mails = sink.wait(1).await;
+    let mail = &mails[0];
+    assert!(
+        mail.rcpt[0].contains("sara@example.test"),
+        "{:?}",
+        mail.rcpt
+    );
+    let body = mail.parsed().body_text(0).expect("text").into_owned();
+    assert!(body.contains("سلام، رسید می‌خواهم"), "{body}");
+    assert!(body.contains("مرحبا، هذا إيصالك"), "{body}");
+    let subject = mail.parsed().subject().expect("subject").to_owned();
+    assert!(subject.contains("[#SB-"), "{subject}");
+    // it goes out once, and the interaction's events say so
+    let it = agent
+        .get(&format!("/api/v1/interactions/{id}"))
+        .await
+        .expect(200);
+    let sent = common::event_types(&it)
+        .iter()
+        .filter(|t| *t == "chat.transcript_sent")
+        .count();
+    assert_eq!(sent, 1, "{it}");
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert_eq!(sink.mails().len(), 1);
+}

@@ -262,6 +262,31 @@ impl Store {
         Ok(())
     }
 
+    /// Chats that ended with a transcript request whose transcript has not gone out yet (no
+    /// email thread to the requested address): (tenant, interaction, address).
+    pub async fn pending_transcripts(&self) -> Result<Vec<(TenantId, InteractionId, String)>> {
+        const T: &str = "conversations";
+        let rows = sqlx::query(
+            "SELECT c.tenant_id, c.interaction_id, c.transcript_email FROM conversations c
+             JOIN interactions i ON i.id = c.interaction_id
+             WHERE c.transcript_email IS NOT NULL AND i.state = 'ended' AND i.channel = 'chat'
+               AND NOT EXISTS (SELECT 1 FROM message_threads t WHERE t.interaction_id = c.interaction_id
+                               AND t.channel = 'email' AND t.contact_value = c.transcript_email)
+             ORDER BY i.ended_at LIMIT 1000",
+        )
+        .fetch_all(self.pool())
+        .await?;
+        rows.iter()
+            .map(|r| {
+                Ok((
+                    parse(T, &r.try_get::<String, _>(0)?)?,
+                    parse(T, &r.try_get::<String, _>(1)?)?,
+                    r.try_get(2)?,
+                ))
+            })
+            .collect()
+    }
+
     /// The customer owning a contact point of a tenant, if any.
     pub async fn customer_by_contact(
         &self,

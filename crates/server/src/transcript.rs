@@ -70,8 +70,7 @@ pub async fn send(
     if it.channel != Channel::Chat || it.state != InteractionState::Ended {
         return Ok(false);
     }
-    let due = s.store.pending_transcripts().await?;
-    let Some((_, _, address)) = due.into_iter().find(|(t, i, _)| *t == tenant && *i == id) else {
+    let Some(address) = s.store.transcript_due(tenant, id).await? else {
         return Ok(false);
     };
     let messages = s.store.messages(tenant, id, false).await?;
@@ -112,9 +111,20 @@ pub async fn send(
         at: now,
         data: json!({"interaction_id": id, "messages": messages.len()}),
     };
+    // Queued first, then the thread that marks it sent: a failure in between sends it again at
+    // the next sweep rather than never.
+    crate::messaging::queue_outbound(
+        s,
+        &it,
+        &thread,
+        Sender::System,
+        None,
+        &text,
+        crate::messaging::OutboundKind::Text,
+    )
+    .await?;
     if let Some(e) = s.store.put_thread(&thread, Some(event)).await? {
         s.bus.publish(crate::bus::BusEvent::from(e));
     }
-    crate::messaging::queue_system_message(s, &it, &text).await?;
     Ok(true)
 }

@@ -265,15 +265,35 @@ impl Store {
     /// Chats that ended with a transcript request whose transcript has not gone out yet (no
     /// email thread to the requested address): (tenant, interaction, address).
     pub async fn pending_transcripts(&self) -> Result<Vec<(TenantId, InteractionId, String)>> {
+        self.transcripts_due(None).await
+    }
+
+    /// The address the transcript of one ended chat is due to, if it is due.
+    pub async fn transcript_due(
+        &self,
+        tenant: TenantId,
+        interaction: InteractionId,
+    ) -> Result<Option<String>> {
+        let due = self.transcripts_due(Some((tenant, interaction))).await?;
+        Ok(due.into_iter().next().map(|(_, _, a)| a))
+    }
+
+    async fn transcripts_due(
+        &self,
+        one: Option<(TenantId, InteractionId)>,
+    ) -> Result<Vec<(TenantId, InteractionId, String)>> {
         const T: &str = "conversations";
         let rows = sqlx::query(
             "SELECT c.tenant_id, c.interaction_id, c.transcript_email FROM conversations c
              JOIN interactions i ON i.id = c.interaction_id
              WHERE c.transcript_email IS NOT NULL AND i.state = 'ended' AND i.channel = 'chat'
+               AND ($1 IS NULL OR (c.tenant_id = $1 AND c.interaction_id = $2))
                AND NOT EXISTS (SELECT 1 FROM message_threads t WHERE t.interaction_id = c.interaction_id
                                AND t.channel = 'email' AND t.contact_value = c.transcript_email)
              ORDER BY i.ended_at LIMIT 1000",
         )
+        .bind(one.map(|(t, _)| t.to_string()))
+        .bind(one.map(|(_, i)| i.to_string()))
         .fetch_all(self.pool())
         .await?;
         rows.iter()

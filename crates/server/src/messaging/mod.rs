@@ -742,7 +742,7 @@ pub(crate) async fn queue_system_message(
 /// Stores an outbound message with its delivery row (`queued`) and outbox entry in one
 /// transaction, publishes it and wakes the outbox task. Email is composed here (threading
 /// headers, ticket reference), so the stored copy is exactly what is sent.
-async fn queue_outbound(
+pub(crate) async fn queue_outbound(
     s: &AppState,
     it: &Interaction,
     thread: &MessageThread,

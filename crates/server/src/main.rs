@@ -14,6 +14,7 @@ mod bench;
 mod bench_email;
 mod bench_rtp;
 mod bench_sip;
+mod bench_webhooks;
 mod bus;
 mod chat;
 mod chat_flow;

@@ -7,11 +7,11 @@
 
 use crate::auth::hash_password;
 use crate::clock::Clock;
-use crate::shapes::{AgentSkill, CapacityBody, QueueConfig, RequiredSkill};
+use crate::shapes::{AgentSkill, CapacityBody, QueueConfig, RecordingPolicy, RequiredSkill};
 use serde_json::{Value, json};
 use switchboard_model::FlowId;
 use switchboard_model::{
-    AgentId, Capacity, Presence, QueueId, Role, Sensitive, SkillId, TenantId, UserId,
+    AgentId, Capacity, Presence, QueueId, RecordingMode, Role, Sensitive, SkillId, TenantId, UserId,
 };
 use switchboard_sip::digest::Credentials;
 use switchboard_store::flows::FlowRecord;
@@ -180,6 +180,15 @@ pub async fn seed(store: &Store, clock: &Clock) -> anyhow::Result<()> {
                 "escalated".into(),
                 "no_action".into(),
             ],
+            // The demo records every support call (docs/voice.md, "Recordings").
+            recording: RecordingPolicy {
+                policy: if s.name == "support" {
+                    RecordingMode::All
+                } else {
+                    RecordingMode::None
+                },
+                ..RecordingPolicy::default()
+            },
             ..QueueConfig::default()
         };
         let id = QueueId::from_uuid(clock.new_uuid());

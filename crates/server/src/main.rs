@@ -25,6 +25,7 @@ mod engine;
 mod error;
 mod group_commit;
 mod messaging;
+mod recordings;
 mod shapes;
 mod simulate;
 mod state;
@@ -252,6 +253,8 @@ async fn serve(cfg: config::Config) -> anyhow::Result<()> {
     state.start_engines().await?;
     let outbox = messaging::outbox::start(state.clone());
     transcript::start(state.clone());
+    let recording_sweep =
+        recordings::start_sweeper(state.recordings.clone(), cfg.recording_sweep_interval);
     let (smtp_addr, smtp) = email::start(state.clone(), cfg.smtp).await?;
     let voice = voice::start(state.clone(), cfg.sip).await?;
     let _ = state.sip_accounts.set(voice.reloader());
@@ -270,6 +273,7 @@ async fn serve(cfg: config::Config) -> anyhow::Result<()> {
     smtp.abort();
     state.stop_engines().await;
     outbox.abort();
+    recording_sweep.abort();
     store.close().await;
     drop(lock);
     println!("switchboard stopped");

@@ -1,0 +1,781 @@
+//! Call recordings (docs/voice.md, "Recordings"): where the files go, their metadata and
+//! events, the live controls the API offers (pause, resume, start), and the retention sweep.
+//!
+//! The audio itself is written by the call's media task (`voice/media.rs`, through
+//! `switchboard_media::relay::Bridge`'s recorder). The call side plugs in here:
+//!
+//! 1. when a call is bridged, [`RecordingPolicy::records`] (the queue's policy, decided by
+//!    `switchboard_routing::should_record`) says whether to record it;
+//! 2. if so, [`Recordings::begin`] stores the recording as `recording` and returns its id and
+//!    the absolute path to write (`<data>/recordings/<tenant>/<yyyy>/<mm>/<id>.wav`);
+//! 3. when the media task has written the final header, [`Recordings::finish`] checks the file,
+//!    computes its SHA-256, sets it `complete` with its retention deadline, and appends
+//!    `recording.completed`;
+//! 4. the API's pause, resume and start reach the live call through [`LiveControl`], which the
+//!    call side registers with [`Recordings::set_live`]. Until it does (or when the call is not
+//!    on this node), those routes answer `409 no_live_media`. A pause or resume the call side
+//!    does on its own (a keypad code) is recorded with [`Recordings::paused`] and
+//!    [`Recordings::resumed`].
+//!
+//! Deleting (an admin, or retention) removes the file first and then marks the row `deleted`
+//! with a `recording.deleted` event naming who: a failure in between leaves a row whose file is
+//! gone, which the next attempt finishes, never a file nobody knows about.
+//!
+//! Not here: HTTP shapes and roles (`api/recordings.rs`), the audio (the media crate).
+// The hook's call-side half (begin, finish, set_live, ...) is used once the B2BUA anchors media
+// (voice part 2); the API and the sweep use the rest now.
+#![allow(dead_code)]
+
+use crate::bus::{Bus, BusEvent};
+use crate::clock::Clock;
+use crate::shapes::RecordingPolicy;
+use sha2::{Digest, Sha256};
+use std::future::Future;
+use std::path::{Component, Path, PathBuf};
+use std::pin::Pin;
+use std::sync::{Arc, OnceLock};
+use std::time::Duration;
+use switchboard_model::{
+    AgentId, InteractionId, PausedSpan, RecordingId, RecordingState, TenantId,
+};
+use switchboard_store::recordings::{FinishedRecording, Recording, retention_deadline};
+use switchboard_store::{NewEvent, Store, StoreError};
+
+/// The format of every recording: 16-bit PCM WAV, stereo (caller left, agent right), 8 kHz.
+pub const FORMAT: &str = "wav";
+/// Channels of a recording.
+pub const CHANNELS: u16 = 2;
+/// Sample rate of a recording.
+pub const SAMPLE_RATE: u32 = switchboard_media::RATE;
+
+/// What went wrong with a recording.
+#[derive(Debug, thiserror::Error)]
+pub enum RecordingError {
+    /// No such interaction in the tenant.
+    #[error("no such interaction")]
+    NoSuchInteraction,
+    /// No such recording in the tenant.
+    #[error("no such recording")]
+    NoSuchRecording,
+    /// The recording is not in the state this needs (finishing one that is complete).
+    #[error("the recording is {0}")]
+    WrongState(&'static str),
+    /// The file is not where the row says (or its stored path is not a recordings path).
+    #[error("the recording file {0} is missing")]
+    MissingFile(String),
+    /// File system trouble.
+    #[error("recording file: {0}")]
+    Io(#[from] std::io::Error),
+    /// The store failed.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+/// What [`Recordings::begin`] hands the call side.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Started {
+    /// The recording.
+    pub id: RecordingId,
+    /// Where the media task writes the WAV (its directory exists).
+    pub path: PathBuf,
+}
+
+/// What the call side answers to a live control.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LiveOutcome {
+    /// Done. `recording` is the recording acted on (for `start`, the one begun through
+    /// [`Recordings::begin`]); `at_ms` is the offset in it, ms from its start.
+    Done {
+        /// The recording.
+        recording: RecordingId,
+        /// Offset in the recording (ms from its start).
+        at_ms: u64,
+    },
+    /// This node holds no live call media for the interaction.
+    NoLiveCall,
+    /// The call is live but not being recorded (pause, resume).
+    NotRecording,
+    /// Nothing to do: already paused (pause), not paused (resume), already recording (start).
+    Unchanged,
+}
+
+/// A boxed future of a [`LiveControl`] answer.
+pub type LiveFuture<'a> = Pin<Box<dyn Future<Output = LiveOutcome> + Send + 'a>>;
+
+/// What the live call side implements so that the API can reach a call's recorder. The
+/// implementation must not append events: [`Recordings::control`] does, from the answer. For
+/// `start` it calls [`Recordings::begin`] itself (it needs the path) and answers with that id.
+pub trait LiveControl: Send + Sync + 'static {
+    /// Pause the recording of the interaction's call (the span becomes silence).
+    fn pause(&self, tenant: TenantId, interaction: InteractionId) -> LiveFuture<'_>;
+    /// Resume it.
+    fn resume(&self, tenant: TenantId, interaction: InteractionId) -> LiveFuture<'_>;
+    /// Start recording the call now (an `on_demand` queue, or any call not yet recorded).
+    fn start(&self, tenant: TenantId, interaction: InteractionId) -> LiveFuture<'_>;
+}
+
+/// A live control asked through the API.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LiveAction {
+    /// `POST .../recording/pause`.
+    Pause,
+    /// `POST .../recording/resume`.
+    Resume,
+    /// `POST .../recording/start`.
+    Start,
+}
+
+/// Converts the recorder's paused spans (8 kHz frames) to milliseconds.
+pub fn spans_from_frames(spans: &[(u64, u64)]) -> Vec<PausedSpan> {
+    spans
+        .iter()
+        .map(|&(from, to)| PausedSpan {
+            from_ms: frames_to_ms(from),
+            to_ms: frames_to_ms(to),
+        })
+        .collect()
+}
+
+/// Milliseconds of `frames` sample frames at the recording rate.
+pub fn frames_to_ms(frames: u64) -> u64 {
+    frames.saturating_mul(1000) / u64::from(SAMPLE_RATE)
+}
+
+/// The recordings of the process (cheap to clone).
+#[derive(Clone)]
+pub struct Recordings {
+    store: Store,
+    clock: Clock,
+    bus: Bus,
+    data_dir: PathBuf,
+    live: Arc<OnceLock<Arc<dyn LiveControl>>>,
+}
+
+impl std::fmt::Debug for Recordings {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Recordings")
+            .field("data_dir", &self.data_dir)
+            .field("live", &self.live.get().is_some())
+            .finish()
+    }
+}
+
+impl Recordings {
+    /// The recordings under `data_dir`.
+    pub fn new(store: Store, clock: Clock, bus: Bus, data_dir: PathBuf) -> Recordings {
+        Recordings {
+            store,
+            clock,
+            bus,
+            data_dir,
+            live: Arc::default(),
+        }
+    }
+
+    /// Whether a call of a queue with `policy` is recorded from its start.
+    pub fn should_record(policy: &RecordingPolicy, interaction: InteractionId) -> bool {
+        policy.records(interaction)
+    }
+
+    /// Registers the live call side (once; false if one is registered already).
+    pub fn set_live(&self, control: Arc<dyn LiveControl>) -> bool {
+        self.live.set(control).is_ok()
+    }
+
+    /// The recording policy of the interaction's queue (the default, `none`, for a call in no
+    /// queue or a queue that is gone).
+    pub async fn policy_for(
+        &self,
+        tenant: TenantId,
+        interaction: InteractionId,
+    ) -> Result<RecordingPolicy, RecordingError> {
+        let it = self
+            .store
+            .interaction(tenant, interaction)
+            .await?
+            .ok_or(RecordingError::NoSuchInteraction)?;
+        self.queue_policy(tenant, it.queue).await
+    }
+
+    async fn queue_policy(
+        &self,
+        tenant: TenantId,
+        queue: Option<switchboard_model::QueueId>,
+    ) -> Result<RecordingPolicy, RecordingError> {
+        let Some(q) = queue else {
+            return Ok(RecordingPolicy::default());
+        };
+        let Some(rec) = self.store.queue(tenant, q).await? else {
+            return Ok(RecordingPolicy::default());
+        };
+        Ok(
+            serde_json::from_value::<crate::shapes::QueueConfig>(rec.config)
+                .map(|c| c.recording)
+                .unwrap_or_default(),
+        )
+    }
+
+    /// The absolute path of a stored relative path, if it is a recordings path (no `..`, no
+    /// root: a corrupt row cannot point the server at another file).
+    pub fn absolute(&self, relative: &str) -> Option<PathBuf> {
+        let p = Path::new(relative);
+        let mut parts = p.components();
+        if parts.next() != Some(Component::Normal("recordings".as_ref())) {
+            return None;
+        }
+        if !parts.all(|c| matches!(c, Component::Normal(_))) {
+            return None;
+        }
+        Some(self.data_dir.join(p))
+    }
+
+    /// Starts a recording of the interaction's call now: stores it (`recording`), appends
+    /// `recording.started`, makes the directory, and returns the id and the path to write.
+    pub async fn begin(
+        &self,
+        tenant: TenantId,
+        interaction: InteractionId,
+    ) -> Result<Started, RecordingError> {
+        let now = self.clock.wall_ms();
+        self.begin_at(tenant, interaction, now, None).await
+    }
+
+    /// [`Recordings::begin`] at a given wall time (an imported recording keeps its own).
+    pub(crate) async fn begin_at(
+        &self,
+        tenant: TenantId,
+        interaction: InteractionId,
+        started_at: i64,
+        by: Option<String>,
+    ) -> Result<Started, RecordingError> {
+        let it = self
+            .store
+            .interaction(tenant, interaction)
+            .await?
+            .ok_or(RecordingError::NoSuchInteraction)?;
+        let id = RecordingId::from_uuid(self.clock.new_uuid());
+        let (yyyy, mm) = year_month(started_at);
+        let relative = format!("recordings/{tenant}/{yyyy:04}/{mm:02}/{id}.wav");
+        let path = self
+            .absolute(&relative)
+            .ok_or(RecordingError::MissingFile(relative.clone()))?;
+        if let Some(dir) = path.parent() {
+            tokio::fs::create_dir_all(dir).await?;
+        }
+        let row = Recording {
+            id,
+            tenant,
+            interaction,
+            queue: it.queue,
+            path: relative,
+            format: FORMAT.into(),
+            channels: i64::from(CHANNELS),
+            sample_rate: i64::from(SAMPLE_RATE),
+            state: RecordingState::Recording,
+            started_at,
+            ended_at: None,
+            duration_ms: None,
+            size_bytes: None,
+            paused_spans: Vec::new(),
+            sha256: None,
+            retain_until: None,
+            deleted_at: None,
+            deleted_by: None,
+        };
+        let mut data = serde_json::json!({"interaction_id": interaction, "recording_id": id});
+        if let Some(by) = by {
+            data["by"] = by.into();
+        }
+        let event = self.event(tenant, interaction, it.agent, "recording.started", data);
+        if let Some(e) = self.store.begin_recording(&row, event).await? {
+            self.bus.publish(BusEvent::from(e));
+        }
+        tracing::info!(%tenant, %interaction, recording = %id, "recording started");
+        Ok(Started { id, path })
+    }
+
+    fn event(
+        &self,
+        tenant: TenantId,
+        interaction: InteractionId,
+        agent: Option<AgentId>,
+        kind: &str,
+        data: serde_json::Value,
+    ) -> NewEvent {
+        NewEvent {
+            tenant,
+            interaction: Some(interaction),
+            agent,
+            kind: kind.into(),
+            at: self.clock.wall_ms(),
+            data,
+        }
+    }
+
+    /// Finishes a recording once its file is complete (header written): checks the file,
+    /// computes its SHA-256, sets it `complete` with the retention deadline of its queue, and
+    /// appends `recording.completed`. `size_bytes` is what the writer wrote; the file's own
+    /// size is stored (a difference is logged).
+    pub async fn finish(
+        &self,
+        tenant: TenantId,
+        id: RecordingId,
+        duration_ms: u64,
+        paused: &[PausedSpan],
+        size_bytes: u64,
+    ) -> Result<Recording, RecordingError> {
+        let now = self.clock.wall_ms();
+        self.finish_at(tenant, id, duration_ms, paused, size_bytes, now)
+            .await
+    }
+
+    pub(crate) async fn finish_at(
+        &self,
+        tenant: TenantId,
+        id: RecordingId,
+        duration_ms: u64,
+        paused: &[PausedSpan],
+        size_bytes: u64,
+        ended_at: i64,
+    ) -> Result<Recording, RecordingError> {
+        let rec = self
+            .store
+            .recording(tenant, id)
+            .await?
+            .ok_or(RecordingError::NoSuchRecording)?;
+        if rec.state != RecordingState::Recording {
+            return Err(RecordingError::WrongState(rec.state.as_str()));
+        }
+        let path = self
+            .absolute(&rec.path)
+            .ok_or_else(|| RecordingError::MissingFile(rec.path.clone()))?;
+        let (sha256, actual) = match hash_file(path.clone()).await {
+            Ok(v) => v,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                return Err(RecordingError::MissingFile(rec.path));
+            }
+            Err(e) => return Err(e.into()),
+        };
+        if actual != size_bytes {
+            tracing::warn!(recording = %id, reported = size_bytes, actual, "recording size differs from what the writer reported; storing the file's");
+        }
+        let duration = i64::try_from(duration_ms).unwrap_or(i64::MAX);
+        let mut spans: Vec<PausedSpan> = paused
+            .iter()
+            .filter(|s| s.from_ms <= s.to_ms)
+            .copied()
+            .collect();
+        spans.sort_by_key(|s| s.from_ms);
+        let policy = self.queue_policy(tenant, rec.queue).await?;
+        let f = FinishedRecording {
+            ended_at,
+            duration_ms: duration,
+            size_bytes: i64::try_from(actual).unwrap_or(i64::MAX),
+            paused_spans: spans.clone(),
+            sha256: sha256.clone(),
+            retain_until: retention_deadline(ended_at, policy.retention_days),
+        };
+        let agent = self
+            .store
+            .interaction(tenant, rec.interaction)
+            .await?
+            .and_then(|i| i.agent);
+        let event = self.event(
+            tenant,
+            rec.interaction,
+            agent,
+            "recording.completed",
+            serde_json::json!({
+                "interaction_id": rec.interaction,
+                "recording_id": id,
+                "duration_ms": duration,
+                "size_bytes": f.size_bytes,
+                "paused_spans": spans,
+                "sha256": sha256,
+            }),
+        );
+        match self.store.finish_recording(tenant, id, &f, event).await? {
+            Some(e) => self.bus.publish(BusEvent::from(e)),
+            None => return Err(RecordingError::WrongState("no longer recording")),
+        }
+        tracing::info!(%tenant, recording = %id, duration_ms, "recording complete");
+        self.store
+            .recording(tenant, id)
+            .await?
+            .ok_or(RecordingError::NoSuchRecording)
+    }
+
+    /// Records that the call side paused the recording at `at_ms` (ms from its start), by
+    /// `by` (`user:<id>`, or `None` for the call itself).
+    pub async fn paused(
+        &self,
+        tenant: TenantId,
+        id: RecordingId,
+        at_ms: u64,
+        by: Option<String>,
+    ) -> Result<(), RecordingError> {
+        self.span_event(tenant, id, "recording.paused", at_ms, by)
+            .await
+    }
+
+    /// Records that the call side resumed the recording at `at_ms`.
+    pub async fn resumed(
+        &self,
+        tenant: TenantId,
+        id: RecordingId,
+        at_ms: u64,
+        by: Option<String>,
+    ) -> Result<(), RecordingError> {
+        self.span_event(tenant, id, "recording.resumed", at_ms, by)
+            .await
+    }
+
+    async fn span_event(
+        &self,
+        tenant: TenantId,
+        id: RecordingId,
+        kind: &str,
+        at_ms: u64,
+        by: Option<String>,
+    ) -> Result<(), RecordingError> {
+        let rec = self
+            .store
+            .recording(tenant, id)
+            .await?
+            .ok_or(RecordingError::NoSuchRecording)?;
+        let agent = self
+            .store
+            .interaction(tenant, rec.interaction)
+            .await?
+            .and_then(|i| i.agent);
+        let mut data = serde_json::json!({
+            "interaction_id": rec.interaction,
+            "recording_id": id,
+            "at_ms": at_ms,
+        });
+        if let Some(by) = by {
+            data["by"] = by.into();
+        }
+        let e = self.event(tenant, rec.interaction, agent, kind, data);
+        for e in self
+            .store
+            .commit(&[switchboard_store::Change::Event(e)])
+            .await?
+        {
+            self.bus.publish(BusEvent::from(e));
+        }
+        Ok(())
+    }
+
+    /// Asks the live call side to pause, resume or start the interaction's recording, and
+    /// records what it did. [`LiveOutcome::NoLiveCall`] while no call side is registered.
+    pub async fn control(
+        &self,
+        tenant: TenantId,
+        interaction: InteractionId,
+        action: LiveAction,
+        by: String,
+    ) -> Result<LiveOutcome, RecordingError> {
+        let Some(live) = self.live.get() else {
+            return Ok(LiveOutcome::NoLiveCall);
+        };
+        let outcome = match action {
+            LiveAction::Pause => live.pause(tenant, interaction).await,
+            LiveAction::Resume => live.resume(tenant, interaction).await,
+            LiveAction::Start => live.start(tenant, interaction).await,
+        };
+        if let LiveOutcome::Done { recording, at_ms } = outcome {
+            match action {
+                LiveAction::Pause => self.paused(tenant, recording, at_ms, Some(by)).await?,
+                LiveAction::Resume => self.resumed(tenant, recording, at_ms, Some(by)).await?,
+                // `begin` appended `recording.started`
+                LiveAction::Start => {}
+            }
+        }
+        Ok(outcome)
+    }
+
+    /// Deletes a recording: removes its file, then marks it `deleted` by `by` with a
+    /// `recording.deleted` event. False when it was deleted already.
+    pub async fn delete(
+        &self,
+        tenant: TenantId,
+        id: RecordingId,
+        by: &str,
+    ) -> Result<bool, RecordingError> {
+        let rec = self
+            .store
+            .recording(tenant, id)
+            .await?
+            .ok_or(RecordingError::NoSuchRecording)?;
+        if rec.state == RecordingState::Deleted {
+            return Ok(false);
+        }
+        if let Some(path) = self.absolute(&rec.path) {
+            match tokio::fs::remove_file(&path).await {
+                Ok(()) => {}
+                // gone already (an earlier attempt, or never written): the row still changes
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+                Err(e) => return Err(e.into()),
+            }
+        }
+        let agent = self
+            .store
+            .interaction(tenant, rec.interaction)
+            .await?
+            .and_then(|i| i.agent);
+        let now = self.clock.wall_ms();
+        let event = self.event(
+            tenant,
+            rec.interaction,
+            agent,
+            "recording.deleted",
+            serde_json::json!({
+                "interaction_id": rec.interaction,
+                "recording_id": id,
+                "by": by,
+            }),
+        );
+        match self
+            .store
+            .delete_recording(tenant, id, now, by, event)
+            .await?
+        {
+            Some(e) => {
+                self.bus.publish(BusEvent::from(e));
+                tracing::info!(%tenant, recording = %id, by, "recording deleted");
+                Ok(true)
+            }
+            None => Ok(false),
+        }
+    }
+
+    /// Deletes every recording whose retention ended (by the server clock). Returns how many.
+    pub async fn sweep(&self) -> usize {
+        let mut deleted = 0;
+        loop {
+            let due = match self
+                .store
+                .expired_recordings(self.clock.wall_ms(), 100)
+                .await
+            {
+                Ok(d) => d,
+                Err(e) => {
+                    tracing::error!(error = %e, "cannot look for expired recordings");
+                    return deleted;
+                }
+            };
+            if due.is_empty() {
+                return deleted;
+            }
+            let mut progressed = false;
+            for r in due {
+                match self.delete(r.tenant, r.id, "retention").await {
+                    Ok(true) => {
+                        deleted += 1;
+                        progressed = true;
+                    }
+                    Ok(false) => {}
+                    Err(e) => {
+                        tracing::warn!(recording = %r.id, error = %e, "recording not deleted; tried again at the next sweep");
+                    }
+                }
+            }
+            if !progressed {
+                return deleted;
+            }
+        }
+    }
+
+    /// At start-up: recordings begun before `before_ms` (this process's start) and left `recording` by a stop or a crash. Their
+    /// file gets the header its writer could not write, and they are finished from what the
+    /// file holds; a missing file marks them deleted (`missing`).
+    pub async fn recover(&self, before_ms: i64) -> usize {
+        let rows = match self.store.unfinished_recordings(before_ms).await {
+            Ok(r) => r,
+            Err(e) => {
+                tracing::error!(error = %e, "cannot look for unfinished recordings");
+                return 0;
+            }
+        };
+        let mut n = 0;
+        for r in rows {
+            let Some(path) = self.absolute(&r.path) else {
+                continue;
+            };
+            match repair_header(path).await {
+                Ok(Some(data_bytes)) => {
+                    let frames = data_bytes / u64::from(CHANNELS * 2);
+                    let size = data_bytes + switchboard_media::wav::HEADER_LEN as u64;
+                    let spans = r.paused_spans.clone();
+                    let ended = r
+                        .started_at
+                        .saturating_add(i64::try_from(frames_to_ms(frames)).unwrap_or(0));
+                    match self
+                        .finish_at(r.tenant, r.id, frames_to_ms(frames), &spans, size, ended)
+                        .await
+                    {
+                        Ok(_) => n += 1,
+                        Err(e) => {
+                            tracing::warn!(recording = %r.id, error = %e, "cannot finish an interrupted recording")
+                        }
+                    }
+                }
+                Ok(None) => {
+                    if let Err(e) = self.delete(r.tenant, r.id, "missing").await {
+                        tracing::warn!(recording = %r.id, error = %e, "cannot mark a lost recording");
+                    }
+                }
+                Err(e) => {
+                    tracing::warn!(recording = %r.id, error = %e, "cannot repair an interrupted recording")
+                }
+            }
+        }
+        n
+    }
+}
+
+/// Starts the retention sweep: once at start (after [`Recordings::recover`]), then every
+/// `every`.
+pub fn start_sweeper(r: Recordings, every: Duration) -> tokio::task::JoinHandle<()> {
+    // Taken before any call can begin (the SIP listener starts after this), so that a
+    // recording of this process is never taken for an interrupted one.
+    let boot = r.clock.wall_ms();
+    tokio::spawn(async move {
+        let recovered = r.recover(boot).await;
+        if recovered > 0 {
+            tracing::info!(recovered, "finished recordings a stop had cut off");
+        }
+        loop {
+            let n = r.sweep().await;
+            if n > 0 {
+                tracing::info!(deleted = n, "recordings past their retention deleted");
+            }
+            tokio::time::sleep(every).await;
+        }
+    })
+}
+
+/// The UTC year and month of a wall time.
+fn year_month(ms: i64) -> (i16, i8) {
+    jiff::Timestamp::from_millisecond(ms)
+        .map(|t| {
+            let d = jiff::tz::TimeZone::UTC.to_datetime(t).date();
+            (d.year(), d.month())
+        })
+        .unwrap_or((1970, 1))
+}
+
+/// The hex SHA-256 and the length of a file (read on a blocking thread).
+async fn hash_file(path: PathBuf) -> std::io::Result<(String, u64)> {
+    tokio::task::spawn_blocking(move || {
+        use std::io::Read;
+        let mut f = std::fs::File::open(&path)?;
+        let mut h = Sha256::new();
+        let mut buf = vec![0u8; 64 * 1024];
+        let mut len = 0u64;
+        loop {
+            let n = f.read(&mut buf)?;
+            if n == 0 {
+                break;
+            }
+            h.update(&buf[..n]);
+            len += n as u64;
+        }
+        Ok((
+            h.finalize().iter().map(|b| format!("{b:02x}")).collect(),
+            len,
+        ))
+    })
+    .await
+    .map_err(std::io::Error::other)?
+}
+
+/// Writes the header a WAV file of this length should have (a writer cut off leaves the
+/// placeholder one, which claims no data). Returns the data bytes, or `None` when the file is
+/// gone.
+async fn repair_header(path: PathBuf) -> std::io::Result<Option<u64>> {
+    tokio::task::spawn_blocking(move || {
+        use std::io::{Seek, SeekFrom, Write};
+        let mut f = match std::fs::OpenOptions::new()
+            .read(true)
+            .write(true)
+            .open(&path)
+        {
+            Ok(f) => f,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+            Err(e) => return Err(e),
+        };
+        let len = f.metadata()?.len();
+        let header = switchboard_media::wav::HEADER_LEN as u64;
+        let block = u64::from(CHANNELS * 2);
+        // whole sample frames only: a cut-off frame at the end is not audio
+        let data = len.saturating_sub(header) / block * block;
+        let data32 = u32::try_from(data).unwrap_or(u32::MAX);
+        if len < header {
+            f.set_len(0)?;
+        }
+        f.seek(SeekFrom::Start(0))?;
+        f.write_all(&switchboard_media::wav::header(
+            CHANNELS,
+            SAMPLE_RATE,
+            data32,
+        ))?;
+        f.set_len(header + data)?;
+        f.sync_all()?;
+        Ok(Some(data))
+    })
+    .await
+    .map_err(std::io::Error::other)?
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn frames_convert_to_milliseconds() {
+        assert_eq!(frames_to_ms(8000), 1000);
+        assert_eq!(frames_to_ms(4), 0);
+        assert_eq!(frames_to_ms(u64::MAX), u64::MAX / 8000);
+        assert_eq!(
+            spans_from_frames(&[(8000, 16_000), (40, 80)]),
+            vec![
+                PausedSpan {
+                    from_ms: 1000,
+                    to_ms: 2000
+                },
+                PausedSpan {
+                    from_ms: 5,
+                    to_ms: 10
+                }
+            ]
+        );
+    }
+
+    #[test]
+    fn paths_are_dated_in_utc() {
+        // 2026-01-31T23:59:59.999Z is still January; a millisecond later it is February
+        assert_eq!(year_month(1_769_903_999_999), (2026, 1));
+        assert_eq!(year_month(1_769_904_000_000), (2026, 2));
+        assert_eq!(year_month(i64::MAX), (1970, 1));
+    }
+
+    #[tokio::test]
+    async fn a_cut_off_file_gets_its_header_and_whole_frames() {
+        let dir = std::env::temp_dir().join(format!("sb-rec-repair-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).expect("dir");
+        let p = dir.join("cut.wav");
+        let mut bytes = switchboard_media::wav::header(2, 8000, 0).to_vec();
+        bytes.extend(std::iter::repeat_n(7u8, 4 * 800 + 3)); // 100 ms and a torn frame
+        std::fs::write(&p, &bytes).expect("write");
+        assert_eq!(repair_header(p.clone()).await.expect("repair"), Some(3200));
+        let w = switchboard_media::wav::parse(&std::fs::read(&p).expect("read")).expect("wav");
+        assert_eq!((w.channels, w.rate, w.samples.len()), (2, 8000, 1600));
+        assert_eq!(
+            repair_header(dir.join("none.wav")).await.expect("gone"),
+            None
+        );
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+}

@@ -382,33 +382,23 @@ pub async fn import(
     body: Body,
 ) -> ApiResult<(StatusCode, ApiJson<RecordingView>)> {
     let tenant = caller.user.tenant;
-    let it = interaction(&s, &caller, id).await?;
-    caller.require(Role::Admin)?;
-    if it.channel != Channel::Voice {
-        return Err(ApiError::conflict(
-            "not_a_call",
+    if let Err(e) = check_import(&s, &caller, id, &headers).await {
+        // Read (a bounded part of) what the client is still sending before answering: an
+        // answer while it writes makes many clients report a broken connection, not the error.
+        let _ = axum::body::to_bytes(body, 1024 * 1024).await;
+        return Err(e);
+    }
+    let max = s.config.recording_max_import_bytes;
+    let bytes = axum::body::to_bytes(body, max).await.map_err(|_| {
+        ApiError::new(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "payload_too_large",
             format!(
-                "only calls have recordings; this is a {}",
-                it.channel.as_str()
+                "recordings can be at most {} MB ([recordings] max_import_bytes)",
+                max.div_ceil(1024 * 1024)
             ),
-        ));
-    }
-    let content_type = headers
-        .get(header::CONTENT_TYPE)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.split(';').next())
-        .map(|v| v.trim().to_ascii_lowercase())
-        .unwrap_or_default();
-    if !matches!(
-        content_type.as_str(),
-        "audio/wav" | "audio/x-wav" | "audio/wave" | "audio/vnd.wave"
-    ) {
-        return Err(ApiError::new(
-            StatusCode::UNSUPPORTED_MEDIA_TYPE,
-            "unsupported_media_type",
-            "send the WAV file as the body with Content-Type: audio/wav",
-        ));
-    }
+        )
+    })?;
     let now = s.clock.wall_ms();
     let started_at = match q.started_at {
         None => now,
@@ -429,17 +419,6 @@ pub async fn import(
             ms
         }
     };
-    let max = s.config.recording_max_import_bytes;
-    let bytes = axum::body::to_bytes(body, max).await.map_err(|_| {
-        ApiError::new(
-            StatusCode::PAYLOAD_TOO_LARGE,
-            "payload_too_large",
-            format!(
-                "recordings can be at most {} MB ([recordings] max_import_bytes)",
-                max.div_ceil(1024 * 1024)
-            ),
-        )
-    })?;
     let wav = switchboard_media::wav::parse(&bytes)
         .map_err(|e| ApiError::unprocessable("invalid_value", format!("body: {e}")))?;
     if wav.channels != crate::recordings::CHANNELS || wav.rate != crate::recordings::SAMPLE_RATE {
@@ -486,6 +465,43 @@ pub async fn import(
         )
         .await?;
     Ok((StatusCode::CREATED, ApiJson(RecordingView::from(&rec))))
+}
+
+/// The checks of an import that need no body: 404, 403, 409 `not_a_call`, 415.
+async fn check_import(
+    s: &AppState,
+    caller: &Caller,
+    id: InteractionId,
+    headers: &HeaderMap,
+) -> ApiResult<()> {
+    let it = interaction(s, caller, id).await?;
+    caller.require(Role::Admin)?;
+    if it.channel != Channel::Voice {
+        return Err(ApiError::conflict(
+            "not_a_call",
+            format!(
+                "only calls have recordings; this is a {}",
+                it.channel.as_str()
+            ),
+        ));
+    }
+    let content_type = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.split(';').next())
+        .map(|v| v.trim().to_ascii_lowercase())
+        .unwrap_or_default();
+    if !matches!(
+        content_type.as_str(),
+        "audio/wav" | "audio/x-wav" | "audio/wave" | "audio/vnd.wave"
+    ) {
+        return Err(ApiError::new(
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            "unsupported_media_type",
+            "send the WAV file as the body with Content-Type: audio/wav",
+        ));
+    }
+    Ok(())
 }
 
 /// What a live control did.

@@ -761,6 +761,304 @@ mod tests {
         assert_eq!(year_month(i64::MAX), (1970, 1));
     }
 
+    use switchboard_model::{Channel, InteractionState};
+    use switchboard_store::{Change, Interaction, Tenant};
+
+    /// A store with one tenant and one connected call, and the recordings under a fresh dir.
+    async fn world(name: &str) -> (Recordings, TenantId, InteractionId, PathBuf) {
+        let dir = std::env::temp_dir().join(format!(
+            "sb-rec-{name}-{}-{}",
+            std::process::id(),
+            uuid::Uuid::now_v7()
+        ));
+        std::fs::create_dir_all(&dir).expect("dir");
+        let store = Store::open_sqlite(&dir.join("db.sqlite"))
+            .await
+            .expect("store");
+        let tenant = TenantId::from_u128(1);
+        store
+            .create_tenant(&Tenant {
+                id: tenant,
+                slug: "t".into(),
+                name: "t".into(),
+                created_at: 0,
+            })
+            .await
+            .expect("tenant");
+        let it = InteractionId::from_u128(2);
+        store
+            .commit(&[Change::Interaction(Interaction {
+                id: it,
+                tenant,
+                channel: Channel::Voice,
+                state: InteractionState::Connected,
+                queue: None,
+                priority: 0,
+                subject: None,
+                customer: None,
+                attributes: serde_json::json!({}),
+                agent: None,
+                disposition: None,
+                notes: None,
+                created_at: 0,
+                waiting_since: None,
+                offered_at: None,
+                answered_at: None,
+                ended_at: None,
+                updated_at: 0,
+            })])
+            .await
+            .expect("interaction");
+        let r = Recordings::new(store, Clock::new(), Bus::new(), dir.clone());
+        (r, tenant, it, dir)
+    }
+
+    /// What a call side does: a media task's recorder, a pause, the file, the hook.
+    struct FakeCall {
+        r: Recordings,
+        recording: tokio::sync::Mutex<Option<(RecordingId, switchboard_media::wav::Recorder)>>,
+    }
+
+    impl LiveControl for FakeCall {
+        fn pause(&self, _: TenantId, _: InteractionId) -> LiveFuture<'_> {
+            Box::pin(async move {
+                let mut g = self.recording.lock().await;
+                let Some((id, rec)) = g.as_mut() else {
+                    return LiveOutcome::NotRecording;
+                };
+                if !rec.pause() {
+                    return LiveOutcome::Unchanged;
+                }
+                LiveOutcome::Done {
+                    recording: *id,
+                    at_ms: frames_to_ms(rec.frames()),
+                }
+            })
+        }
+        fn resume(&self, _: TenantId, _: InteractionId) -> LiveFuture<'_> {
+            Box::pin(async move {
+                let mut g = self.recording.lock().await;
+                let Some((id, rec)) = g.as_mut() else {
+                    return LiveOutcome::NotRecording;
+                };
+                if !rec.resume() {
+                    return LiveOutcome::Unchanged;
+                }
+                LiveOutcome::Done {
+                    recording: *id,
+                    at_ms: frames_to_ms(rec.frames()),
+                }
+            })
+        }
+        fn start(&self, tenant: TenantId, interaction: InteractionId) -> LiveFuture<'_> {
+            Box::pin(async move {
+                let mut g = self.recording.lock().await;
+                if g.is_some() {
+                    return LiveOutcome::Unchanged;
+                }
+                let Ok(started) = self.r.begin(tenant, interaction).await else {
+                    return LiveOutcome::NoLiveCall;
+                };
+                std::fs::write(&started.path, switchboard_media::wav::header(2, 8000, 0))
+                    .expect("header");
+                *g = Some((started.id, switchboard_media::wav::Recorder::new()));
+                LiveOutcome::Done {
+                    recording: started.id,
+                    at_ms: 0,
+                }
+            })
+        }
+    }
+
+    #[tokio::test]
+    async fn the_call_side_starts_pauses_resumes_and_finishes_through_the_hook() {
+        let (r, tenant, it, dir) = world("hook").await;
+        // no call side yet: the API's answer is "no live call", not a pretend success
+        assert_eq!(
+            r.control(tenant, it, LiveAction::Pause, "user:x".into())
+                .await
+                .expect("control"),
+            LiveOutcome::NoLiveCall
+        );
+        let call = Arc::new(FakeCall {
+            r: r.clone(),
+            recording: Default::default(),
+        });
+        assert!(r.set_live(call.clone()));
+        assert!(!r.set_live(call.clone()), "registered once");
+        assert_eq!(
+            r.control(tenant, it, LiveAction::Pause, "user:x".into())
+                .await
+                .expect("control"),
+            LiveOutcome::NotRecording
+        );
+        let LiveOutcome::Done { recording: id, .. } = r
+            .control(tenant, it, LiveAction::Start, "user:x".into())
+            .await
+            .expect("start")
+        else {
+            panic!("started");
+        };
+        // 1 s of sound, pause, 0.5 s (written as silence), resume, 0.5 s
+        let mut bytes = Vec::new();
+        let tone = vec![1000i16; 8000];
+        {
+            let mut g = call.recording.lock().await;
+            g.as_mut()
+                .expect("recording")
+                .1
+                .push(&tone, &tone, &mut bytes);
+        }
+        assert!(matches!(
+            r.control(tenant, it, LiveAction::Pause, "user:sup".into())
+                .await
+                .expect("pause"),
+            LiveOutcome::Done { at_ms: 1000, .. }
+        ));
+        assert_eq!(
+            r.control(tenant, it, LiveAction::Pause, "user:sup".into())
+                .await
+                .expect("pause"),
+            LiveOutcome::Unchanged
+        );
+        let (header, spans, frames) = {
+            let mut g = call.recording.lock().await;
+            let rec = &mut g.as_mut().expect("recording").1;
+            rec.push(&tone[..4000], &tone[..4000], &mut bytes);
+            drop(g);
+            let done = r
+                .control(tenant, it, LiveAction::Resume, "user:sup".into())
+                .await
+                .expect("resume");
+            assert!(
+                matches!(done, LiveOutcome::Done { at_ms: 1500, .. }),
+                "{done:?}"
+            );
+            let mut g = call.recording.lock().await;
+            let rec = &mut g.as_mut().expect("recording").1;
+            rec.push(&tone[..4000], &tone[..4000], &mut bytes);
+            (rec.header(), rec.paused_spans(), rec.frames())
+        };
+        let path = r
+            .absolute(
+                &r.store
+                    .recording(tenant, id)
+                    .await
+                    .expect("row")
+                    .expect("row")
+                    .path,
+            )
+            .expect("path");
+        let mut file = header.to_vec();
+        file.extend_from_slice(&bytes);
+        std::fs::write(&path, &file).expect("write");
+        let done = r
+            .finish(
+                tenant,
+                id,
+                frames_to_ms(frames),
+                &spans_from_frames(&spans),
+                file.len() as u64,
+            )
+            .await
+            .expect("finish");
+        assert_eq!(done.state, RecordingState::Complete);
+        assert_eq!(done.duration_ms, Some(2000));
+        assert_eq!(done.size_bytes, Some(file.len() as i64));
+        assert_eq!(
+            done.paused_spans,
+            vec![PausedSpan {
+                from_ms: 1000,
+                to_ms: 1500
+            }]
+        );
+        assert_eq!(
+            done.sha256.as_deref(),
+            Some(
+                Sha256::digest(&file)
+                    .iter()
+                    .map(|b| format!("{b:02x}"))
+                    .collect::<String>()
+                    .as_str()
+            )
+        );
+        // no queue: the default policy's 90 days
+        assert_eq!(
+            done.retain_until,
+            done.ended_at.map(|e| e + 90 * 86_400_000)
+        );
+        // finishing twice is refused, and adds no second event
+        assert!(matches!(
+            r.finish(tenant, id, 1, &[], 1).await,
+            Err(RecordingError::WrongState("complete"))
+        ));
+        let kinds: Vec<(String, serde_json::Value)> = r
+            .store
+            .interaction_events(tenant, it)
+            .await
+            .expect("events")
+            .into_iter()
+            .map(|e| (e.kind, e.data))
+            .collect();
+        let names: Vec<&str> = kinds.iter().map(|(k, _)| k.as_str()).collect();
+        assert_eq!(
+            names,
+            [
+                "recording.started",
+                "recording.paused",
+                "recording.resumed",
+                "recording.completed"
+            ]
+        );
+        assert_eq!(kinds[1].1["at_ms"], 1000);
+        assert_eq!(kinds[1].1["by"], "user:sup");
+        assert_eq!(kinds[2].1["at_ms"], 1500);
+        assert_eq!(
+            kinds[3].1["paused_spans"],
+            serde_json::json!([{"from_ms": 1000, "to_ms": 1500}])
+        );
+        // the file the call wrote is silence in the paused span
+        let w = switchboard_media::wav::parse(&file).expect("wav");
+        assert!(w.samples[8000 * 2..12_000 * 2].iter().all(|&s| s == 0));
+        assert!(w.samples[12_000 * 2..].iter().all(|&s| s == 1000));
+        let _ = std::fs::remove_dir_all(dir);
+    }
+
+    #[tokio::test]
+    async fn a_recording_cut_off_by_a_crash_is_finished_at_start_up() {
+        let (r, tenant, it, dir) = world("recover").await;
+        let started = r.begin(tenant, it).await.expect("begin");
+        let lost = r.begin(tenant, it).await.expect("begin");
+        // the media task wrote its placeholder header and 250 ms, then the process died
+        let mut bytes = switchboard_media::wav::header(2, 8000, 0).to_vec();
+        bytes.extend(std::iter::repeat_n(3u8, 4 * 2000));
+        std::fs::write(&started.path, &bytes).expect("write");
+        // a recording begun after the start-up instant is left alone
+        assert_eq!(r.recover(0).await, 0);
+        assert_eq!(r.recover(i64::MAX).await, 1);
+        let row = r
+            .store
+            .recording(tenant, started.id)
+            .await
+            .expect("row")
+            .expect("row");
+        assert_eq!(row.state, RecordingState::Complete);
+        assert_eq!(row.duration_ms, Some(250));
+        let w = switchboard_media::wav::parse(&std::fs::read(&started.path).expect("file"))
+            .expect("wav");
+        assert_eq!(w.samples.len(), 4000);
+        // the one whose file never appeared is marked deleted as missing
+        let row = r
+            .store
+            .recording(tenant, lost.id)
+            .await
+            .expect("row")
+            .expect("row");
+        assert_eq!(row.state, RecordingState::Deleted);
+        assert_eq!(row.deleted_by.as_deref(), Some("missing"));
+        let _ = std::fs::remove_dir_all(dir);
+    }
+
     #[tokio::test]
     async fn a_cut_off_file_gets_its_header_and_whole_frames() {
         let dir = std::env::temp_dir().join(format!("sb-rec-repair-{}", std::process::id()));

@@ -195,6 +195,21 @@ async fn a_calls_recording_is_listed_downloaded_and_deleted_by_the_roles_allowed
         .await
         .expect_error(422, "invalid_body");
 
+    // The OpenAPI document lists the routes with their methods.
+    let doc = send(s.http.get(s.url("/openapi.json"))).await.expect(200);
+    for (p, methods) in [
+        ("/api/v1/interactions/{id}/recordings", &["get", "post"][..]),
+        ("/api/v1/recordings/{id}", &["get", "delete"]),
+        ("/api/v1/recordings/{id}/audio", &["get"]),
+        ("/api/v1/interactions/{id}/recording/pause", &["post"]),
+        ("/api/v1/interactions/{id}/recording/resume", &["post"]),
+        ("/api/v1/interactions/{id}/recording/start", &["post"]),
+    ] {
+        for m in methods {
+            assert!(doc["paths"][p].get(m).is_some(), "{m} {p} in openapi.json");
+        }
+    }
+
     let it = one_call(&s, &admin, &work.0).await;
 
     // Nothing recorded yet (the live call side is not wired in this build).

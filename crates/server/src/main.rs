@@ -246,6 +246,9 @@ async fn serve(cfg: config::Config) -> anyhow::Result<()> {
     if cfg.demo && store.tenants().await?.is_empty() {
         demo::seed(&store, &clock).await?;
     }
+    if cfg.demo {
+        demo::ensure_recording_policy(&store, &clock).await?;
+    }
     let decoy = auth::hash_password(auth::new_token().map_err(|e| anyhow::anyhow!(e.message))?)
         .await
         .map_err(|e| anyhow::anyhow!(e.message))?;

@@ -438,8 +438,10 @@ mod tests {
             })
             .await
             .expect("tenant");
-        let mut old = QueueConfig::default();
-        old.wrap_up_s = 7;
+        let old = QueueConfig {
+            wrap_up_s: 7,
+            ..QueueConfig::default()
+        };
         let mut old = serde_json::to_value(&old).expect("json");
         old.as_object_mut().expect("object").remove("recording");
         for (n, name, config) in [(1, "support", old.clone()), (2, "sales", old)] {

@@ -114,6 +114,92 @@ pub trait LiveControl: Send + Sync + 'static {
     fn start(&self, tenant: TenantId, interaction: InteractionId) -> LiveFuture<'_>;
 }
 
+/// A live control for a call task, with the channel for its answer.
+#[derive(Debug)]
+pub struct LiveRequest {
+    /// What to do.
+    pub action: LiveAction,
+    /// The answer (a task that drops it answers [`LiveOutcome::NoLiveCall`]).
+    pub reply: tokio::sync::oneshot::Sender<LiveOutcome>,
+}
+
+/// How long [`LiveCalls`] waits for a call task's answer.
+const LIVE_ANSWER_WITHIN: Duration = Duration::from_secs(2);
+
+/// Live calls by interaction: a channel-based [`LiveControl`]. The call task of an interaction
+/// [`LiveCalls::attach`]es when its media is bridged (a second attach replaces the first: a
+/// transfer's new leg), receives [`LiveRequest`]s, acts on its recorder and answers; it
+/// [`LiveCalls::detach`]es when its media ends (dropping the receiver works too).
+#[derive(Debug, Default)]
+pub struct LiveCalls {
+    calls: std::sync::Mutex<
+        std::collections::HashMap<
+            (TenantId, InteractionId),
+            tokio::sync::mpsc::Sender<LiveRequest>,
+        >,
+    >,
+}
+
+impl LiveCalls {
+    /// Attaches the interaction's live call; its task reads the requests from the receiver.
+    pub fn attach(
+        &self,
+        tenant: TenantId,
+        interaction: InteractionId,
+    ) -> tokio::sync::mpsc::Receiver<LiveRequest> {
+        let (tx, rx) = tokio::sync::mpsc::channel(4);
+        if let Ok(mut m) = self.calls.lock() {
+            m.retain(|_, tx| !tx.is_closed());
+            m.insert((tenant, interaction), tx);
+        }
+        rx
+    }
+
+    /// Detaches it (its call media ended).
+    pub fn detach(&self, tenant: TenantId, interaction: InteractionId) {
+        if let Ok(mut m) = self.calls.lock() {
+            m.remove(&(tenant, interaction));
+        }
+    }
+
+    async fn ask(
+        &self,
+        tenant: TenantId,
+        interaction: InteractionId,
+        action: LiveAction,
+    ) -> LiveOutcome {
+        let tx = self
+            .calls
+            .lock()
+            .ok()
+            .and_then(|m| m.get(&(tenant, interaction)).cloned());
+        let Some(tx) = tx else {
+            return LiveOutcome::NoLiveCall;
+        };
+        let (reply, rx) = tokio::sync::oneshot::channel();
+        if tx.send(LiveRequest { action, reply }).await.is_err() {
+            self.detach(tenant, interaction);
+            return LiveOutcome::NoLiveCall;
+        }
+        match tokio::time::timeout(LIVE_ANSWER_WITHIN, rx).await {
+            Ok(Ok(outcome)) => outcome,
+            _ => LiveOutcome::NoLiveCall,
+        }
+    }
+}
+
+impl LiveControl for LiveCalls {
+    fn pause(&self, tenant: TenantId, interaction: InteractionId) -> LiveFuture<'_> {
+        Box::pin(self.ask(tenant, interaction, LiveAction::Pause))
+    }
+    fn resume(&self, tenant: TenantId, interaction: InteractionId) -> LiveFuture<'_> {
+        Box::pin(self.ask(tenant, interaction, LiveAction::Resume))
+    }
+    fn start(&self, tenant: TenantId, interaction: InteractionId) -> LiveFuture<'_> {
+        Box::pin(self.ask(tenant, interaction, LiveAction::Start))
+    }
+}
+
 /// A live control asked through the API.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum LiveAction {
@@ -149,6 +235,7 @@ pub struct Recordings {
     bus: Bus,
     data_dir: PathBuf,
     live: Arc<OnceLock<Arc<dyn LiveControl>>>,
+    calls: Arc<LiveCalls>,
 }
 
 impl std::fmt::Debug for Recordings {
@@ -169,7 +256,15 @@ impl Recordings {
             bus,
             data_dir,
             live: Arc::default(),
+            calls: Arc::default(),
         }
+    }
+
+    /// The registry of live calls, the ready-made [`LiveControl`] used while no other is
+    /// registered with [`Recordings::set_live`]: a call task attaches when its media is
+    /// bridged and answers the [`LiveRequest`]s it receives.
+    pub fn live_calls(&self) -> &LiveCalls {
+        &self.calls
     }
 
     /// Whether a call of a queue with `policy` is recorded from its start.
@@ -476,8 +571,9 @@ impl Recordings {
         action: LiveAction,
         by: String,
     ) -> Result<LiveOutcome, RecordingError> {
-        let Some(live) = self.live.get() else {
-            return Ok(LiveOutcome::NoLiveCall);
+        let live: &dyn LiveControl = match self.live.get() {
+            Some(l) => l.as_ref(),
+            None => self.calls.as_ref(),
         };
         let outcome = match action {
             LiveAction::Pause => live.pause(tenant, interaction).await,
@@ -1021,6 +1117,86 @@ mod tests {
         let w = switchboard_media::wav::parse(&file).expect("wav");
         assert!(w.samples[8000 * 2..12_000 * 2].iter().all(|&s| s == 0));
         assert!(w.samples[12_000 * 2..].iter().all(|&s| s == 1000));
+        let _ = std::fs::remove_dir_all(dir);
+    }
+
+    #[tokio::test]
+    async fn a_call_task_attached_to_the_registry_answers_the_api() {
+        let (r, tenant, it, dir) = world("registry").await;
+        assert_eq!(
+            r.control(tenant, it, LiveAction::Pause, "user:x".into())
+                .await
+                .expect("control"),
+            LiveOutcome::NoLiveCall,
+            "nothing attached"
+        );
+        let started = r.begin(tenant, it).await.expect("begin");
+        let mut rx = r.live_calls().attach(tenant, it);
+        let id = started.id;
+        let task = tokio::spawn(async move {
+            // what a call task does with its recorder: pause at 2 s, refuse a second pause
+            let mut paused = false;
+            while let Some(req) = rx.recv().await {
+                let outcome = match req.action {
+                    LiveAction::Pause if !paused => {
+                        paused = true;
+                        LiveOutcome::Done {
+                            recording: id,
+                            at_ms: 2000,
+                        }
+                    }
+                    _ => LiveOutcome::Unchanged,
+                };
+                let _ = req.reply.send(outcome);
+            }
+        });
+        assert_eq!(
+            r.control(tenant, it, LiveAction::Pause, "user:sup".into())
+                .await
+                .expect("pause"),
+            LiveOutcome::Done {
+                recording: id,
+                at_ms: 2000
+            }
+        );
+        assert_eq!(
+            r.control(tenant, it, LiveAction::Pause, "user:sup".into())
+                .await
+                .expect("pause"),
+            LiveOutcome::Unchanged
+        );
+        // another interaction, or another tenant, reaches nothing
+        assert_eq!(
+            r.control(
+                TenantId::from_u128(9),
+                it,
+                LiveAction::Pause,
+                "user:x".into()
+            )
+            .await
+            .expect("control"),
+            LiveOutcome::NoLiveCall
+        );
+        let events = r
+            .store
+            .interaction_events(tenant, it)
+            .await
+            .expect("events");
+        let paused: Vec<_> = events
+            .iter()
+            .filter(|e| e.kind == "recording.paused")
+            .collect();
+        assert_eq!(paused.len(), 1, "one event for the one pause that happened");
+        assert_eq!(paused[0].data["at_ms"], 2000);
+        // the call's media ends: no live call again
+        r.live_calls().detach(tenant, it);
+        task.await.expect("task");
+        assert_eq!(
+            r.control(tenant, it, LiveAction::Resume, "user:x".into())
+                .await
+                .expect("control"),
+            LiveOutcome::NoLiveCall
+        );
         let _ = std::fs::remove_dir_all(dir);
     }
 

@@ -11,9 +11,12 @@
 //! 3. when the media task has written the final header, [`Recordings::finish`] checks the file,
 //!    computes its SHA-256, sets it `complete` with its retention deadline, and appends
 //!    `recording.completed`;
-//! 4. the API's pause, resume and start reach the live call through [`LiveControl`], which the
-//!    call side registers with [`Recordings::set_live`]. Until it does (or when the call is not
-//!    on this node), those routes answer `409 no_live_media`. A pause or resume the call side
+//! 4. the API's pause, resume and start reach the live call through [`LiveControl`]: by
+//!    default [`LiveCalls`] (`Recordings::live_calls()`), which a call task attaches to when
+//!    its media is bridged and whose [`LiveRequest`]s it answers from its recorder; another
+//!    implementation may replace it once with [`Recordings::set_live`]. A call that is not
+//!    attached (none is until the B2BUA anchors media, or it is on another node) is answered
+//!    `409 no_live_media`. A pause or resume the call side
 //!    does on its own (a keypad code) is recorded with [`Recordings::paused`] and
 //!    [`Recordings::resumed`].
 //!

@@ -253,6 +253,9 @@ impl std::fmt::Debug for Recordings {
 impl Recordings {
     /// The recordings under `data_dir`.
     pub fn new(store: Store, clock: Clock, bus: Bus, data_dir: PathBuf) -> Recordings {
+        // Absolute, so that the paths handed to the media task do not depend on its working
+        // directory.
+        let data_dir = std::path::absolute(&data_dir).unwrap_or(data_dir);
         Recordings {
             store,
             clock,
@@ -496,6 +499,7 @@ impl Recordings {
             Some(e) => self.bus.publish(BusEvent::from(e)),
             None => return Err(RecordingError::WrongState("no longer recording")),
         }
+        metrics::counter!("switchboard_recordings_completed_total").increment(1);
         tracing::info!(%tenant, recording = %id, duration_ms, "recording complete");
         self.store
             .recording(tenant, id)
@@ -642,6 +646,13 @@ impl Recordings {
         {
             Some(e) => {
                 self.bus.publish(BusEvent::from(e));
+                let why = if by.starts_with("admin:") {
+                    "admin"
+                } else {
+                    by
+                };
+                metrics::counter!("switchboard_recordings_deleted_total", "by" => why.to_owned())
+                    .increment(1);
                 tracing::info!(%tenant, recording = %id, by, "recording deleted");
                 Ok(true)
             }

@@ -107,14 +107,16 @@ pub type LiveFuture<'a> = Pin<Box<dyn Future<Output = LiveOutcome> + Send + 'a>>
 
 /// What the live call side implements so that the API can reach a call's recorder. The
 /// implementation must not append events: [`Recordings::control`] does, from the answer. For
-/// `start` it calls [`Recordings::begin`] itself (it needs the path) and answers with that id.
+/// `start` it calls [`Recordings::begin_by`] itself with `by` (it needs the path) and answers
+/// with that id.
 pub trait LiveControl: Send + Sync + 'static {
     /// Pause the recording of the interaction's call (the span becomes silence).
     fn pause(&self, tenant: TenantId, interaction: InteractionId) -> LiveFuture<'_>;
     /// Resume it.
     fn resume(&self, tenant: TenantId, interaction: InteractionId) -> LiveFuture<'_>;
-    /// Start recording the call now (an `on_demand` queue, or any call not yet recorded).
-    fn start(&self, tenant: TenantId, interaction: InteractionId) -> LiveFuture<'_>;
+    /// Start recording the call now (an `on_demand` queue, or any call not yet recorded), for
+    /// `by` (`user:<id>`).
+    fn start(&self, tenant: TenantId, interaction: InteractionId, by: String) -> LiveFuture<'_>;
 }
 
 /// A live control for a call task, with the channel for its answer.
@@ -122,6 +124,8 @@ pub trait LiveControl: Send + Sync + 'static {
 pub struct LiveRequest {
     /// What to do.
     pub action: LiveAction,
+    /// Who asked (`user:<id>`): for `start`, pass it to [`Recordings::begin_by`].
+    pub by: Option<String>,
     /// The answer (a task that drops it answers [`LiveOutcome::NoLiveCall`]).
     pub reply: tokio::sync::oneshot::Sender<LiveOutcome>,
 }
@@ -170,6 +174,7 @@ impl LiveCalls {
         tenant: TenantId,
         interaction: InteractionId,
         action: LiveAction,
+        by: Option<String>,
     ) -> LiveOutcome {
         let tx = self
             .calls
@@ -180,7 +185,7 @@ impl LiveCalls {
             return LiveOutcome::NoLiveCall;
         };
         let (reply, rx) = tokio::sync::oneshot::channel();
-        if tx.send(LiveRequest { action, reply }).await.is_err() {
+        if tx.send(LiveRequest { action, by, reply }).await.is_err() {
             self.detach(tenant, interaction);
             return LiveOutcome::NoLiveCall;
         }
@@ -193,13 +198,13 @@ impl LiveCalls {
 
 impl LiveControl for LiveCalls {
     fn pause(&self, tenant: TenantId, interaction: InteractionId) -> LiveFuture<'_> {
-        Box::pin(self.ask(tenant, interaction, LiveAction::Pause))
+        Box::pin(self.ask(tenant, interaction, LiveAction::Pause, None))
     }
     fn resume(&self, tenant: TenantId, interaction: InteractionId) -> LiveFuture<'_> {
-        Box::pin(self.ask(tenant, interaction, LiveAction::Resume))
+        Box::pin(self.ask(tenant, interaction, LiveAction::Resume, None))
     }
-    fn start(&self, tenant: TenantId, interaction: InteractionId) -> LiveFuture<'_> {
-        Box::pin(self.ask(tenant, interaction, LiveAction::Start))
+    fn start(&self, tenant: TenantId, interaction: InteractionId, by: String) -> LiveFuture<'_> {
+        Box::pin(self.ask(tenant, interaction, LiveAction::Start, Some(by)))
     }
 }
 
@@ -337,8 +342,19 @@ impl Recordings {
         tenant: TenantId,
         interaction: InteractionId,
     ) -> Result<Started, RecordingError> {
+        self.begin_by(tenant, interaction, None).await
+    }
+
+    /// [`Recordings::begin`] asked by `by` (`user:<id>`, from a [`LiveRequest`]), named in
+    /// `recording.started`.
+    pub async fn begin_by(
+        &self,
+        tenant: TenantId,
+        interaction: InteractionId,
+        by: Option<String>,
+    ) -> Result<Started, RecordingError> {
         let now = self.clock.wall_ms();
-        self.begin_at(tenant, interaction, now, None).await
+        self.begin_at(tenant, interaction, now, by).await
     }
 
     /// [`Recordings::begin`] at a given wall time (an imported recording keeps its own).
@@ -585,7 +601,7 @@ impl Recordings {
         let outcome = match action {
             LiveAction::Pause => live.pause(tenant, interaction).await,
             LiveAction::Resume => live.resume(tenant, interaction).await,
-            LiveAction::Start => live.start(tenant, interaction).await,
+            LiveAction::Start => live.start(tenant, interaction, by.clone()).await,
         };
         if let LiveOutcome::Done { recording, at_ms } = outcome {
             match action {
@@ -960,13 +976,18 @@ mod tests {
                 }
             })
         }
-        fn start(&self, tenant: TenantId, interaction: InteractionId) -> LiveFuture<'_> {
+        fn start(
+            &self,
+            tenant: TenantId,
+            interaction: InteractionId,
+            by: String,
+        ) -> LiveFuture<'_> {
             Box::pin(async move {
                 let mut g = self.recording.lock().await;
                 if g.is_some() {
                     return LiveOutcome::Unchanged;
                 }
-                let Ok(started) = self.r.begin(tenant, interaction).await else {
+                let Ok(started) = self.r.begin_by(tenant, interaction, Some(by)).await else {
                     return LiveOutcome::NoLiveCall;
                 };
                 std::fs::write(&started.path, switchboard_media::wav::header(2, 8000, 0))
@@ -1120,6 +1141,7 @@ mod tests {
                 "recording.completed"
             ]
         );
+        assert_eq!(kinds[0].1["by"], "user:x", "who started it");
         assert_eq!(kinds[1].1["at_ms"], 1000);
         assert_eq!(kinds[1].1["by"], "user:sup");
         assert_eq!(kinds[2].1["at_ms"], 1500);

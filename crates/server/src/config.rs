@@ -722,6 +722,37 @@ mod tests {
     }
 
     #[test]
+    fn recordings_keys_are_read_and_checked() {
+        let dir = std::env::temp_dir().join(format!("sb-config-rec-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).expect("tmp");
+        let f = dir.join("c.toml");
+        let load = |text: &str| {
+            std::fs::write(&f, text).expect("write");
+            Config::load(Some(&f), &no_env)
+        };
+        let c = load("").expect("empty");
+        assert_eq!(c.recording_sweep_interval, Duration::from_secs(3600));
+        let c =
+            load("[recordings]\nsweep_interval_s = 5\nmax_import_bytes = 4096\n").expect("valid");
+        assert_eq!(c.recording_sweep_interval, Duration::from_secs(5));
+        assert_eq!(c.recording_max_import_bytes, 4096);
+        for (text, key) in [
+            (
+                "[recordings]\nsweep_interval_s = 0\n",
+                "recordings.sweep_interval_s",
+            ),
+            (
+                "[recordings]\nmax_import_bytes = 0\n",
+                "recordings.max_import_bytes",
+            ),
+        ] {
+            assert_eq!(load(text).expect_err(text).key, key);
+        }
+        assert!(load("[recordings]\nkeep = 1\n").is_err(), "unknown key");
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    #[test]
     fn voice_keys_set_the_digest_order_and_the_guard() {
         use switchboard_sip::digest::Algorithm;
         let dir = std::env::temp_dir().join(format!("sb-config-voice-{}", std::process::id()));

@@ -26,6 +26,7 @@ mod engine;
 mod error;
 mod group_commit;
 mod messaging;
+mod recordings;
 mod shapes;
 mod simulate;
 mod state;
@@ -246,6 +247,9 @@ async fn serve(cfg: config::Config) -> anyhow::Result<()> {
     if cfg.demo && store.tenants().await?.is_empty() {
         demo::seed(&store, &clock).await?;
     }
+    if cfg.demo {
+        demo::ensure_recording_policy(&store, &clock).await?;
+    }
     let decoy = auth::hash_password(auth::new_token().map_err(|e| anyhow::anyhow!(e.message))?)
         .await
         .map_err(|e| anyhow::anyhow!(e.message))?;
@@ -253,6 +257,8 @@ async fn serve(cfg: config::Config) -> anyhow::Result<()> {
     state.start_engines().await?;
     let outbox = messaging::outbox::start(state.clone());
     transcript::start(state.clone());
+    let recording_sweep =
+        recordings::start_sweeper(state.recordings.clone(), cfg.recording_sweep_interval);
     let (smtp_addr, smtp) = email::start(state.clone(), cfg.smtp).await?;
     let voice = voice::start(state.clone(), cfg.sip).await?;
     let _ = state.sip_accounts.set(voice.reloader());
@@ -271,6 +277,7 @@ async fn serve(cfg: config::Config) -> anyhow::Result<()> {
     smtp.abort();
     state.stop_engines().await;
     outbox.abort();
+    recording_sweep.abort();
     store.close().await;
     drop(lock);
     println!("switchboard stopped");

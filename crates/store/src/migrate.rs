@@ -20,6 +20,7 @@ const SQLITE: &[(i64, &str)] = &[
         9,
         include_str!("../migrations/sqlite/0009_voice_outbound.sql"),
     ),
+    (10, include_str!("../migrations/sqlite/0010_recordings.sql")),
 ];
 
 pub(crate) async fn apply(pool: &SqlitePool) -> Result<()> {

@@ -55,6 +55,7 @@ pub async fn load_directory(store: &Store) -> anyhow::Result<Directory> {
             DidRoute {
                 tenant: n.tenant,
                 queue: n.queue,
+                flow: n.flow,
             },
         );
     }
@@ -117,6 +118,7 @@ pub async fn end_orphans(state: &AppState) {
                 .ask(t.id, |reply| Engine::CallEnded {
                     id: it.id,
                     by: "restart",
+                    hold: std::time::Duration::ZERO,
                     reply,
                 })
                 .await;
@@ -178,15 +180,22 @@ pub async fn notices_loop(
     state: AppState,
     mut notices: mpsc::UnboundedReceiver<CallNotice>,
     sip: mpsc::Sender<Command>,
+    ivr: super::ivr::IvrContext,
 ) {
     while let Some(n) = notices.recv().await {
         let state = state.clone();
         let sip = sip.clone();
-        tokio::spawn(async move { handle_notice(state, n, sip).await });
+        let ivr = ivr.clone();
+        tokio::spawn(async move { handle_notice(state, n, sip, ivr).await });
     }
 }
 
-async fn handle_notice(state: AppState, n: CallNotice, sip: mpsc::Sender<Command>) {
+async fn handle_notice(
+    state: AppState,
+    n: CallNotice,
+    sip: mpsc::Sender<Command>,
+    ivr: super::ivr::IvrContext,
+) {
     match n {
         CallNotice::Incoming {
             call,
@@ -196,6 +205,7 @@ async fn handle_notice(state: AppState, n: CallNotice, sip: mpsc::Sender<Command
             caller,
             display,
             trunk,
+            flow,
         } => {
             let number = caller_number(&caller, state.config.messaging.default_country_code);
             let customer = match &number {
@@ -208,6 +218,12 @@ async fn handle_notice(state: AppState, n: CallNotice, sip: mpsc::Sender<Command
                 _ => "Call from an anonymous caller".to_string(),
             };
             let attributes = json!({"did": did, "caller": number, "trunk": trunk});
+            if let Some(flow) = flow {
+                return super::ivr::open(
+                    &state, call, tenant, flow, queue, subject, customer, attributes, sip, ivr,
+                )
+                .await;
+            }
             let r = state
                 .ask(tenant, |reply| Engine::Create {
                     channel: Channel::Voice,
@@ -279,7 +295,46 @@ async fn handle_notice(state: AppState, n: CallNotice, sip: mpsc::Sender<Command
             tenant,
             interaction,
             by,
-        } => end(&state, tenant, interaction, by.as_str()).await,
+            hold,
+        } => end_held(&state, tenant, interaction, by.as_str(), hold).await,
+        CallNotice::MediaTimeout {
+            tenant,
+            interaction,
+            leg,
+            hold,
+        } => {
+            tracing::info!(interaction = %interaction, leg = leg.as_str(), "no RTP for the timeout; the call was hung up");
+            end_held(&state, tenant, interaction, "rtp_timeout", hold).await
+        }
+        CallNotice::Hold {
+            tenant,
+            interaction,
+            held,
+            lasted,
+        } => {
+            let (kind, data) = if held {
+                ("interaction.held", json!({"by": "agent"}))
+            } else {
+                (
+                    "interaction.resumed",
+                    json!({"by": "agent", "hold_s": lasted.as_secs_f64()}),
+                )
+            };
+            let step = crate::engine::FlowStep::Note {
+                kind: kind.into(),
+                data,
+            };
+            let r = state
+                .ask(tenant, |reply| Engine::Flow {
+                    id: interaction,
+                    step,
+                    reply,
+                })
+                .await;
+            if let Ok(Err(e)) = r {
+                tracing::debug!(error = %e.message, "could not record a hold");
+            }
+        }
         CallNotice::Refer {
             tenant,
             interaction,
@@ -360,10 +415,22 @@ pub(crate) async fn outbound_number(
 }
 
 async fn end(state: &AppState, tenant: TenantId, interaction: InteractionId, by: &'static str) {
+    end_held(state, tenant, interaction, by, std::time::Duration::ZERO).await
+}
+
+/// Ends a call's interaction; `hold` is the time the caller was held (not talk time).
+async fn end_held(
+    state: &AppState,
+    tenant: TenantId,
+    interaction: InteractionId,
+    by: &'static str,
+    hold: std::time::Duration,
+) {
     let r = state
         .ask(tenant, |reply| Engine::CallEnded {
             id: interaction,
             by,
+            hold,
             reply,
         })
         .await;

@@ -5,12 +5,16 @@
 //!
 //! Ports come from a [`PortPool`] over the configured range; each leg has one socket (RTP; RTCP
 //! is not relayed, see the bridge's docs).
-#![allow(dead_code)] // the B2BUA's media anchoring (voice part 2) uses it next; the bench does now
+//!
+//! The B2BUA starts one per call on two sockets the SIP engine task bound ahead
+//! ([`spawn_on`]); prompts and music are played to a leg with [`MediaCommand::Play`], and the
+//! call's flow listens to its digits with [`MediaCommand::Listen`].
 
 use std::net::{IpAddr, SocketAddr};
 use std::ops::RangeInclusive;
 use std::path::PathBuf;
 use std::sync::Mutex;
+use switchboard_media::player::Clip;
 use switchboard_media::relay::{Bridge, Leg, LegMedia, Output};
 use switchboard_media::wav;
 use tokio::io::{AsyncSeekExt, AsyncWriteExt};
@@ -84,6 +88,14 @@ pub enum MediaCommand {
     Pause,
     /// Resume it.
     Resume,
+    /// Play a clip to a leg (after what plays already).
+    Play(Leg, Clip),
+    /// Stop what is played to a leg.
+    StopPlay(Leg),
+    /// Send digits and played-out clips to this listener (the call's flow) too.
+    Listen(mpsc::UnboundedSender<MediaEvent>),
+    /// A key the signaling learned of (SIP INFO), for the listener.
+    Digit(Leg, char),
     /// End the call's media: the task finishes the recording and stops.
     Stop,
 }
@@ -95,6 +107,17 @@ pub enum MediaEvent {
     Digit(Leg, char),
     /// A leg sent nothing for the timeout.
     TimedOut(Leg),
+    /// A clip played to a leg has been played out.
+    Played(Leg, u64),
+    /// A recording is finished (the file is complete).
+    Recorded {
+        /// The file.
+        path: PathBuf,
+        /// Its length in 8 kHz frames.
+        frames: u64,
+        /// Paused spans (first frame, end frame).
+        paused: Vec<(u64, u64)>,
+    },
     /// The task ended: packets relayed each way and the recording's length in 8 kHz frames.
     Stopped {
         /// Packets from the caller relayed to the agent.
@@ -125,14 +148,59 @@ pub async fn start(
 ) -> std::io::Result<MediaHandle> {
     let caller = pool.bind().await?;
     let agent = pool.bind().await?;
-    let (tx, rx) = mpsc::channel(16);
+    let (utx, mut urx) = mpsc::unbounded_channel();
+    tokio::spawn(async move {
+        while let Some((_, e)) = urx.recv().await {
+            if events.send(e).await.is_err() {
+                break;
+            }
+        }
+    });
+    spawn_on(caller, agent, timeout_ms, 0, utx)
+}
+
+/// Starts a call's media task on two bound sockets; its events go to `events` with `tag`.
+pub fn spawn_on(
+    caller: UdpSocket,
+    agent: UdpSocket,
+    timeout_ms: u64,
+    tag: u64,
+    events: mpsc::UnboundedSender<(u64, MediaEvent)>,
+) -> std::io::Result<MediaHandle> {
+    let (tx, rx) = mpsc::channel(64);
     let handle = MediaHandle {
         tx,
         caller_addr: caller.local_addr()?,
         agent_addr: agent.local_addr()?,
     };
-    tokio::spawn(run(caller, agent, Bridge::new(timeout_ms), rx, events));
+    let sink = Sink {
+        tag,
+        events,
+        listener: None,
+    };
+    tokio::spawn(run(caller, agent, Bridge::new(timeout_ms), rx, sink));
     Ok(handle)
+}
+
+/// Where a task's events go.
+struct Sink {
+    tag: u64,
+    events: mpsc::UnboundedSender<(u64, MediaEvent)>,
+    listener: Option<mpsc::UnboundedSender<MediaEvent>>,
+}
+
+impl Sink {
+    fn send(&self, e: MediaEvent) {
+        let _ = self.events.send((self.tag, e));
+    }
+
+    fn listener(&mut self, e: MediaEvent) {
+        if let Some(l) = &self.listener
+            && l.send(e).is_err()
+        {
+            self.listener = None;
+        }
+    }
 }
 
 /// A recording file being written.
@@ -146,7 +214,7 @@ async fn run(
     agent: UdpSocket,
     mut bridge: Bridge,
     mut rx: mpsc::Receiver<MediaCommand>,
-    events: mpsc::Sender<MediaEvent>,
+    mut sink: Sink,
 ) {
     // The task's own monotonic milliseconds (a bridge needs only differences).
     let origin = tokio::time::Instant::now();
@@ -188,6 +256,12 @@ async fn run(
                 Some(MediaCommand::Resume) => {
                     bridge.resume_recording();
                 }
+                Some(MediaCommand::Play(leg, clip)) => bridge.play(now_ms(), leg, clip),
+                Some(MediaCommand::StopPlay(leg)) => {
+                    bridge.stop_playing(leg);
+                }
+                Some(MediaCommand::Listen(l)) => sink.listener = Some(l),
+                Some(MediaCommand::Digit(leg, d)) => sink.listener(MediaEvent::Digit(leg, d)),
                 Some(MediaCommand::Stop) | None => break,
             },
             _ = sleep_until(wake) => bridge.handle_timeout(now_ms()),
@@ -210,11 +284,11 @@ async fn run(
                     }
                 }
                 Output::Digit { leg, digit, .. } => {
-                    let _ = events.send(MediaEvent::Digit(leg, digit)).await;
+                    sink.send(MediaEvent::Digit(leg, digit));
+                    sink.listener(MediaEvent::Digit(leg, digit));
                 }
-                Output::TimedOut(leg) => {
-                    let _ = events.send(MediaEvent::TimedOut(leg)).await;
-                }
+                Output::TimedOut(leg) => sink.send(MediaEvent::TimedOut(leg)),
+                Output::Played { leg, id } => sink.listener(MediaEvent::Played(leg, id)),
             }
         }
     }
@@ -226,23 +300,261 @@ async fn run(
         }
     }
     let frames = bridge.recorder().map_or(0, |r| r.frames());
+    let paused = bridge
+        .recorder()
+        .map(|r| r.paused_spans())
+        .unwrap_or_default();
     if let (Some(mut r), Some(h)) = (recording, bridge.recording_header()) {
         let done = async {
             r.file.seek(std::io::SeekFrom::Start(0)).await?;
             r.file.write_all(&h).await?;
             r.file.sync_all().await
         };
-        if let Err(e) = done.await {
-            tracing::error!(error = %e, path = %r.path.display(), "cannot finish the recording");
+        match done.await {
+            Err(e) => {
+                tracing::error!(error = %e, path = %r.path.display(), "cannot finish the recording")
+            }
+            Ok(()) => sink.send(MediaEvent::Recorded {
+                path: r.path,
+                frames,
+                paused,
+            }),
         }
     }
-    let _ = events
-        .send(MediaEvent::Stopped {
-            caller_relayed: bridge.relayed(Leg::Caller),
-            agent_relayed: bridge.relayed(Leg::Agent),
-            recorded_frames: frames,
-        })
-        .await;
+    sink.send(MediaEvent::Stopped {
+        caller_relayed: bridge.relayed(Leg::Caller),
+        agent_relayed: bridge.relayed(Leg::Agent),
+        recorded_frames: frames,
+    });
+}
+
+/// The SIP engine task's side of anchored media: RTP sockets bound ahead for the core to hand
+/// out ([`super::calls::MediaPorts`]), each call's media task, music on hold, and the
+/// recording hook.
+pub struct Anchor {
+    ip: IpAddr,
+    range: RangeInclusive<u16>,
+    cursor: u16,
+    timeout_ms: u64,
+    inband: bool,
+    reserve: std::collections::HashMap<u16, std::net::UdpSocket>,
+    calls: std::collections::HashMap<super::calls::CallKey, Running>,
+    events: mpsc::UnboundedSender<(u64, MediaEvent)>,
+    registry: super::ivr::Registry,
+    prompts: std::sync::Arc<super::prompts::Prompts>,
+    recordings: tokio::sync::broadcast::Sender<RecordingDone>,
+}
+
+struct Running {
+    tx: mpsc::Sender<MediaCommand>,
+    interaction: Option<switchboard_model::InteractionId>,
+}
+
+/// A finished recording of a live call (the hook for the recordings module).
+#[derive(Debug, Clone, PartialEq)]
+pub struct RecordingDone {
+    /// The call's interaction, when it had one.
+    pub interaction: Option<switchboard_model::InteractionId>,
+    /// The stereo WAV (caller left, agent right).
+    pub path: PathBuf,
+    /// Its duration.
+    pub duration: std::time::Duration,
+    /// Paused spans as (from, to) offsets into the file.
+    pub paused: Vec<(std::time::Duration, std::time::Duration)>,
+}
+
+/// What to do to a live call's recording.
+#[derive(Debug, Clone, PartialEq)]
+// Used by the recordings module (built alongside) through `VoiceHandle::record`.
+#[allow(dead_code)]
+pub enum RecordingAction {
+    /// Start recording into this file.
+    Start(PathBuf),
+    /// Pause (the span becomes silence).
+    Pause,
+    /// Resume.
+    Resume,
+}
+
+/// How many RTP ports are kept bound and ready (two per call).
+const READY_PORTS: usize = 16;
+
+impl Anchor {
+    /// Media on `ip`, ports of `range`, legs silent for `timeout_ms` end the call (0: never).
+    #[allow(clippy::too_many_arguments)]
+    pub fn new(
+        ip: IpAddr,
+        range: RangeInclusive<u16>,
+        timeout_ms: u64,
+        inband: bool,
+        events: mpsc::UnboundedSender<(u64, MediaEvent)>,
+        registry: super::ivr::Registry,
+        prompts: std::sync::Arc<super::prompts::Prompts>,
+        recordings: tokio::sync::broadcast::Sender<RecordingDone>,
+    ) -> Anchor {
+        // Start somewhere in the range (by process id): several servers on one machine, as in
+        // tests, then rarely try the same ports.
+        let span = u32::from(range.end().saturating_sub(*range.start())).max(1);
+        let offset = (std::process::id() % span) as u16 & !1;
+        let cursor = range.start().saturating_add(offset) & !1;
+        Anchor {
+            ip,
+            cursor: cursor.max(*range.start()),
+            range,
+            timeout_ms,
+            inband,
+            reserve: Default::default(),
+            calls: Default::default(),
+            events,
+            registry,
+            prompts,
+            recordings,
+        }
+    }
+
+    /// Binds ports until the core has enough ready.
+    pub fn top_up(&mut self, ports: &mut super::calls::MediaPorts) {
+        let (start, end) = (*self.range.start(), *self.range.end());
+        let mut tries = usize::from(end.saturating_sub(start)) / 2 + 1;
+        while ports.ready() < READY_PORTS && tries > 0 {
+            tries -= 1;
+            let port = self.cursor;
+            self.cursor = match port.checked_add(2) {
+                Some(p) if p <= end => p,
+                _ => start + (start & 1),
+            };
+            if self.reserve.contains_key(&port) {
+                continue;
+            }
+            match std::net::UdpSocket::bind(SocketAddr::new(self.ip, port)) {
+                Ok(s) if s.set_nonblocking(true).is_ok() => {
+                    self.reserve.insert(port, s);
+                    ports.add_ready(port);
+                }
+                Ok(_) => {}
+                Err(e) if e.kind() == std::io::ErrorKind::AddrInUse => {}
+                Err(e) => {
+                    tracing::error!(error = %e, port, "cannot bind an RTP port");
+                    return;
+                }
+            }
+        }
+    }
+
+    fn send(&self, call: super::calls::CallKey, cmd: MediaCommand) {
+        if let Some(r) = self.calls.get(&call) {
+            // A task that cannot keep up loses this command, not the engine its pace.
+            let _ = r.tx.try_send(cmd);
+        }
+    }
+
+    /// Carries out the core's `op` for `call`; false when the media could not start.
+    pub fn handle(&mut self, call: super::calls::CallKey, op: super::calls::MediaOp) -> bool {
+        use super::calls::MediaOp;
+        match op {
+            MediaOp::Start {
+                caller_port,
+                agent_port,
+            } => {
+                let (Some(c), Some(a)) = (
+                    self.reserve.remove(&caller_port),
+                    self.reserve.remove(&agent_port),
+                ) else {
+                    return false;
+                };
+                let (Ok(c), Ok(a)) = (UdpSocket::from_std(c), UdpSocket::from_std(a)) else {
+                    return false;
+                };
+                let Ok(h) = spawn_on(c, a, self.timeout_ms, call.0, self.events.clone()) else {
+                    return false;
+                };
+                if self.inband {
+                    let _ = h.tx.try_send(MediaCommand::DetectInBand(Leg::Caller, true));
+                }
+                if let Ok(mut r) = self.registry.lock() {
+                    r.insert(call, h.tx.clone());
+                }
+                self.calls.insert(
+                    call,
+                    Running {
+                        tx: h.tx,
+                        interaction: None,
+                    },
+                );
+            }
+            MediaOp::Set(leg, m) => self.send(call, MediaCommand::SetMedia(leg, m)),
+            MediaOp::Hold(true) => {
+                self.send(call, MediaCommand::StopPlay(Leg::Caller));
+                let clip = Clip {
+                    samples: self.prompts.hold_music(),
+                    looping: true,
+                    id: 0,
+                };
+                self.send(call, MediaCommand::Play(Leg::Caller, clip));
+            }
+            MediaOp::Hold(false) => self.send(call, MediaCommand::StopPlay(Leg::Caller)),
+            MediaOp::Bridged { interaction } => {
+                if let Some(r) = self.calls.get_mut(&call) {
+                    r.interaction = interaction.or(r.interaction);
+                }
+                self.send(call, MediaCommand::StopPlay(Leg::Caller));
+            }
+            MediaOp::Digit(d) => self.send(call, MediaCommand::Digit(Leg::Caller, d)),
+            MediaOp::Stop => {
+                // The entry stays until the task reports it stopped (a recording's end names
+                // its interaction).
+                self.send(call, MediaCommand::Stop);
+                if let Ok(mut r) = self.registry.lock() {
+                    r.remove(&call);
+                }
+            }
+        }
+        true
+    }
+
+    /// A call's task has stopped.
+    pub fn stopped(&mut self, call: u64) {
+        self.calls.remove(&super::calls::CallKey(call));
+    }
+
+    /// Starts, pauses or resumes the recording of a live call.
+    pub fn record(
+        &mut self,
+        call: super::calls::CallKey,
+        interaction: switchboard_model::InteractionId,
+        action: RecordingAction,
+    ) {
+        if let Some(r) = self.calls.get_mut(&call) {
+            r.interaction = Some(interaction);
+        }
+        let cmd = match action {
+            RecordingAction::Start(p) => MediaCommand::Record(p),
+            RecordingAction::Pause => MediaCommand::Pause,
+            RecordingAction::Resume => MediaCommand::Resume,
+        };
+        self.send(call, cmd);
+    }
+
+    /// A media task's event that is not the core's business (a finished recording).
+    pub fn finished_recording(
+        &self,
+        call: u64,
+        path: PathBuf,
+        frames: u64,
+        paused: Vec<(u64, u64)>,
+    ) {
+        let at = |f: u64| std::time::Duration::from_micros(f * 125);
+        let interaction = self
+            .calls
+            .get(&super::calls::CallKey(call))
+            .and_then(|r| r.interaction);
+        let _ = self.recordings.send(RecordingDone {
+            interaction,
+            path,
+            duration: at(frames),
+            paused: paused.into_iter().map(|(a, b)| (at(a), at(b))).collect(),
+        });
+    }
 }
 
 async fn open_recording(path: &PathBuf) -> std::io::Result<tokio::fs::File> {

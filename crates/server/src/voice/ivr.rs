@@ -174,6 +174,8 @@ pub async fn open(
         next_check: None,
         done: false,
         clip_id: 0,
+        frozen: None,
+        paused: Duration::ZERO,
     };
     tokio::spawn(driver.run(lrx));
 }
@@ -181,14 +183,11 @@ pub async fn open(
 /// Music on hold for a call that waits without a flow's announcements.
 fn hold_music(ctx: &IvrContext, call: CallKey) {
     if let Some(m) = ctx.registry.lock().ok().and_then(|r| r.get(&call).cloned()) {
-        let _ = m.try_send(MediaCommand::Play(
-            Leg::Caller,
-            Clip {
-                samples: ctx.prompts.hold_music(),
-                looping: true,
-                id: 0,
-            },
-        ));
+        let _ = m.try_send(MediaCommand::FlowPlay(Clip {
+            samples: ctx.prompts.hold_music(),
+            looping: true,
+            id: 0,
+        }));
     }
 }
 
@@ -213,17 +212,43 @@ struct Ivr {
     next_check: Option<tokio::time::Instant>,
     done: bool,
     clip_id: u64,
+    /// The flow's clock stands still while a prompt plays (a menu's timeout counts from the
+    /// end of its prompt): since when, and until when the queued prompts play.
+    frozen: Option<(switchboard_model::MonoTime, switchboard_model::MonoTime)>,
+    /// Time the flow's clock stood still so far.
+    paused: Duration,
 }
 
 impl Ivr {
+    /// The flow's time: the real time less the time prompts were playing.
+    fn flow_now(&self) -> Now {
+        let real = self.s.clock.mono();
+        let at = self.frozen.map_or(real, |(since, _)| since);
+        Now {
+            mono: switchboard_model::MonoTime::from_duration(
+                at.since_origin().saturating_sub(self.paused),
+            ),
+            ..now_of(&self.s)
+        }
+    }
+
+    fn unfreeze(&mut self, at: switchboard_model::MonoTime) {
+        if let Some((since, _)) = self.frozen.take() {
+            self.paused += at.saturating_since(since);
+        }
+    }
+
     async fn run(mut self, mut rx: mpsc::UnboundedReceiver<MediaEvent>) {
         let mut events = self.s.bus.subscribe_conversation(self.it.id);
         self.drain().await;
         while !self.done {
-            let timer = self
-                .run
-                .poll_timeout()
-                .map(|t| self.s.clock.tokio_instant(t));
+            let timer = match self.frozen {
+                Some((_, until)) => Some(self.s.clock.tokio_instant(until)),
+                None => self
+                    .run
+                    .poll_timeout()
+                    .map(|t| self.s.clock.tokio_instant(t + self.paused)),
+            };
             let check = self.next_check;
             tokio::select! {
                 ev = rx.recv() => match ev {
@@ -233,15 +258,22 @@ impl Ivr {
                         if !self.queued {
                             // Barge-in: a key stops the prompt.
                             let _ = self.media.send(MediaCommand::StopPlay(Leg::Caller)).await;
+                            let real = self.s.clock.mono();
+                            self.unfreeze(real);
                         }
-                        let now = now_of(&self.s);
+                        let now = self.flow_now();
                         self.run.handle_input(now, Input::Digits(d.to_string()));
                     }
                     Some(_) => {}
                 },
                 _ = sleep_until(timer) => {
-                    let now = now_of(&self.s);
-                    self.run.handle_timeout(now);
+                    match self.frozen {
+                        Some((_, until)) => self.unfreeze(until),
+                        None => {
+                            let now = self.flow_now();
+                            self.run.handle_timeout(now);
+                        }
+                    }
                 }
                 _ = sleep_until(check) => self.check_position().await,
                 ev = events.recv() => match ev {
@@ -266,7 +298,7 @@ impl Ivr {
             .await
             .ok()
             .flatten();
-        let now = now_of(&self.s);
+        let now = self.flow_now();
         if let Some((position, wait)) = pos {
             self.run
                 .handle_input(now, Input::QueueUpdate { position, wait });
@@ -281,18 +313,20 @@ impl Ivr {
         };
         if self.queued {
             let _ = self.media.send(MediaCommand::StopPlay(Leg::Caller)).await;
+        } else {
+            let real = self.s.clock.mono();
+            let len = Duration::from_micros(samples.len() as u64 * 125);
+            let (since, until) = self.frozen.unwrap_or((real, real));
+            self.frozen = Some((since, until.max(real) + len));
         }
         self.clip_id += 1;
         let _ = self
             .media
-            .send(MediaCommand::Play(
-                Leg::Caller,
-                Clip {
-                    samples,
-                    looping: false,
-                    id: self.clip_id,
-                },
-            ))
+            .send(MediaCommand::FlowPlay(Clip {
+                samples,
+                looping: false,
+                id: self.clip_id,
+            }))
             .await;
         if self.queued {
             self.music().await;
@@ -302,14 +336,11 @@ impl Ivr {
     async fn music(&mut self) {
         let _ = self
             .media
-            .send(MediaCommand::Play(
-                Leg::Caller,
-                Clip {
-                    samples: self.ctx.prompts.hold_music(),
-                    looping: true,
-                    id: 0,
-                },
-            ))
+            .send(MediaCommand::FlowPlay(Clip {
+                samples: self.ctx.prompts.hold_music(),
+                looping: true,
+                id: 0,
+            }))
             .await;
     }
 
@@ -392,7 +423,7 @@ impl Ivr {
                             Input::HttpFailed { id }
                         }
                     };
-                    let now = now_of(&self.s);
+                    let now = self.flow_now();
                     self.run.handle_input(now, input);
                 }
                 Output::Queue(q) => self.queue(q).await,

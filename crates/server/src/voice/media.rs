@@ -90,6 +90,11 @@ pub enum MediaCommand {
     Resume,
     /// Play a clip to a leg (after what plays already).
     Play(Leg, Clip),
+    /// Play a clip of the call's flow to the caller, unless the agent is connected already
+    /// (the flow's music must not outlive the queue).
+    FlowPlay(Clip),
+    /// The agent is connected: what plays to the caller stops, and the flow plays no more.
+    Bridged,
     /// Stop what is played to a leg.
     StopPlay(Leg),
     /// Send digits and played-out clips to this listener (the call's flow) too.
@@ -220,6 +225,7 @@ async fn run(
     let origin = tokio::time::Instant::now();
     let now_ms = move || origin.elapsed().as_millis() as u64;
     let mut recording: Option<RecordingFile> = None;
+    let mut bridged = false;
     let (mut buf_c, mut buf_a) = (vec![0u8; 2048], vec![0u8; 2048]);
     loop {
         let wake = bridge
@@ -257,6 +263,15 @@ async fn run(
                     bridge.resume_recording();
                 }
                 Some(MediaCommand::Play(leg, clip)) => bridge.play(now_ms(), leg, clip),
+                Some(MediaCommand::FlowPlay(clip)) => {
+                    if !bridged {
+                        bridge.play(now_ms(), Leg::Caller, clip);
+                    }
+                }
+                Some(MediaCommand::Bridged) => {
+                    bridged = true;
+                    bridge.stop_playing(Leg::Caller);
+                }
                 Some(MediaCommand::StopPlay(leg)) => {
                     bridge.stop_playing(leg);
                 }
@@ -497,7 +512,7 @@ impl Anchor {
                 if let Some(r) = self.calls.get_mut(&call) {
                     r.interaction = interaction.or(r.interaction);
                 }
-                self.send(call, MediaCommand::StopPlay(Leg::Caller));
+                self.send(call, MediaCommand::Bridged);
             }
             MediaOp::Digit(d) => self.send(call, MediaCommand::Digit(Leg::Caller, d)),
             MediaOp::Stop => {

@@ -351,6 +351,8 @@ pub struct VoiceConfig {
     pub moh_dir: Option<std::path::PathBuf>,
     /// Detect DTMF tones in callers' audio as well (`inband_dtmf`).
     pub inband_dtmf: bool,
+    /// Tell the agent's phone the queue and the caller before the caller is heard (`whisper`).
+    pub whisper: bool,
 }
 
 impl Default for VoiceConfig {
@@ -366,6 +368,7 @@ impl Default for VoiceConfig {
             rtp_timeout: Duration::from_secs(30),
             moh_dir: None,
             inband_dtmf: false,
+            whisper: false,
         }
     }
 }
@@ -389,6 +392,7 @@ struct FileVoice {
     rtp_timeout_s: Option<u64>,
     moh_dir: Option<String>,
     inband_dtmf: Option<bool>,
+    whisper: Option<bool>,
 }
 
 fn positive<T: PartialEq + Default>(
@@ -433,6 +437,9 @@ impl FileVoice {
         }
         if let Some(b) = self.inband_dtmf {
             v.inband_dtmf = b;
+        }
+        if let Some(b) = self.whisper {
+            v.whisper = b;
         }
         if let Some(names) = self.digest_algorithms {
             let mut algs = Vec::new();

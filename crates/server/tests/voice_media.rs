@@ -739,3 +739,44 @@ async fn a_sipp_caller_pressing_1_from_a_pcap_reaches_sales_and_its_audio_the_ag
     let it = calls(&admin).await.pop().expect("a call");
     assert_eq!(it["queue_id"], sales, "{it}");
 }
+
+/// `[voice] whisper`: as the call is bridged, the agent's phone alone hears the queue and the
+/// caller's number spoken (about as long as espeak-ng speaks it); the caller hears nothing of it.
+#[tokio::test]
+async fn the_agent_hears_the_whisper_and_the_caller_does_not() {
+    let dir = TempDir::new("media-whisper");
+    let s = server_with(&dir, "whisper = true");
+    let sip = s.sip.expect("sip");
+    let _agent = available(&s, "agent1").await;
+    let mut phone = AgentPhone::register(sip, "agent1");
+    let answering = tokio::task::spawn_blocking(move || {
+        phone.answer(15);
+        let heard = phone.ua.collect_rtp(10_000, 700);
+        (phone, heard)
+    });
+    let mut caller = tokio::task::spawn_blocking(move || Caller::dial(sip, "1001"))
+        .await
+        .expect("dial");
+    let (phone, heard) = answering.await.expect("answer");
+    let expected = spoken_len("Call from queue support, caller 4 4 2 0 7 9 4 6 0 1 2 3.");
+    let audio = decode(&heard, 0, Law::Ulaw);
+    let ratio = audio.len() as f64 / expected as f64;
+    assert!(
+        (0.8..1.3).contains(&ratio),
+        "the agent heard {} samples, espeak-ng speaks {expected}",
+        audio.len()
+    );
+    assert!(loud(&audio) > audio.len() / 10, "speech, not silence");
+    tokio::task::spawn_blocking(move || {
+        let at_caller = caller.ua.collect_rtp(300, 300);
+        assert!(
+            at_caller.is_empty(),
+            "the caller heard {} packets",
+            at_caller.len()
+        );
+        caller.hang_up();
+        phone.bye(10);
+    })
+    .await
+    .expect("bye");
+}

@@ -314,6 +314,8 @@ pub enum CallNotice {
     },
     /// The agent's phone answered: accept the offer, then call `accepted`.
     Answered {
+        /// The call (its media task plays the whisper).
+        call: CallKey,
         /// Tenant.
         tenant: TenantId,
         /// Interaction.
@@ -2428,6 +2430,7 @@ impl SipCore {
             }
             if let Some(interaction) = interaction {
                 self.notice(CallNotice::Answered {
+                    call: key,
                     tenant,
                     interaction,
                     agent,

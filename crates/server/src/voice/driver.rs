@@ -246,6 +246,7 @@ async fn handle_notice(
             let _ = sip.send(Command::Queued { call, result }).await;
         }
         CallNotice::Answered {
+            call,
             tenant,
             interaction,
             agent,
@@ -259,6 +260,9 @@ async fn handle_notice(
                 .await;
             let ok = matches!(r, Ok(Ok(_)));
             let _ = sip.send(Command::Accepted { interaction, ok }).await;
+            if let (true, Ok(Ok(it))) = (state.config.voice.whisper, r) {
+                whisper(&state, &ivr, call, &it).await;
+            }
         }
         CallNotice::OfferFailed {
             tenant,
@@ -384,6 +388,65 @@ async fn handle_notice(
                 let _ = sip.send(Command::HangUp(interaction)).await;
             }
         }
+    }
+}
+
+/// The whisper: "Call from queue X, caller Y" spoken to the agent's leg only, as the call is
+/// bridged (`[voice] whisper`).
+async fn whisper(
+    state: &AppState,
+    ivr: &super::ivr::IvrContext,
+    call: super::calls::CallKey,
+    it: &switchboard_store::Interaction,
+) {
+    let queue = match it.queue {
+        Some(q) => state
+            .store
+            .queues(it.tenant)
+            .await
+            .ok()
+            .and_then(|qs| qs.into_iter().find(|r| r.id == q))
+            .map(|r| r.name),
+        None => None,
+    };
+    let text = whisper_text(
+        queue.as_deref(),
+        it.attributes.get("caller").and_then(|v| v.as_str()),
+    );
+    let Some(samples) = ivr.prompts.speak("en", &text).await else {
+        return;
+    };
+    let media = ivr.registry.lock().ok().and_then(|r| r.get(&call).cloned());
+    if let Some(m) = media {
+        let clip = switchboard_media::player::Clip {
+            samples,
+            looping: false,
+            id: 0,
+        };
+        let _ = m
+            .send(super::media::MediaCommand::Play(
+                switchboard_media::relay::Leg::Agent,
+                clip,
+            ))
+            .await;
+    }
+}
+
+/// What the whisper says: the queue, and the caller's number digit by digit.
+pub(crate) fn whisper_text(queue: Option<&str>, caller: Option<&str>) -> String {
+    let caller = caller
+        .map(|n| {
+            n.chars()
+                .filter(char::is_ascii_digit)
+                .map(String::from)
+                .collect::<Vec<_>>()
+                .join(" ")
+        })
+        .filter(|n| !n.is_empty())
+        .unwrap_or_else(|| "anonymous".into());
+    match queue {
+        Some(q) => format!("Call from queue {q}, caller {caller}."),
+        None => format!("Call for you, caller {caller}."),
     }
 }
 
@@ -526,5 +589,14 @@ mod tests {
             Some("+442079460000")
         );
         assert_eq!(caller_number("anonymous", None), None);
+    }
+
+    #[test]
+    fn the_whisper_names_the_queue_and_spells_the_number() {
+        assert_eq!(
+            whisper_text(Some("sales"), Some("+4420")),
+            "Call from queue sales, caller 4 4 2 0."
+        );
+        assert_eq!(whisper_text(None, None), "Call for you, caller anonymous.");
     }
 }

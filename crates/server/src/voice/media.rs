@@ -662,12 +662,21 @@ mod tests {
             tokio::time::sleep(std::time::Duration::from_millis(20)).await;
         }
         h.tx.send(MediaCommand::Stop).await.expect("send");
+        let mut recorded = None;
         let stopped = loop {
             match erx.recv().await.expect("event") {
                 e @ MediaEvent::Stopped { .. } => break e,
+                MediaEvent::Recorded {
+                    path: p,
+                    frames,
+                    paused,
+                } => recorded = Some((p, frames, paused)),
                 _ => continue,
             }
         };
+        let (rec_path, rec_frames, rec_paused) = recorded.expect("the recording is reported");
+        assert_eq!(rec_path, path);
+        assert!(rec_paused.is_empty());
         let MediaEvent::Stopped {
             caller_relayed,
             recorded_frames,
@@ -677,6 +686,7 @@ mod tests {
             unreachable!("matched above");
         };
         assert_eq!(caller_relayed, 25);
+        assert_eq!(rec_frames, recorded_frames);
         let w = wav::parse(&std::fs::read(&path).expect("recording")).expect("wav");
         assert_eq!(w.samples.len() as u64, recorded_frames * 2);
         // about half a second of audio, caller on the left

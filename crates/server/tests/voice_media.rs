@@ -780,3 +780,69 @@ async fn the_agent_hears_the_whisper_and_the_caller_does_not() {
     .await
     .expect("bye");
 }
+
+/// Packet indexes at which the stream (A-law) starts the hold music from its beginning.
+fn music_starts(audio: &[i16]) -> Vec<usize> {
+    let music = switchboard_media::player::default_hold_music();
+    let mut quantized = Vec::new();
+    let mut enc = Vec::new();
+    Law::Alaw.encode(&music[..400], &mut enc);
+    Law::Alaw.decode(&enc, &mut quantized);
+    (0..audio.len().saturating_sub(400) / 160 + 1)
+        .filter(|i| audio[i * 160..i * 160 + 400] == quantized[..])
+        .collect()
+}
+
+/// While queued, the caller hears music on hold (the default melody without `[voice]
+/// moh_dir`), interrupted every `announce_every_s` by its position spoken; the music starts
+/// again after each announcement.
+#[tokio::test]
+async fn a_queued_caller_hears_music_interrupted_by_position_announcements() {
+    let dir = TempDir::new("media-announce");
+    let s = Server::start(&dir.0);
+    let sip = s.sip.expect("sip");
+    let admin = s.login("admin", "admin").await;
+    admin
+        .post(
+            "/api/v1/flows",
+            serde_json::json!({"name": "wait", "definition": {"start": "q", "nodes": {"q": {
+                "type": "queue", "queue": "sales", "announce_every_s": 2,
+                "position_text": "You are number {{position}} in the queue."}}}}),
+        )
+        .await
+        .expect(201);
+    admin
+        .put(
+            "/api/v1/voice/numbers/2000",
+            serde_json::json!({"queue": "sales", "flow": "wait"}),
+        )
+        .await
+        .expect(200);
+    // Nobody is available: the caller waits.
+    let caller = tokio::task::spawn_blocking(move || {
+        let mut c = Caller::dial(sip, "2000");
+        let heard = c.ua.collect_rtp(9000, 1000);
+        c.hang_up();
+        heard
+    })
+    .await
+    .expect("caller");
+    let it = wait_state(&admin, |c| c["state"] == "ended").await;
+    assert_eq!(it["disposition"], "abandoned", "{it}");
+    let audio = decode(&caller, 8, Law::Alaw);
+    assert!(audio.len() >= 8000 * 6, "{} samples in 9 s", audio.len());
+    let starts = music_starts(&audio);
+    assert_eq!(starts.first(), Some(&0), "the music first: {starts:?}");
+    assert!(
+        starts.len() >= 2,
+        "music again after an announcement: {starts:?}"
+    );
+    // Between two starts: the 2 s of music, then the announcement (about as long as spoken).
+    let spoken = spoken_len("You are number 1 in the queue.");
+    let gap = (starts[1] - starts[0]) * 160;
+    assert!(
+        gap >= 16000 + spoken * 8 / 10 && gap <= 16000 + spoken * 13 / 10 + 4000,
+        "{gap} samples between music starts, announcement {spoken}"
+    );
+    drop(caller);
+}

@@ -2764,6 +2764,288 @@ mod tests {
         }
     }
 
+    const TRUNK: &str = "127.0.0.1:5080";
+
+    fn anchored_core(tenant: TenantId, queue: QueueId) -> SipCore {
+        let mut c = SipCore::new(
+            RegistrarConfig::new(b"calls test secret".to_vec()),
+            TransactionConfig::default(),
+            "127.0.0.1:5060".parse().expect("addr"),
+        );
+        let calls = c.calls_mut();
+        calls.directory.trunks.push(TrunkRoute {
+            tenant,
+            name: "trunk".into(),
+            allow: vec![("127.0.0.1".parse().expect("ip"), 32)],
+            trust_identity: false,
+            outbound: None,
+        });
+        calls.directory.dids.insert(
+            (tenant, "1001".into()),
+            DidRoute {
+                tenant,
+                queue,
+                flow: None,
+            },
+        );
+        let mut ports = MediaPorts::new("10.0.0.1".parse().expect("ip"));
+        for p in [30000, 30002, 30004] {
+            ports.add_ready(p);
+        }
+        calls.media = Some(ports);
+        c
+    }
+
+    fn peer(addr: &str) -> Peer {
+        Peer {
+            transport: Transport::Udp,
+            addr: addr.parse().expect("addr"),
+        }
+    }
+
+    fn msg(text: &str) -> Message {
+        switchboard_sip::parse(text.as_bytes()).expect("test message parses")
+    }
+
+    fn with_body(head: &str, ctype: &str, body: &str) -> Message {
+        msg(&format!(
+            "{head}Content-Type: {ctype}\r\nContent-Length: {}\r\n\r\n{body}",
+            body.len()
+        ))
+    }
+
+    /// Sent messages, notices and media operations.
+    fn drain_all(
+        c: &mut SipCore,
+        now: MonoTime,
+    ) -> (Vec<(String, Message)>, Vec<CallNotice>, Vec<MediaOp>) {
+        c.flush_calls(now);
+        let (mut sent, mut notices, mut ops) = (Vec::new(), Vec::new(), Vec::new());
+        while let Some(o) = c.poll_output() {
+            match o {
+                CoreOutput::Transmit { peer, bytes } => sent.push((
+                    peer.addr.to_string(),
+                    switchboard_sip::parse(&bytes).expect("we send what we parse"),
+                )),
+                CoreOutput::Call(n) => notices.push(n),
+                CoreOutput::Media { op, .. } => ops.push(op),
+                CoreOutput::Bindings { .. } => {}
+            }
+        }
+        (sent, notices, ops)
+    }
+
+    fn responses_to(sent: &[(String, Message)], to: &str) -> Vec<Response> {
+        sent.iter()
+            .filter(|(a, _)| a == to)
+            .filter_map(|(_, m)| m.as_response().cloned())
+            .collect()
+    }
+
+    const CALLER_SDP: &str = "v=0\r\no=c 1 1 IN IP4 192.0.2.5\r\ns=-\r\nc=IN IP4 192.0.2.5\r\nt=0 0\r\nm=audio 4000 RTP/AVP 8 101\r\na=rtpmap:8 PCMA/8000\r\na=rtpmap:101 telephone-event/8000\r\n";
+
+    fn caller_invite(sdp: &str) -> Message {
+        with_body(
+            "INVITE sip:1001@127.0.0.1 SIP/2.0\r\nVia: SIP/2.0/UDP 127.0.0.1:5080;branch=z9hG4bKinv\r\nFrom: <sip:+4930111@127.0.0.1>;tag=a\r\nTo: <sip:1001@127.0.0.1>\r\nCall-ID: anchored\r\nCSeq: 1 INVITE\r\nContact: <sip:c@127.0.0.1:5080>\r\n",
+            "application/sdp",
+            sdp,
+        )
+    }
+
+    /// Media anchoring on virtual time: the caller's offer is answered with our address and
+    /// first port, the agent's phone is offered our second port, both legs' media go to the
+    /// driver, the agent phone's hold is answered `recvonly` by us (music, a Hold notice) and
+    /// counted, a SIP INFO key reaches the media, and the BYE stops it.
+    #[test]
+    fn an_anchored_call_answers_each_leg_with_our_media() {
+        let tenant = TenantId::from_uuid(uuid::Uuid::from_u128(1));
+        let queue = QueueId::from_uuid(uuid::Uuid::from_u128(4));
+        let interaction = InteractionId::from_uuid(uuid::Uuid::from_u128(2));
+        let agent = AgentId::from_uuid(uuid::Uuid::from_u128(3));
+        let mut c = anchored_core(tenant, queue);
+        let mut now = MonoTime::from_secs(1);
+        c.handle_message(now, caller_invite(CALLER_SDP), peer(TRUNK));
+        let (_, notices, ops) = drain_all(&mut c, now);
+        assert_eq!(
+            ops,
+            vec![
+                MediaOp::Start {
+                    caller_port: 30000,
+                    agent_port: 30002
+                },
+                MediaOp::Set(
+                    Leg::Caller,
+                    LegMedia {
+                        law: Law::Alaw,
+                        payload_type: 8,
+                        telephone_event: Some(101),
+                        remote: Some("192.0.2.5:4000".parse().expect("addr")),
+                    }
+                ),
+            ]
+        );
+        let Some(CallNotice::Incoming { call, flow, .. }) = notices.first().cloned() else {
+            panic!("{notices:?}");
+        };
+        assert_eq!(flow, None);
+        c.call_queued(now, call, Ok(interaction));
+        c.offer(
+            now,
+            tenant,
+            interaction,
+            agent,
+            "agent1",
+            "demo.local",
+            vec![phone_binding(now)],
+        );
+        let (sent, _, _) = drain_all(&mut c, now);
+        let ring = requests(&sent, PHONE, Method::Invite)[0].clone();
+        let offer = String::from_utf8(ring.body.clone()).expect("utf-8");
+        assert!(offer.contains("c=IN IP4 10.0.0.1"), "{offer}");
+        assert!(
+            offer.contains("m=audio 30002 RTP/AVP 8 0 101"),
+            "the caller's law first: {offer}"
+        );
+        let phone_sdp = b"v=0\r\no=p 1 1 IN IP4 127.0.0.1\r\ns=-\r\nc=IN IP4 127.0.0.1\r\nt=0 0\r\nm=audio 5004 RTP/AVP 0\r\na=rtpmap:0 PCMU/8000\r\n";
+        let ok = answer(
+            &ring,
+            200,
+            &[("Contact", "<sip:agent1@127.0.0.1:5070>")],
+            phone_sdp,
+        );
+        c.handle_message(now, ok, peer(PHONE));
+        let (sent, notices, ops) = drain_all(&mut c, now);
+        assert_eq!(requests(&sent, PHONE, Method::Ack).len(), 1);
+        assert!(
+            ops.iter().any(|o| matches!(o, MediaOp::Set(Leg::Agent, m)
+                if m.law == Law::Ulaw && m.remote == Some("127.0.0.1:5004".parse().expect("a")))),
+            "{ops:?}"
+        );
+        assert!(matches!(notices[..], [CallNotice::Answered { .. }]));
+        c.accepted(now, interaction, true);
+        let (sent, _, ops) = drain_all(&mut c, now);
+        let ok = responses_to(&sent, TRUNK)
+            .into_iter()
+            .find(|r| r.status == StatusCode::OK)
+            .expect("the caller is answered");
+        let body = String::from_utf8(ok.body.clone()).expect("utf-8");
+        assert!(
+            body.contains("m=audio 30000 RTP/AVP 8 101") && body.contains("c=IN IP4 10.0.0.1"),
+            "{body}"
+        );
+        assert!(ops.contains(&MediaOp::Bridged {
+            interaction: Some(interaction)
+        }));
+        let our_tag = ok.headers.to().expect("to").tag().expect("tag").to_string();
+
+        // The agent's phone holds: answered by us, not passed to the caller.
+        let hold_sdp = "v=0\r\no=p 1 2 IN IP4 127.0.0.1\r\ns=-\r\nc=IN IP4 127.0.0.1\r\nt=0 0\r\nm=audio 5004 RTP/AVP 0\r\na=rtpmap:0 PCMU/8000\r\na=sendonly\r\n";
+        let from = ring.headers.from().expect("from");
+        let call_id = ring.headers.call_id().expect("call-id").to_string();
+        let head = format!(
+            "INVITE sip:switchboard@127.0.0.1:5060 SIP/2.0\r\nVia: SIP/2.0/UDP 127.0.0.1:5070;branch=z9hG4bKhold\r\nFrom: <sip:agent1@demo.local>;tag=far\r\nTo: {from}\r\nCall-ID: {call_id}\r\nCSeq: 7 INVITE\r\nContact: <sip:agent1@127.0.0.1:5070>\r\n"
+        );
+        c.handle_message(
+            now,
+            with_body(&head, "application/sdp", hold_sdp),
+            peer(PHONE),
+        );
+        let (sent, notices, ops) = drain_all(&mut c, now);
+        let r = responses_to(&sent, PHONE)
+            .into_iter()
+            .find(|r| r.status.is_final())
+            .expect("answered");
+        assert_eq!(r.status, StatusCode::OK);
+        assert!(String::from_utf8_lossy(&r.body).contains("a=recvonly"));
+        assert!(
+            requests(&sent, TRUNK, Method::Invite).is_empty(),
+            "not relayed"
+        );
+        assert!(ops.contains(&MediaOp::Hold(true)), "{ops:?}");
+        assert!(matches!(notices[..], [CallNotice::Hold { held: true, .. }]));
+
+        // A key by SIP INFO.
+        let head = format!(
+            "INFO sip:switchboard@127.0.0.1:5060 SIP/2.0\r\nVia: SIP/2.0/UDP 127.0.0.1:5080;branch=z9hG4bKinfo\r\nFrom: <sip:+4930111@127.0.0.1>;tag=a\r\nTo: <sip:1001@127.0.0.1>;tag={our_tag}\r\nCall-ID: anchored\r\nCSeq: 2 INFO\r\n"
+        );
+        c.handle_message(
+            now,
+            with_body(
+                &head,
+                "application/dtmf-relay",
+                "Signal=5\r\nDuration=160\r\n",
+            ),
+            peer(TRUNK),
+        );
+        let (_, _, ops) = drain_all(&mut c, now);
+        assert_eq!(ops, vec![MediaOp::Digit('5')]);
+
+        // Three seconds later the caller hangs up: the hold is counted, the media stops.
+        now += std::time::Duration::from_secs(3);
+        let bye = format!(
+            "BYE sip:switchboard@127.0.0.1:5060 SIP/2.0\r\nVia: SIP/2.0/UDP 127.0.0.1:5080;branch=z9hG4bKbye\r\nFrom: <sip:+4930111@127.0.0.1>;tag=a\r\nTo: <sip:1001@127.0.0.1>;tag={our_tag}\r\nCall-ID: anchored\r\nCSeq: 3 BYE\r\nContent-Length: 0\r\n\r\n"
+        );
+        c.handle_message(now, msg(&bye), peer(TRUNK));
+        let (sent, notices, ops) = drain_all(&mut c, now);
+        assert_eq!(requests(&sent, PHONE, Method::Bye).len(), 1);
+        let hold = notices.iter().find_map(|n| match n {
+            CallNotice::Hangup { hold, .. } => Some(*hold),
+            _ => None,
+        });
+        assert_eq!(hold, Some(std::time::Duration::from_secs(3)));
+        assert!(ops.contains(&MediaOp::Stop));
+        assert_eq!(c.calls_mut().len(), 0);
+    }
+
+    #[test]
+    fn an_offer_without_g711_is_refused_and_takes_no_ports() {
+        let tenant = TenantId::from_uuid(uuid::Uuid::from_u128(1));
+        let queue = QueueId::from_uuid(uuid::Uuid::from_u128(4));
+        let mut c = anchored_core(tenant, queue);
+        let now = MonoTime::from_secs(1);
+        let g729 = "v=0\r\no=c 1 1 IN IP4 192.0.2.5\r\ns=-\r\nc=IN IP4 192.0.2.5\r\nt=0 0\r\nm=audio 4000 RTP/AVP 18\r\na=rtpmap:18 G729/8000\r\n";
+        c.handle_message(now, caller_invite(g729), peer(TRUNK));
+        let (sent, notices, ops) = drain_all(&mut c, now);
+        let finals: Vec<u16> = responses_to(&sent, TRUNK)
+            .iter()
+            .filter(|r| r.status.is_final())
+            .map(|r| r.status.as_u16())
+            .collect();
+        assert_eq!(finals, vec![488]);
+        assert!(notices.is_empty() && ops.is_empty());
+        assert_eq!(c.calls_mut().media.as_ref().map(MediaPorts::ready), Some(3));
+        // A garbled body too.
+        c.handle_message(now, caller_invite("v=0\r\nm=audio x\r\n"), peer(TRUNK));
+        let (sent, _, _) = drain_all(&mut c, now);
+        assert!(
+            responses_to(&sent, TRUNK)
+                .iter()
+                .any(|r| r.status.as_u16() == 488)
+        );
+    }
+
+    #[test]
+    fn sip_info_digits_are_read_from_both_content_types() {
+        let info = |ctype: &str, body: &str| match with_body(
+            "INFO sip:x@y SIP/2.0\r\nVia: SIP/2.0/UDP 127.0.0.1:5080;branch=z9hG4bKi\r\nFrom: <sip:a@b>;tag=1\r\nTo: <sip:c@d>;tag=2\r\nCall-ID: i\r\nCSeq: 1 INFO\r\n",
+            ctype,
+            body,
+        ) {
+            Message::Request(r) => info_digit(&r),
+            Message::Response(_) => None,
+        };
+        assert_eq!(
+            info("application/dtmf-relay", "Signal=1\r\nDuration=160\r\n"),
+            Some('1')
+        );
+        assert_eq!(info("application/dtmf-relay", "Signal= #\r\n"), Some('#'));
+        assert_eq!(info("application/dtmf-relay", "Signal=11\r\n"), Some('#'));
+        assert_eq!(info("application/dtmf", "*"), Some('*'));
+        assert_eq!(info("application/dtmf-relay", "Signal=X\r\n"), None);
+        assert_eq!(info("text/plain", "1"), None);
+        assert_eq!(info("application/dtmf-relay", ""), None);
+    }
+
     #[test]
     fn asserted_identity_counts_only_from_a_trusted_trunk() {
         let req = invite("P-Asserted-Identity: \"Real\" <tel:+44-20-7946-0018>, <sip:x@y>\r\n");

@@ -411,6 +411,17 @@ fn free_udp_port() -> u16 {
         .port()
 }
 
+/// The call's media task has ended: its two RTP ports can be bound again.
+async fn ports_freed(ports: &[SocketAddr]) {
+    for _ in 0..100 {
+        if ports.iter().all(|p| UdpSocket::bind(p).is_ok()) {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    panic!("the call's RTP ports {ports:?} are still bound");
+}
+
 /// The samples espeak-ng makes of `text`, at 8 kHz.
 fn spoken_len(text: &str) -> usize {
     let out = Command::new("espeak-ng")
@@ -544,12 +555,14 @@ async fn the_caller_hears_the_ivr_presses_1_and_talks_to_a_sales_agent_both_ways
         "the agent's tone, no music"
     );
 
+    let ports = [caller.our_media, phone.our_media.expect("offered")];
     tokio::task::spawn_blocking(move || {
         caller.hang_up();
         phone.bye(10);
     })
     .await
     .expect("bye");
+    ports_freed(&ports).await;
     let it = admin.wait_for(&id, |v| v["state"] != "connected").await;
     let ended = &events_of(&it, "interaction.call_ended")[0];
     assert_eq!(ended["data"]["by"], "caller");
@@ -655,6 +668,7 @@ async fn a_call_whose_caller_goes_silent_is_ended_by_the_rtp_timeout() {
     let phone = answering.await.expect("answer");
     let it = wait_state(&admin, |c| c["state"] == "connected").await;
     let id = it["id"].as_str().expect("id").to_owned();
+    let ports = [caller.our_media, phone.our_media.expect("offered")];
     tokio::task::spawn_blocking(move || {
         // Half a second of audio, then nothing: not hung up at once, but within the timeout
         // and a bit, on both legs.
@@ -673,6 +687,7 @@ async fn a_call_whose_caller_goes_silent_is_ended_by_the_rtp_timeout() {
     })
     .await
     .expect("timeout");
+    ports_freed(&ports).await;
     let it = admin.wait_for(&id, |v| v["state"] != "connected").await;
     let ended = &events_of(&it, "interaction.call_ended")[0];
     assert_eq!(ended["data"]["by"], "rtp_timeout", "{ended}");

@@ -430,7 +430,8 @@ impl Anchor {
     /// Binds ports until the core has enough ready.
     pub fn top_up(&mut self, ports: &mut super::calls::MediaPorts) {
         let (start, end) = (*self.range.start(), *self.range.end());
-        let mut tries = usize::from(end.saturating_sub(start)) / 2 + 1;
+        // A bounded number of binds per call: a range used up costs little on every message.
+        let mut tries = (usize::from(end.saturating_sub(start)) / 2 + 1).min(4 * READY_PORTS);
         while ports.ready() < READY_PORTS && tries > 0 {
             tries -= 1;
             let port = self.cursor;

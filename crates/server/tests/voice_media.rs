@@ -861,3 +861,75 @@ async fn a_queued_caller_hears_music_interrupted_by_position_announcements() {
     );
     drop(caller);
 }
+
+/// The IVR's keys by SIP INFO (`application/dtmf-relay`) and, with `[voice] inband_dtmf`, by
+/// tones in the caller's audio (Goertzel): 1 by INFO reaches sales, 2 in band reaches support.
+#[tokio::test]
+async fn ivr_keys_come_by_sip_info_and_in_band_tones() {
+    let dir = TempDir::new("media-keys");
+    let s = server_with(&dir, "inband_dtmf = true");
+    let sip = s.sip.expect("sip");
+    let admin = s.login("admin", "admin").await;
+    let (sales, support) = (
+        queue_id(&admin, "sales").await,
+        queue_id(&admin, "support").await,
+    );
+    for (key, queue) in [('1', &sales), ('2', &support)] {
+        let mut caller = tokio::task::spawn_blocking(move || {
+            let mut c = Caller::dial(sip, "1000");
+            // The prompts, then the key.
+            c.ua.collect_rtp(12_000, 600);
+            if key == '1' {
+                c.cseq += 1;
+                let body = "Signal=1\r\nDuration=160\r\n";
+                c.in_dialog(
+                    "INFO",
+                    c.cseq,
+                    &format!(
+                        "Content-Type: application/dtmf-relay\r\nContent-Length: {}\r\n\r\n{body}",
+                        body.len()
+                    ),
+                );
+            } else {
+                // 100 ms of the pair of 2 (697 and 1336 Hz), then silence, in A-law.
+                let pair = switchboard_media::tone::dtmf_pair('2').expect("key");
+                for i in 0..10u16 {
+                    let samples = if i < 5 {
+                        tones(&[pair.0, pair.1], 6000.0, u64::from(i) * 160, 160)
+                    } else {
+                        vec![0; 160]
+                    };
+                    let mut payload = Vec::new();
+                    Law::Alaw.encode(&samples, &mut payload);
+                    let d = rtp(8, i, u32::from(i) * 160, i == 0, &payload);
+                    c.ua.rtp.send_to(&d, c.our_media).expect("rtp");
+                    std::thread::sleep(Duration::from_millis(20));
+                }
+            }
+            c
+        })
+        .await
+        .expect("caller");
+        let it = wait_state(&admin, |c| c["state"] == "queued").await;
+        assert_eq!(&it["queue_id"], queue, "key {key}: {it}");
+        let id = it["id"].as_str().expect("id").to_owned();
+        let full = admin
+            .get(&format!("/api/v1/interactions/{id}"))
+            .await
+            .expect(200);
+        let choice = &events_of(&full, "flow.menu_choice")[0];
+        assert_eq!(
+            choice["data"]["key"],
+            key.to_string(),
+            "chosen, not timed out"
+        );
+        caller = tokio::task::spawn_blocking(move || {
+            caller.hang_up();
+            caller
+        })
+        .await
+        .expect("bye");
+        drop(caller);
+        admin.wait_for(&id, |v| v["state"] == "ended").await;
+    }
+}

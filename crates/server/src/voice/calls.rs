@@ -109,7 +109,8 @@ pub enum MediaOp {
     },
     /// A leg's negotiated media (again after a re-INVITE).
     Set(Leg, LegMedia),
-    /// The agent's phone holds the caller (music on hold) or takes the call back.
+    /// Music on hold for the caller (the agent's phone holds it, or it waits again after a
+    /// transfer), or no more (the phone took the call back).
     Hold(bool),
     /// The agent is connected: stop what is played to the caller and bridge the legs.
     Bridged {
@@ -1308,7 +1309,12 @@ impl SipCore {
         };
         c.phase = Phase::Queued;
         let leg = c.agent.take();
+        // An answered caller waits again with music (till the next agent is bridged).
+        let music = c.media.is_some() && c.caller.tx.is_none();
         self.cancel_forks(now, leg);
+        if music {
+            self.media_op(key, MediaOp::Hold(true));
+        }
     }
 
     /// The interaction ended elsewhere (an agent or supervisor ended it through the API): both

@@ -87,7 +87,7 @@ impl MediaPorts {
         self.ready.len()
     }
 
-    fn take_pair(&mut self) -> Option<(u16, u16)> {
+    pub(super) fn take_pair(&mut self) -> Option<(u16, u16)> {
         if self.ready.len() < 2 {
             return None;
         }

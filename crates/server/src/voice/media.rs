@@ -704,4 +704,93 @@ mod tests {
         assert!(left_loud >= 25 * 160 * 9 / 10, "{left_loud}");
         let _ = std::fs::remove_dir_all(dir);
     }
+
+    /// The recording hook on the SIP engine's side: a call's media started on ports bound
+    /// ahead, recorded, paused and resumed, stopped: the finished file is reported with its
+    /// interaction, duration and paused span, and is the call's stereo timeline.
+    #[tokio::test]
+    async fn the_anchor_records_a_call_and_reports_the_file() {
+        use super::super::calls::{CallKey, MediaOp, MediaPorts};
+        let dir = std::env::temp_dir().join(format!("sb-anchor-{}", std::process::id()));
+        let (etx, mut erx) = mpsc::unbounded_channel();
+        let (rtx, mut rrx) = tokio::sync::broadcast::channel(4);
+        let ip: IpAddr = "127.0.0.1".parse().expect("ip");
+        let mut anchor = Anchor::new(
+            ip,
+            42000..=42999,
+            0,
+            false,
+            etx,
+            Default::default(),
+            std::sync::Arc::new(super::super::prompts::Prompts::new(&dir, None)),
+            rtx,
+        );
+        let mut ports = MediaPorts::new(ip);
+        anchor.top_up(&mut ports);
+        assert_eq!(ports.ready(), READY_PORTS);
+        let (caller_port, agent_port) = ports.take_pair().expect("ports");
+        let call = CallKey(7);
+        assert!(anchor.handle(
+            call,
+            MediaOp::Start {
+                caller_port,
+                agent_port
+            }
+        ));
+        let phone = UdpSocket::bind("127.0.0.1:0").await.expect("bind");
+        let media = LegMedia {
+            law: Law::Ulaw,
+            payload_type: 0,
+            telephone_event: None,
+            remote: Some(phone.local_addr().expect("addr")),
+        };
+        anchor.handle(call, MediaOp::Set(Leg::Caller, media));
+        anchor.handle(call, MediaOp::Set(Leg::Agent, media));
+        let interaction = switchboard_model::InteractionId::from_uuid(uuid::Uuid::from_u128(9));
+        let path = dir.join("call.wav");
+        anchor.record(call, interaction, RecordingAction::Start(path.clone()));
+        let to = SocketAddr::new(ip, caller_port);
+        for seq in 0..40u16 {
+            if seq == 10 {
+                anchor.record(call, interaction, RecordingAction::Pause);
+            }
+            if seq == 20 {
+                anchor.record(call, interaction, RecordingAction::Resume);
+            }
+            let d = rtp(0, seq, &[Law::Ulaw.encode_sample(8000); 160]);
+            phone.send_to(&d, to).await.expect("send");
+            tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+        }
+        anchor.handle(call, MediaOp::Stop);
+        // The engine loop hands the task's events to the anchor.
+        loop {
+            let (tag, e) = erx.recv().await.expect("event");
+            assert_eq!(tag, 7);
+            match e {
+                MediaEvent::Recorded {
+                    path,
+                    frames,
+                    paused,
+                } => anchor.finished_recording(tag, path, frames, paused),
+                MediaEvent::Stopped { .. } => {
+                    anchor.stopped(tag);
+                    break;
+                }
+                _ => {}
+            }
+        }
+        let done = rrx.recv().await.expect("reported");
+        assert_eq!(done.interaction, Some(interaction));
+        assert_eq!(done.path, path);
+        let ms = done.duration.as_millis();
+        assert!((700..=1300).contains(&ms), "{ms} ms for 0.8 s of packets");
+        assert_eq!(done.paused.len(), 1, "{:?}", done.paused);
+        let (from, until) = done.paused[0];
+        let span = (until - from).as_millis();
+        assert!((120..=320).contains(&span), "paused {span} ms of 200");
+        let w = wav::parse(&std::fs::read(&path).expect("file")).expect("wav");
+        assert_eq!((w.channels, w.rate), (2, 8000));
+        assert_eq!(w.samples.len() as u128 / 2, done.duration.as_micros() / 125);
+        let _ = std::fs::remove_dir_all(dir);
+    }
 }

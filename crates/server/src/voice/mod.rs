@@ -205,21 +205,12 @@ impl VoiceHandle {
         }
     }
 
-    /// Starts, pauses or resumes recording a live call (the hook for the recordings module);
-    /// false when the SIP engine has stopped. A call this process does not hold is ignored.
-    pub async fn record(&self, interaction: InteractionId, action: media::RecordingAction) -> bool {
-        self.commands
-            .send(Command::Record {
-                interaction,
-                action,
-            })
-            .await
-            .is_ok()
-    }
-
-    /// Finished recordings of calls (path, duration, paused spans), as they complete.
-    pub fn subscribe_recordings(&self) -> tokio::sync::broadcast::Receiver<media::RecordingDone> {
-        self.recordings.subscribe()
+    /// The handle that records live calls (cheap to clone).
+    pub fn recorder(&self) -> CallRecorder {
+        CallRecorder {
+            commands: self.commands.clone(),
+            recordings: self.recordings.clone(),
+        }
     }
 
     /// Stops the listener's tasks.
@@ -238,6 +229,48 @@ impl CredentialReloader {
             .send(Command::Directory(d))
             .await
             .map_err(|_| anyhow::anyhow!("the SIP engine has stopped"))
+    }
+}
+
+/// Records live calls: the hook the recordings module (per-queue policy, the API) drives.
+/// Files are stereo WAV, caller left and agent right, on the call's timeline (a pause is
+/// silence); [`CallRecorder::subscribe`] reports each finished file.
+#[derive(Clone)]
+pub struct CallRecorder {
+    commands: mpsc::Sender<Command>,
+    recordings: tokio::sync::broadcast::Sender<media::RecordingDone>,
+}
+
+// Used by the recordings module (built alongside); tests use it meanwhile.
+#[allow(dead_code)]
+impl CallRecorder {
+    /// Starts (into a file), pauses or resumes recording the call of `interaction`; false when
+    /// the SIP engine has stopped. A call this process does not hold is ignored.
+    pub async fn record(&self, interaction: InteractionId, action: media::RecordingAction) -> bool {
+        self.commands
+            .send(Command::Record {
+                interaction,
+                action,
+            })
+            .await
+            .is_ok()
+    }
+
+    /// Finished recordings (interaction, path, duration, paused spans), as they complete.
+    pub fn subscribe(&self) -> tokio::sync::broadcast::Receiver<media::RecordingDone> {
+        self.recordings.subscribe()
+    }
+
+    /// Where a call's recording goes by default: `<data_dir>/recordings/<tenant>/<id>.wav`.
+    pub fn default_path(
+        data_dir: &std::path::Path,
+        tenant: TenantId,
+        interaction: InteractionId,
+    ) -> std::path::PathBuf {
+        data_dir
+            .join("recordings")
+            .join(tenant.to_string())
+            .join(format!("{interaction}.wav"))
     }
 }
 

@@ -140,6 +140,8 @@ struct CallMedia {
     held: std::time::Duration,
     /// Click-to-dial: our answer to the phone's offer, sent in the ACK of its 2xx.
     phone_answer: Option<Vec<u8>>,
+    /// The caller's INVITE had no offer: our 200 offers, its ACK carries the answer.
+    late_offer: bool,
 }
 
 fn leg_media(n: &sdp::Negotiated) -> LegMedia {
@@ -721,7 +723,9 @@ impl SipCore {
                     &[Law::Ulaw, Law::Alaw],
                 )
             });
-            let Some(Ok(_)) = negotiated else {
+            // No body: a late offer (RFC 3261 13.2.1): our 200 offers, the ACK answers.
+            let late = req.body.is_empty();
+            if !late && !matches!(negotiated, Some(Ok(_))) {
                 metrics::counter!("switchboard_sip_calls_refused_total", "reason" => "no_codec")
                     .increment(1);
                 let r = Response::for_request(
@@ -730,7 +734,7 @@ impl SipCore {
                     "Not Acceptable Here (an SDP offer with PCMU or PCMA is needed)",
                 );
                 return self.reject_new(now, id, r);
-            };
+            }
             let ports = self.calls.media.as_mut().and_then(MediaPorts::take_pair);
             let Some((caller_port, agent_port)) = ports else {
                 metrics::counter!("switchboard_sip_calls_refused_total", "reason" => "no_media_port")
@@ -748,25 +752,37 @@ impl SipCore {
                 session_id: session,
                 version: 1,
             };
-            let (text, n) = sdp::answer(
-                offer.as_ref().expect("parsed"),
-                &local,
-                &[Law::Ulaw, Law::Alaw],
-            )
-            .expect("answered above");
+            let (text, law, caller_media) = if late {
+                let offer = sdp::offer(
+                    &local,
+                    &[Law::Ulaw, Law::Alaw],
+                    Some(TELEPHONE_EVENT),
+                    sdp::Direction::SendRecv,
+                );
+                (offer, Law::Ulaw, None)
+            } else {
+                let (text, n) = sdp::answer(
+                    offer.as_ref().expect("parsed"),
+                    &local,
+                    &[Law::Ulaw, Law::Alaw],
+                )
+                .expect("answered above");
+                (text, n.law, Some(leg_media(&n)))
+            };
             media = Some((
                 CallMedia {
                     caller_port,
                     agent_port,
                     caller_answer: text.into_bytes(),
-                    caller_law: n.law,
+                    caller_law: law,
                     session,
                     version: 1,
                     held_since: None,
                     held: std::time::Duration::ZERO,
                     phone_answer: None,
+                    late_offer: late,
                 },
-                leg_media(&n),
+                caller_media,
             ));
         }
         let trying = Response::for_request(&req, StatusCode::TRYING, "Trying");
@@ -803,7 +819,9 @@ impl SipCore {
                     agent_port,
                 },
             );
-            self.media_op(key, MediaOp::Set(Leg::Caller, caller_media));
+            if let Some(m) = caller_media {
+                self.media_op(key, MediaOp::Set(Leg::Caller, m));
+            }
         }
         self.notice(CallNotice::Incoming {
             call: key,
@@ -1616,6 +1634,23 @@ impl SipCore {
         {
             self.calls.retransmits.remove(&(rt.poll_timeout(), key));
         }
+        // A late offer's answer (RFC 3264 via RFC 3261 13.2.1).
+        let late = self
+            .calls
+            .calls
+            .get_mut(&key)
+            .and_then(|c| c.media.as_mut())
+            .is_some_and(|m| std::mem::take(&mut m.late_offer));
+        if late {
+            let n = std::str::from_utf8(&req.body)
+                .ok()
+                .and_then(|t| sdp::parse(t).ok())
+                .and_then(|s| sdp::accept_answer(&s).ok());
+            match n {
+                Some(n) => self.media_op(key, MediaOp::Set(Leg::Caller, leg_media(&n))),
+                None => tracing::info!("a caller's ACK brought no usable answer"),
+            }
+        }
     }
 
     fn on_bye(&mut self, now: MonoTime, key: CallKey, side: Side) {
@@ -1947,6 +1982,7 @@ impl SipCore {
                     held_since: None,
                     held: std::time::Duration::ZERO,
                     phone_answer: None,
+                    late_offer: false,
                 });
             }
             self.media_op(
@@ -3001,6 +3037,80 @@ mod tests {
         assert_eq!(hold, Some(std::time::Duration::from_secs(3)));
         assert!(ops.contains(&MediaOp::Stop));
         assert_eq!(c.calls_mut().len(), 0);
+    }
+
+    /// A caller's INVITE without an offer (late offer): our 200 carries an offer and the
+    /// caller's ACK the answer, which gives the bridge the caller's media.
+    #[test]
+    fn a_late_offer_is_answered_in_the_callers_ack() {
+        let tenant = TenantId::from_uuid(uuid::Uuid::from_u128(1));
+        let queue = QueueId::from_uuid(uuid::Uuid::from_u128(4));
+        let interaction = InteractionId::from_uuid(uuid::Uuid::from_u128(2));
+        let agent = AgentId::from_uuid(uuid::Uuid::from_u128(3));
+        let mut c = anchored_core(tenant, queue);
+        let now = MonoTime::from_secs(1);
+        let invite = "INVITE sip:1001@127.0.0.1 SIP/2.0\r\nVia: SIP/2.0/UDP 127.0.0.1:5080;branch=z9hG4bKlate\r\nFrom: <sip:+4930111@127.0.0.1>;tag=a\r\nTo: <sip:1001@127.0.0.1>\r\nCall-ID: late\r\nCSeq: 1 INVITE\r\nContact: <sip:c@127.0.0.1:5080>\r\nContent-Length: 0\r\n\r\n";
+        c.handle_message(now, msg(invite), peer(TRUNK));
+        let (_, notices, ops) = drain_all(&mut c, now);
+        assert_eq!(ops.len(), 1, "ports, but no caller media yet: {ops:?}");
+        let Some(CallNotice::Incoming { call, .. }) = notices.first().cloned() else {
+            panic!("{notices:?}");
+        };
+        c.call_queued(now, call, Ok(interaction));
+        c.offer(
+            now,
+            tenant,
+            interaction,
+            agent,
+            "agent1",
+            "demo.local",
+            vec![phone_binding(now)],
+        );
+        let (sent, _, _) = drain_all(&mut c, now);
+        let ring = requests(&sent, PHONE, Method::Invite)[0].clone();
+        let phone_sdp = b"v=0\r\no=p 1 1 IN IP4 127.0.0.1\r\ns=-\r\nc=IN IP4 127.0.0.1\r\nt=0 0\r\nm=audio 5004 RTP/AVP 0\r\n";
+        let ok = answer(
+            &ring,
+            200,
+            &[("Contact", "<sip:agent1@127.0.0.1:5070>")],
+            phone_sdp,
+        );
+        c.handle_message(now, ok, peer(PHONE));
+        drain_all(&mut c, now);
+        c.accepted(now, interaction, true);
+        let (sent, _, _) = drain_all(&mut c, now);
+        let ok = responses_to(&sent, TRUNK)
+            .into_iter()
+            .find(|r| r.status == StatusCode::OK)
+            .expect("answered");
+        let body = String::from_utf8(ok.body.clone()).expect("utf-8");
+        assert!(
+            body.contains("m=audio 30000 RTP/AVP 0 8 101"),
+            "an offer: {body}"
+        );
+        let tag = ok.headers.to().expect("to").tag().expect("tag").to_string();
+        let head = format!(
+            "ACK sip:switchboard@127.0.0.1:5060 SIP/2.0\r\nVia: SIP/2.0/UDP 127.0.0.1:5080;branch=z9hG4bKack\r\nFrom: <sip:+4930111@127.0.0.1>;tag=a\r\nTo: <sip:1001@127.0.0.1>;tag={tag}\r\nCall-ID: late\r\nCSeq: 1 ACK\r\n"
+        );
+        let answer_sdp = "v=0\r\no=c 1 1 IN IP4 192.0.2.5\r\ns=-\r\nc=IN IP4 192.0.2.5\r\nt=0 0\r\nm=audio 4000 RTP/AVP 8\r\n";
+        c.handle_message(
+            now,
+            with_body(&head, "application/sdp", answer_sdp),
+            peer(TRUNK),
+        );
+        let (_, _, ops) = drain_all(&mut c, now);
+        assert_eq!(
+            ops,
+            vec![MediaOp::Set(
+                Leg::Caller,
+                LegMedia {
+                    law: Law::Alaw,
+                    payload_type: 8,
+                    telephone_event: None,
+                    remote: Some("192.0.2.5:4000".parse().expect("addr")),
+                }
+            )]
+        );
     }
 
     #[test]

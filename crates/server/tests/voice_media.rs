@@ -933,3 +933,192 @@ async fn ivr_keys_come_by_sip_info_and_in_band_tones() {
         admin.wait_for(&id, |v| v["state"] == "ended").await;
     }
 }
+
+/// `sox FILE -n remix CHANNEL stats`: the channel's RMS level in dB.
+fn sox_rms_db(file: &std::path::Path, channel: u16) -> f64 {
+    let out = Command::new("sox")
+        .arg(file)
+        .args(["-n", "remix", &channel.to_string(), "stats"])
+        .output()
+        .expect("sox (Debian package sox) is installed");
+    let text = String::from_utf8_lossy(&out.stderr);
+    text.lines()
+        .find(|l| l.starts_with("RMS lev dB"))
+        .and_then(|l| l.split_whitespace().last())
+        .and_then(|v| v.parse().ok())
+        .unwrap_or_else(|| panic!("no RMS level in sox's statistics: {text}"))
+}
+
+/// The demo's support queue records every call: a call to 1001 answered by agent1's phone is
+/// recorded as a stereo WAV (caller left, agent right) with both sides' audio, a pause through
+/// the API (card details) is silence in the file and a span in its metadata, and the file's
+/// length matches the talk time within 5%.
+#[tokio::test]
+async fn a_recorded_call_is_stereo_with_both_sides_and_a_silent_pause() {
+    let dir = TempDir::new("media-record");
+    let s = Server::start(&dir.0);
+    let sip = s.sip.expect("sip");
+    let admin = s.login("admin", "admin").await;
+    let agent = available(&s, "agent1").await;
+    let mut phone = AgentPhone::register(sip, "agent1");
+    let caller = tokio::task::spawn_blocking(move || Caller::dial(sip, "1001"));
+    let phone = tokio::task::spawn_blocking(move || {
+        phone.answer(15);
+        phone
+    })
+    .await
+    .expect("answer");
+    let caller = caller.await.expect("dial");
+    let it = wait_state(&admin, |c| c["state"] == "connected").await;
+    let id = it["id"].as_str().expect("id").to_owned();
+    // The recording began with the bridge.
+    let recs = admin
+        .poll(
+            &format!("/api/v1/interactions/{id}/recordings"),
+            Duration::from_secs(5),
+            |v| v.as_array().is_some_and(|a| !a.is_empty()),
+        )
+        .await;
+    assert_eq!(recs[0]["state"], "recording", "{recs}");
+    let rid = recs[0]["id"].as_str().expect("recording id").to_owned();
+
+    // 1 s of the caller, then 1 s of the agent.
+    let (caller, phone) = tokio::task::spawn_blocking(move || {
+        caller.ua.stream(caller.our_media, Law::Alaw, 100, 50);
+        phone
+            .ua
+            .stream(phone.our_media.expect("offered"), Law::Ulaw, 500, 50);
+        (caller, phone)
+    })
+    .await
+    .expect("talk");
+    // The caller reads out a card number: paused, 1 s of the caller, resumed.
+    let p = agent
+        .post(
+            &format!("/api/v1/interactions/{id}/recording/pause"),
+            Value::Null,
+        )
+        .await
+        .expect(200);
+    assert_eq!(p["recording_id"], rid.as_str(), "{p}");
+    let caller = tokio::task::spawn_blocking(move || {
+        caller.ua.stream(caller.our_media, Law::Alaw, 150, 50);
+        caller
+    })
+    .await
+    .expect("card");
+    agent
+        .post(
+            &format!("/api/v1/interactions/{id}/recording/resume"),
+            Value::Null,
+        )
+        .await
+        .expect(200);
+    agent
+        .post(
+            &format!("/api/v1/interactions/{id}/recording/resume"),
+            Value::Null,
+        )
+        .await
+        .expect_error(409, "wrong_state");
+    let mut caller = tokio::task::spawn_blocking(move || {
+        caller.ua.stream(caller.our_media, Law::Alaw, 200, 25);
+        caller
+    })
+    .await
+    .expect("talk");
+    tokio::task::spawn_blocking(move || {
+        caller.hang_up();
+        phone.bye(10);
+    })
+    .await
+    .expect("bye");
+
+    let rec = admin
+        .poll(
+            &format!("/api/v1/recordings/{rid}"),
+            Duration::from_secs(10),
+            |v| v["state"] == "complete",
+        )
+        .await;
+    assert_eq!(rec["channels"], 2, "{rec}");
+    let spans = rec["paused_spans"].as_array().expect("spans");
+    assert_eq!(spans.len(), 1, "{rec}");
+    let (from, to) = (
+        spans[0]["from_ms"].as_u64().expect("from"),
+        spans[0]["to_ms"].as_u64().expect("to"),
+    );
+    assert!(
+        (700..=1600).contains(&(to - from)),
+        "the pause lasted about the card's second: {from}..{to}"
+    );
+    let it = admin.wait_for(&id, |v| v["state"] != "connected").await;
+    let ended = &events_of(&it, "interaction.call_ended")[0];
+    let talk_ms = ended["data"]["talk_s"].as_f64().expect("talk_s") * 1000.0;
+    let duration_ms = rec["duration_ms"].as_f64().expect("duration");
+    assert!(
+        (duration_ms - talk_ms).abs() <= talk_ms * 0.05,
+        "recording {duration_ms} ms, talk {talk_ms} ms"
+    );
+    let types = event_types(&it);
+    for k in [
+        "recording.started",
+        "recording.paused",
+        "recording.resumed",
+        "recording.completed",
+    ] {
+        assert!(types.iter().any(|t| t == k), "{k} in {types:?}");
+    }
+
+    // The file: stereo, both sides heard (sox), silence in the paused span.
+    let r = admin
+        .http
+        .get(format!("{}/api/v1/recordings/{rid}/audio", admin.base))
+        .bearer_auth(&admin.token)
+        .send()
+        .await
+        .expect("download");
+    assert_eq!(r.status(), 200);
+    let bytes = r.bytes().await.expect("audio").to_vec();
+    let file = dir.0.join("call.wav");
+    std::fs::write(&file, &bytes).expect("write");
+    let (left, right) = (sox_rms_db(&file, 1), sox_rms_db(&file, 2));
+    assert!(
+        left > -30.0,
+        "the caller's channel carries audio: {left} dB"
+    );
+    assert!(
+        right > -30.0,
+        "the agent's channel carries audio: {right} dB"
+    );
+    let w = switchboard_media::wav::parse(&bytes).expect("wav");
+    assert_eq!((w.channels, w.rate), (2, 8000));
+    let frames = w.samples.len() / 2;
+    let ms = |f: usize| f as u64 * 1000 / 8000;
+    assert!(
+        (ms(frames) as f64 - duration_ms).abs() < 50.0,
+        "{} frames for {duration_ms} ms",
+        frames
+    );
+    let at = |ms: u64| (ms * 8) as usize;
+    let paused = &w.samples[at(from + 50) * 2..at(to.saturating_sub(50)) * 2];
+    assert!(paused.iter().all(|s| *s == 0), "the paused span is silence");
+    // The caller's first second is on the left only (the agent's next second on the right).
+    let start = w
+        .samples
+        .chunks(2)
+        .position(|f| f[0].abs() > 1000)
+        .expect("the caller is heard");
+    let first: Vec<&[i16]> = w.samples.chunks(2).skip(start).take(at(800)).collect();
+    let caller_part: Vec<i16> = first.iter().map(|f| f[0]).collect();
+    let agent_side_then: Vec<i16> = first.iter().map(|f| f[1]).collect();
+    assert!(
+        loud(&caller_part) > caller_part.len() / 3,
+        "the caller on the left"
+    );
+    assert!(
+        loud(&agent_side_then) < agent_side_then.len() / 10,
+        "the agent was silent then"
+    );
+    drop(agent);
+}

@@ -380,8 +380,6 @@ pub struct RecordingDone {
 
 /// What to do to a live call's recording.
 #[derive(Debug, Clone, PartialEq)]
-// Used by the recordings module (built alongside) through `VoiceHandle::record`.
-#[allow(dead_code)]
 pub enum RecordingAction {
     /// Start recording into this file.
     Start(PathBuf),

@@ -32,6 +32,7 @@ mod driver;
 mod ivr;
 pub mod media;
 mod prompts;
+pub mod record_calls;
 pub use driver::{caller_number, parse_network};
 pub(crate) use driver::{customer_for, outbound_number};
 mod transport;
@@ -241,8 +242,6 @@ pub struct CallRecorder {
     recordings: tokio::sync::broadcast::Sender<media::RecordingDone>,
 }
 
-// Used by the recordings module (built alongside); tests use it meanwhile.
-#[allow(dead_code)]
 impl CallRecorder {
     /// Starts (into a file), pauses or resumes recording the call of `interaction`; false when
     /// the SIP engine has stopped. A call this process does not hold is ignored.
@@ -259,18 +258,6 @@ impl CallRecorder {
     /// Finished recordings (interaction, path, duration, paused spans), as they complete.
     pub fn subscribe(&self) -> tokio::sync::broadcast::Receiver<media::RecordingDone> {
         self.recordings.subscribe()
-    }
-
-    /// Where a call's recording goes by default: `<data_dir>/recordings/<tenant>/<id>.wav`.
-    pub fn default_path(
-        data_dir: &std::path::Path,
-        tenant: TenantId,
-        interaction: InteractionId,
-    ) -> std::path::PathBuf {
-        data_dir
-            .join("recordings")
-            .join(tenant.to_string())
-            .join(format!("{interaction}.wav"))
     }
 }
 

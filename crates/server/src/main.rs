@@ -253,6 +253,7 @@ async fn serve(cfg: config::Config) -> anyhow::Result<()> {
     let outbox = messaging::outbox::start(state.clone());
     transcript::start(state.clone());
     let (smtp_addr, smtp) = email::start(state.clone(), cfg.smtp).await?;
+    let imap = email::imap::start(&state);
     let voice = voice::start(state.clone(), cfg.sip).await?;
     let _ = state.sip_accounts.set(voice.reloader());
     let addr = listener.local_addr()?;
@@ -268,6 +269,7 @@ async fn serve(cfg: config::Config) -> anyhow::Result<()> {
     tracing::info!("shutting down: draining engines");
     voice.stop();
     smtp.abort();
+    imap.iter().for_each(tokio::task::JoinHandle::abort);
     state.stop_engines().await;
     outbox.abort();
     store.close().await;

@@ -1044,3 +1044,284 @@ async fn a_chat_transcript_asked_for_in_the_widget_is_mailed_when_the_chat_ends(
     tokio::time::sleep(Duration::from_millis(300)).await;
     assert_eq!(sink.mails().len(), 1);
 }
+
+// ----- SPF / DKIM / DMARC -----
+
+/// A small authoritative DNS server on loopback UDP answering TXT queries from a table (names
+/// lower-case, without the final dot); other names get NXDOMAIN, other types an empty answer.
+struct Dns {
+    addr: SocketAddr,
+}
+
+impl Dns {
+    async fn start(records: Vec<(&str, String)>) -> Dns {
+        let sock = tokio::net::UdpSocket::bind("127.0.0.1:0")
+            .await
+            .expect("bind dns");
+        let addr = sock.local_addr().expect("addr");
+        let table: std::collections::HashMap<String, Vec<String>> =
+            records
+                .into_iter()
+                .fold(Default::default(), |mut m, (k, v)| {
+                    m.entry(k.to_owned()).or_default().push(v);
+                    m
+                });
+        tokio::spawn(async move {
+            let mut buf = [0u8; 1500];
+            loop {
+                let Ok((n, from)) = sock.recv_from(&mut buf).await else {
+                    return;
+                };
+                if let Some(answer) = dns_answer(&buf[..n], &table) {
+                    let _ = sock.send_to(&answer, from).await;
+                }
+            }
+        });
+        Dns { addr }
+    }
+}
+
+/// RFC 1035 4.1: the response to one query.
+fn dns_answer(q: &[u8], table: &std::collections::HashMap<String, Vec<String>>) -> Option<Vec<u8>> {
+    if q.len() < 12 {
+        return None;
+    }
+    let mut i = 12;
+    let mut labels = Vec::new();
+    loop {
+        let len = *q.get(i)? as usize;
+        i += 1;
+        if len == 0 {
+            break;
+        }
+        labels.push(String::from_utf8_lossy(q.get(i..i + len)?).to_ascii_lowercase());
+        i += len;
+    }
+    let qtype = u16::from_be_bytes([*q.get(i)?, *q.get(i + 1)?]);
+    let question = &q[12..i + 4];
+    let name = labels.join(".");
+    let found = table.get(&name);
+    let answers: Vec<&String> = match (found, qtype) {
+        (Some(v), 16) => v.iter().collect(),
+        _ => Vec::new(),
+    };
+    let rcode = if found.is_none() && !table.keys().any(|k| k.ends_with(&format!(".{name}"))) {
+        3
+    } else {
+        0
+    };
+    let mut r = Vec::new();
+    r.extend_from_slice(&q[0..2]);
+    r.extend_from_slice(&[0x84 | (q[2] & 1), 0x80 | rcode]);
+    r.extend_from_slice(&[0, 1]);
+    r.extend_from_slice(&(answers.len() as u16).to_be_bytes());
+    r.extend_from_slice(&[0, 0, 0, 0]);
+    r.extend_from_slice(question);
+    for a in answers {
+        let mut rdata = Vec::new();
+        for chunk in a.as_bytes().chunks(255) {
+            rdata.push(chunk.len() as u8);
+            rdata.extend_from_slice(chunk);
+        }
+        r.extend_from_slice(&[0xc0, 0x0c, 0, 16, 0, 1, 0, 0, 0, 60]);
+        r.extend_from_slice(&(rdata.len() as u16).to_be_bytes());
+        r.extend_from_slice(&rdata);
+    }
+    Some(r)
+}
+
+/// A test DKIM key (Ed25519, PKCS#8) and the DNS records of example.test: the key under
+/// selector `sel`, SPF allowing 127.0.0.1, and a DMARC reject policy.
+fn test_key() -> (Vec<u8>, Vec<(&'static str, String)>) {
+    use mail_auth::common::crypto::Ed25519Key;
+    let pkcs8 = Ed25519Key::generate_pkcs8().expect("generate a test key");
+    let key = Ed25519Key::from_pkcs8_der(&pkcs8).expect("key");
+    let public = base64::engine::general_purpose::STANDARD.encode(key.public_key());
+    let records = vec![
+        (
+            "sel._domainkey.example.test",
+            format!("v=DKIM1; k=ed25519; p={public}"),
+        ),
+        ("example.test", "v=spf1 ip4:127.0.0.1 -all".to_owned()),
+        ("_dmarc.example.test", "v=DMARC1; p=reject".to_owned()),
+    ];
+    (pkcs8, records)
+}
+
+/// A mail from sara@example.test signed with the test key by example.test.
+fn signed_mail(pkcs8: &[u8], message_id: &str, text: &str) -> Vec<u8> {
+    use mail_auth::common::crypto::Ed25519Key;
+    use mail_auth::common::headers::HeaderWriter;
+    use mail_auth::dkim::DkimSigner;
+    let key = Ed25519Key::from_pkcs8_der(pkcs8).expect("key");
+    let body = format!(
+        "From: Sara <sara@example.test>\r\nTo: support@demo.example\r\nSubject: Signed order question\r\nMessage-ID: <{message_id}>\r\nDate: Fri, 04 Dec 2026 10:00:00 +0000\r\n\r\n{text}\r\n"
+    );
+    let sig = DkimSigner::from_key(key)
+        .domain("example.test")
+        .selector("sel")
+        .headers(["From", "To", "Subject", "Message-ID", "Date"])
+        .sign(body.as_bytes())
+        .expect("sign");
+    let mut raw = sig.to_header().into_bytes();
+    raw.extend_from_slice(body.as_bytes());
+    raw
+}
+
+/// Sends raw mail (CRLF line ends, no final dot) with SMTP dot-stuffing.
+async fn deliver_mail(s: &Server, raw: &[u8]) -> Vec<String> {
+    let mut data = Vec::new();
+    for line in raw.split_inclusive(|b| *b == b'\n') {
+        if line.starts_with(b".") {
+            data.push(b'.');
+        }
+        data.extend_from_slice(line);
+    }
+    data.extend_from_slice(b".\r\n");
+    smtp_talk(
+        s,
+        &[
+            b"EHLO mx.example.test\r\n",
+            b"MAIL FROM:<sara@example.test>\r\n",
+            b"RCPT TO:<support@demo.example>\r\n",
+            b"DATA\r\n",
+            &data,
+        ],
+    )
+    .await
+}
+
+/// The `headers.auth` of the mail with this Message-ID, once its interaction exists.
+async fn auth_of(admin: &Session, message_id: &str) -> Value {
+    for _ in 0..200 {
+        for it in email_interactions(admin).await {
+            let v = email_view(admin, it["id"].as_str().expect("id")).await;
+            if let Some(m) = v["email"]["mails"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .find(|m| m["rfc_message_id"] == message_id)
+            {
+                return m["headers"]["auth"].clone();
+            }
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    panic!("no stored mail {message_id}");
+}
+
+fn server_with_dns(dir: &TempDir, dns: &str, timeout_ms: u64) -> Server {
+    let cfg = dir.0.join("switchboard.toml");
+    std::fs::write(&cfg, format!("[email]\ndns_timeout_ms = {timeout_ms}\n"))
+        .expect("write config");
+    Server::start_with(
+        &dir.0,
+        &["--config", cfg.to_str().expect("utf8")],
+        &[("SWITCHBOARD_DNS", dns)],
+    )
+}
+
+#[tokio::test]
+async fn spf_dkim_and_dmarc_are_verified_and_shown_a_tampered_body_fails() {
+    let dir = TempDir::new("email-auth");
+    let (key, mut records) = test_key();
+    records.push(("strict.example.test", "v=spf1 -all".to_owned()));
+    let dns = Dns::start(records).await;
+    let s = server_with_dns(&dir, &dns.addr.to_string(), 1000);
+    let admin = s.login("admin", "admin").await;
+
+    let raw = signed_mail(&key, "signed-1@example.test", "Where is order 77?");
+    let replies = deliver_mail(&s, &raw).await;
+    assert!(
+        replies.last().expect("reply").starts_with("250"),
+        "{replies:?}"
+    );
+    let auth = auth_of(&admin, "signed-1@example.test").await;
+    assert_eq!(auth["verified"], true, "{auth}");
+    assert_eq!(auth["spf"]["result"], "pass", "{auth}");
+    assert_eq!(auth["spf"]["domain"], "example.test", "{auth}");
+    assert_eq!(auth["dkim"][0]["result"], "pass", "{auth}");
+    assert_eq!(auth["dkim"][0]["domain"], "example.test", "{auth}");
+    assert_eq!(auth["dkim"][0]["selector"], "sel", "{auth}");
+    assert_eq!(auth["dmarc"]["result"], "pass", "{auth}");
+    assert_eq!(auth["dmarc"]["policy"], "reject", "{auth}");
+    assert_eq!(auth["dmarc"]["dkim_aligned"], "pass", "{auth}");
+
+    // The body changed after signing: the body hash no longer matches (RFC 6376 6.1.3).
+    let raw = signed_mail(&key, "signed-2@example.test", "Where is order 77?");
+    let tampered = String::from_utf8(raw)
+        .expect("utf8")
+        .replace("order 77?", "order 78?");
+    let replies = deliver_mail(&s, tampered.as_bytes()).await;
+    assert!(
+        replies.last().expect("reply").starts_with("250"),
+        "a failing signature does not refuse the mail: {replies:?}"
+    );
+    let auth = auth_of(&admin, "signed-2@example.test").await;
+    assert_eq!(auth["dkim"][0]["result"], "fail", "{auth}");
+    assert_eq!(auth["dkim"][0]["domain"], "example.test", "{auth}");
+    // SPF still passes aligned, so DMARC passes on SPF (RFC 7489 4.2).
+    assert_eq!(auth["spf"]["result"], "pass", "{auth}");
+    assert_ne!(auth["dmarc"]["dkim_aligned"], "pass", "{auth}");
+    assert_eq!(auth["dmarc"]["result"], "pass", "{auth}");
+    assert_eq!(auth["dmarc"]["spf_aligned"], "pass", "{auth}");
+
+    // A domain whose SPF allows no host at all (`-all`): SPF fails, the mail is kept.
+    let replies = smtp_talk(
+        &s,
+        &[
+            b"EHLO mx.example.test\r\n",
+            b"MAIL FROM:<bob@strict.example.test>\r\n",
+            b"RCPT TO:<support@demo.example>\r\n",
+            b"DATA\r\n",
+            b"From: bob@strict.example.test\r\nMessage-ID: <strict-1@example.test>\r\nSubject: hi\r\n\r\nhello\r\n.\r\n",
+        ],
+    )
+    .await;
+    assert!(
+        replies.last().expect("reply").starts_with("250"),
+        "{replies:?}"
+    );
+    let auth = auth_of(&admin, "strict-1@example.test").await;
+    assert_eq!(auth["spf"]["result"], "fail", "{auth}");
+    assert_eq!(auth["spf"]["domain"], "strict.example.test", "{auth}");
+    assert_eq!(auth["dkim"], json!([]), "{auth}");
+}
+
+#[tokio::test]
+async fn without_dns_mail_is_accepted_quickly_with_temperror() {
+    let dir = TempDir::new("email-auth-nodns");
+    // A DNS server that never answers: a bound socket nobody reads.
+    let silent = std::net::UdpSocket::bind("127.0.0.1:0").expect("bind");
+    let s = server_with_dns(&dir, &silent.local_addr().expect("addr").to_string(), 300);
+    let admin = s.login("admin", "admin").await;
+    let (key, _) = test_key();
+    let raw = signed_mail(&key, "nodns-1@example.test", "Anyone there?");
+    let started = std::time::Instant::now();
+    let replies = deliver_mail(&s, &raw).await;
+    let took = started.elapsed();
+    assert!(
+        replies.last().expect("reply").starts_with("250"),
+        "{replies:?}"
+    );
+    assert!(took < Duration::from_secs(5), "the 250 took {took:?}");
+    let auth = auth_of(&admin, "nodns-1@example.test").await;
+    assert_eq!(auth["spf"]["result"], "temperror", "{auth}");
+    assert_eq!(auth["dkim"][0]["result"], "temperror", "{auth}");
+    assert_eq!(auth["dmarc"]["result"], "temperror", "{auth}");
+    // Right after a timeout the resolver rests: the next mail is not slowed down at all.
+    let raw = signed_mail(&key, "nodns-2@example.test", "Still there?");
+    let started = std::time::Instant::now();
+    let replies = deliver_mail(&s, &raw).await;
+    assert!(
+        replies.last().expect("reply").starts_with("250"),
+        "{replies:?}"
+    );
+    assert!(
+        started.elapsed() < Duration::from_secs(2),
+        "{:?}",
+        started.elapsed()
+    );
+    let auth = auth_of(&admin, "nodns-2@example.test").await;
+    assert_eq!(auth["dkim"][0]["result"], "temperror", "{auth}");
+}

@@ -200,4 +200,42 @@ impl Store {
             .await?;
         row.as_ref().map(email_from_row).transpose()
     }
+
+    /// How far an IMAP mailbox was imported: `(uid_validity, last_uid)`.
+    pub async fn imap_state(&self, mailbox: &str) -> Result<Option<(i64, i64)>> {
+        let row =
+            sqlx::query("SELECT uid_validity, last_uid FROM imap_mailboxes WHERE mailbox = $1")
+                .bind(mailbox)
+                .fetch_optional(self.pool())
+                .await?;
+        Ok(match row {
+            Some(r) => Some((r.try_get(0)?, r.try_get(1)?)),
+            None => None,
+        })
+    }
+
+    /// Records that an IMAP mailbox was imported up to `last_uid` under `uid_validity`.
+    pub async fn set_imap_state(
+        &self,
+        tenant: TenantId,
+        mailbox: &str,
+        uid_validity: i64,
+        last_uid: i64,
+        now: i64,
+    ) -> Result<()> {
+        sqlx::query(
+            "INSERT INTO imap_mailboxes (mailbox, tenant_id, uid_validity, last_uid, updated_at)
+             VALUES ($1, $2, $3, $4, $5)
+             ON CONFLICT (mailbox) DO UPDATE SET tenant_id = $2, uid_validity = $3,
+               last_uid = $4, updated_at = $5",
+        )
+        .bind(mailbox)
+        .bind(tenant.to_string())
+        .bind(uid_validity)
+        .bind(last_uid)
+        .bind(now)
+        .execute(self.pool())
+        .await?;
+        Ok(())
+    }
 }

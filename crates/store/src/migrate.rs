@@ -20,6 +20,8 @@ const SQLITE: &[(i64, &str)] = &[
         9,
         include_str!("../migrations/sqlite/0009_voice_outbound.sql"),
     ),
+    // 10 is taken by a change on another branch.
+    (11, include_str!("../migrations/sqlite/0011_imap.sql")),
 ];
 
 pub(crate) async fn apply(pool: &SqlitePool) -> Result<()> {

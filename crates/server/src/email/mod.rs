@@ -9,6 +9,8 @@
 //! `display_name`?, `ack_text`?, `response_time`?). The SMTP session itself is sans-IO in
 //! [`smtp`]; reading a mail is pure in [`parse`].
 
+pub mod auth;
+pub mod imap;
 pub mod parse;
 pub mod smtp;
 
@@ -41,6 +43,8 @@ const SHARDS: usize = 64;
 pub struct Email {
     shards: Vec<tokio::sync::Mutex<()>>,
     relay: Option<lettre::AsyncSmtpTransport<lettre::Tokio1Executor>>,
+    /// SPF/DKIM/DMARC of received mail.
+    pub verifier: auth::Verifier,
 }
 
 impl Email {
@@ -58,6 +62,7 @@ impl Email {
         Email {
             shards: (0..SHARDS).map(|_| tokio::sync::Mutex::new(())).collect(),
             relay,
+            verifier: auth::Verifier::new(&cfg.email),
         }
     }
 
@@ -96,7 +101,7 @@ pub async fn start(
     let sessions = std::sync::Arc::new(tokio::sync::Semaphore::new(s.config.email.max_sessions));
     let task = tokio::spawn(async move {
         loop {
-            let (stream, _peer) = match listener.accept().await {
+            let (stream, peer) = match listener.accept().await {
                 Ok(x) => x,
                 Err(e) => {
                     tracing::warn!(error = %e, "smtp: accept failed");
@@ -117,7 +122,7 @@ pub async fn start(
             };
             tokio::spawn(async move {
                 let _ = stream.set_nodelay(true);
-                session(&s, stream, tls).await;
+                session(&s, stream, peer, tls).await;
                 drop(permit);
             });
         }
@@ -157,6 +162,7 @@ pub fn tls_acceptor(
 async fn session(
     s: &AppState,
     stream: tokio::net::TcpStream,
+    peer: SocketAddr,
     tls: Option<tokio_rustls::TlsAcceptor>,
 ) {
     let cfg = &s.config.email;
@@ -170,7 +176,7 @@ async fn session(
     if io.get_mut().write_all(greeting.as_bytes()).await.is_err() {
         return;
     }
-    let Some(io) = drive(s, io, &mut sess).await else {
+    let Some(io) = drive(s, io, peer, &mut sess).await else {
         return;
     };
     let Some(acceptor) = tls else { return };
@@ -179,7 +185,13 @@ async fn session(
     match acceptor.accept(tcp).await {
         Ok(stream) => {
             sess.handle_tls();
-            drive(s, BufReader::with_capacity(64 * 1024, stream), &mut sess).await;
+            drive(
+                s,
+                BufReader::with_capacity(64 * 1024, stream),
+                peer,
+                &mut sess,
+            )
+            .await;
         }
         Err(_) => {
             metrics::counter!("switchboard_email_refused_total", "reason" => "tls_handshake")
@@ -192,6 +204,7 @@ async fn session(
 async fn drive<S>(
     s: &AppState,
     mut io: BufReader<S>,
+    peer: SocketAddr,
     sess: &mut smtp::Session,
 ) -> Option<BufReader<S>>
 where
@@ -244,7 +257,7 @@ where
                 Some(sess.handle_recipient(found))
             }
             smtp::Step::Store(env) => {
-                let outcome = deliver(s, &accounts, &env).await;
+                let outcome = deliver(s, &accounts, peer, &env).await;
                 accounts.clear();
                 Some(sess.handle_stored(outcome))
             }
@@ -281,8 +294,20 @@ where
 async fn deliver(
     s: &AppState,
     accounts: &HashMap<String, ChannelAccount>,
+    peer: SocketAddr,
     env: &smtp::Envelope,
 ) -> Result<String, (bool, String)> {
+    // Verified once per mail, whatever the number of its recipients.
+    let origin = auth::Origin {
+        ip: Some(peer.ip()),
+        helo: env.helo.clone(),
+        mail_from: env.mail_from.clone(),
+    };
+    let checks = s
+        .email
+        .verifier
+        .verify(&env.data, &origin, s.clock.wall_ms())
+        .await;
     let mut done: Vec<String> = Vec::new();
     let mut ids = Vec::new();
     for rcpt in &env.rcpt_to {
@@ -294,7 +319,7 @@ async fn deliver(
             continue;
         }
         done.push(key);
-        match receive(s, a, &env.mail_from, &env.data).await {
+        match receive(s, a, &env.mail_from, &env.data, &checks).await {
             Ok(id) => ids.push(id),
             Err(e) => {
                 metrics::counter!("switchboard_email_refused_total", "reason" => if e.0 { "unreadable" } else { "temporary" }).increment(1);
@@ -313,12 +338,14 @@ async fn deliver(
 /// ticket reference in the subject) joins its interaction if that has not ended; anything else
 /// is a new interaction in the account's queue, acknowledged if the account says so and the
 /// mail was written by a person. Raw and parsed mail are stored in one transaction before this
-/// returns (and the SMTP client hears 250). `Err((permanent, reason))` otherwise.
+/// returns (and the SMTP client hears 250). `Err((permanent, reason))` otherwise. `checks` are
+/// the SPF/DKIM/DMARC results ([`auth::Verifier::verify`]), recorded with the mail.
 pub async fn receive(
     s: &AppState,
     a: &ChannelAccount,
     mail_from: &str,
     raw: &[u8],
+    checks: &Value,
 ) -> Result<String, (bool, String)> {
     let temporary = |e: ApiError| {
         tracing::warn!(error = %e.message, account = %a.id, "email: cannot store a received mail");
@@ -357,7 +384,7 @@ pub async fn receive(
     {
         return Ok(id);
     }
-    intake(s, a, &p, &sender, raw, attachments)
+    intake(s, a, &p, &sender, raw, attachments, checks)
         .await
         .map_err(temporary)
 }
@@ -381,6 +408,7 @@ async fn intake(
     sender: &str,
     raw: &[u8],
     attachments: Value,
+    checks: &Value,
 ) -> Result<String, ApiError> {
     let tenant = a.tenant;
     let now = s.clock.wall_ms();
@@ -449,7 +477,11 @@ async fn intake(
         direction: "in".into(),
         rfc_message_id: p.message_id.clone(),
         subject: Sensitive::new(p.subject.clone()),
-        parsed: Sensitive::new(p.summary(&attachments)),
+        parsed: Sensitive::new({
+            let mut v = p.summary(&attachments);
+            v["auth"] = checks.clone();
+            v
+        }),
         raw: Sensitive::new(raw.to_vec()),
         ticket_ref,
     };

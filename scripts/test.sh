@@ -9,8 +9,9 @@ step() { printf '\n==> %s\n' "$*"; }
 
 # Debian packages the end-to-end tests use: SIPp and baresip (its headless core) for voice, Node
 # for the browser tests (which install Chromium and fonts themselves, tests/e2e/run.sh), curl for
-# readiness checks, swaks for email.
-need_pkgs=(sip-tester baresip-core curl swaks)
+# readiness checks, swaks for email, Dovecot for IMAP polling (each test starts a private one on
+# a free port with its own config; the system service is not used).
+need_pkgs=(sip-tester baresip-core curl swaks dovecot-imapd)
 command -v node >/dev/null 2>&1 || need_pkgs+=(nodejs)
 command -v npm >/dev/null 2>&1 || need_pkgs+=(npm)
 if ((${#need_pkgs[@]})); then

@@ -1325,3 +1325,267 @@ async fn without_dns_mail_is_accepted_quickly_with_temperror() {
     let auth = auth_of(&admin, "nodns-2@example.test").await;
     assert_eq!(auth["dkim"][0]["result"], "temperror", "{auth}");
 }
+
+// ----- IMAP polling against a real Dovecot -----
+
+/// A private Dovecot (IMAP only, plain text on loopback) with one passwd-file user `sara` /
+/// `secret`, all under a temp dir; stopped when dropped.
+struct Dovecot {
+    port: u16,
+    child: std::process::Child,
+    /// Its sockets: a short path of its own (a Unix socket path has at most 107 bytes).
+    run: std::path::PathBuf,
+}
+
+impl Dovecot {
+    fn start(dir: &std::path::Path) -> Dovecot {
+        let bin = ["/usr/sbin/dovecot", "/usr/local/sbin/dovecot"]
+            .into_iter()
+            .find(|p| std::path::Path::new(p).exists())
+            .unwrap_or_else(|| {
+                panic!("dovecot is not installed: apt-get install -y dovecot-imapd (scripts/test.sh installs it)")
+            });
+        let root = dir.join("dovecot");
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .and_then(|l| l.local_addr())
+            .expect("a free port")
+            .port();
+        let run = std::path::PathBuf::from(format!("/tmp/sbdv-{}-{port}", std::process::id()));
+        std::fs::create_dir_all(&run).expect("dovecot run dir");
+        for d in ["state", "mail"] {
+            std::fs::create_dir_all(root.join(d)).expect("dovecot dirs");
+        }
+        // The mail user is `nobody` (Dovecot refuses uid 0 for mail).
+        std::os::unix::fs::chown(root.join("mail"), Some(65534), Some(65534))
+            .expect("chown the maildir to nobody (the tests run as root)");
+        let r = root.display();
+        let b = run.display();
+        std::fs::write(
+            root.join("passwd"),
+            format!("sara:{{PLAIN}}secret:65534:65534::{r}/home::\n"),
+        )
+        .expect("passwd");
+        std::fs::write(
+            root.join("dovecot.conf"),
+            format!(
+                "base_dir = {b}\nstate_dir = {r}/state\nlog_path = {r}/dovecot.log\n\
+                 protocols = imap\nlisten = 127.0.0.1\nssl = no\ndisable_plaintext_auth = no\n\
+                 auth_mechanisms = plain login\nmail_location = maildir:{r}/mail/%u\n\
+                 first_valid_uid = 1\nmailbox_idle_check_interval = 1 secs\n\
+                 passdb {{\n driver = passwd-file\n args = scheme=PLAIN username_format=%u {r}/passwd\n}}\n\
+                 userdb {{\n driver = passwd-file\n args = username_format=%u {r}/passwd\n}}\n\
+                 service imap-login {{\n inet_listener imap {{\n  address = 127.0.0.1\n  port = {port}\n }}\n inet_listener imaps {{\n  port = 0\n }}\n}}\n\
+                 service pop3-login {{\n inet_listener pop3 {{\n  port = 0\n }}\n}}\n"
+            ),
+        )
+        .expect("dovecot.conf");
+        let child = Command::new(bin)
+            .args(["-F", "-c"])
+            .arg(root.join("dovecot.conf"))
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .expect("start dovecot");
+        let d = Dovecot { port, child, run };
+        for _ in 0..100 {
+            if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
+                return d;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        panic!(
+            "dovecot did not listen on {port}: {}",
+            std::fs::read_to_string(root.join("dovecot.log")).unwrap_or_default()
+        );
+    }
+}
+
+impl Drop for Dovecot {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        let _ = std::fs::remove_dir_all(&self.run);
+    }
+}
+
+/// A logged-in IMAP connection of the test (a few commands by hand).
+struct Imap {
+    r: BufReader<tokio::net::tcp::OwnedReadHalf>,
+    w: tokio::net::tcp::OwnedWriteHalf,
+    n: u32,
+}
+
+impl Imap {
+    async fn login(port: u16) -> Imap {
+        let c = tokio::net::TcpStream::connect(("127.0.0.1", port))
+            .await
+            .expect("connect dovecot");
+        let (r, w) = c.into_split();
+        let mut i = Imap {
+            r: BufReader::new(r),
+            w,
+            n: 0,
+        };
+        let mut greeting = String::new();
+        i.r.read_line(&mut greeting).await.expect("greeting");
+        let ok = i.cmd("LOGIN sara secret").await;
+        assert!(ok.contains(" OK"), "{ok}");
+        let ok = i.cmd("SELECT INBOX").await;
+        assert!(ok.contains(" OK"), "{ok}");
+        i
+    }
+
+    /// Sends a command (with a literal after `{n+}` given inline) and reads to its tagged end.
+    async fn cmd(&mut self, c: &str) -> String {
+        self.n += 1;
+        let tag = format!("t{}", self.n);
+        self.w
+            .write_all(format!("{tag} {c}\r\n").as_bytes())
+            .await
+            .expect("write");
+        let mut all = String::new();
+        loop {
+            let mut l = String::new();
+            if self.r.read_line(&mut l).await.unwrap_or(0) == 0 {
+                return all;
+            }
+            all.push_str(&l);
+            if l.starts_with(&format!("{tag} ")) {
+                return all;
+            }
+        }
+    }
+
+    async fn append(&mut self, mail: &str, flags: &str) {
+        let r = self
+            .cmd(&format!(
+                "APPEND INBOX ({flags}) {{{}+}}\r\n{mail}",
+                mail.len()
+            ))
+            .await;
+        assert!(r.contains(" OK"), "{r}");
+    }
+}
+
+fn imap_mail(id: &str, subject: &str) -> String {
+    format!(
+        "Return-Path: <noor@example.test>\r\nFrom: Noor <noor@example.test>\r\nTo: support@demo.example\r\nSubject: {subject}\r\nMessage-ID: <{id}>\r\nDate: Fri, 04 Dec 2026 09:00:00 +0000\r\n\r\nSent to the mailbox the business keeps elsewhere.\r\n"
+    )
+}
+
+/// The subjects of the tenant's email interactions.
+async fn email_subjects(admin: &Session) -> Vec<String> {
+    let mut v: Vec<String> = email_interactions(admin)
+        .await
+        .iter()
+        .filter_map(|i| i["subject"].as_str().map(str::to_owned))
+        .collect();
+    v.sort();
+    v
+}
+
+async fn wait_subjects(admin: &Session, want: &[&str]) -> Vec<String> {
+    let mut got = Vec::new();
+    for _ in 0..300 {
+        got = email_subjects(admin).await;
+        if want.iter().all(|w| got.iter().any(|g| g == w)) {
+            return got;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    panic!("wanted {want:?}, the interactions are {got:?}");
+}
+
+#[tokio::test]
+async fn imap_mail_is_imported_once_flagged_seen_and_new_mail_comes_by_idle() {
+    let dir = TempDir::new("email-imap");
+    let dovecot = Dovecot::start(&dir.0);
+    let mut imap = Imap::login(dovecot.port).await;
+    // Already read in another client: not ours to import. Unread: imported.
+    imap.append(&imap_mail("old-1@example.test", "Read long ago"), "\\Seen")
+        .await;
+    imap.append(
+        &imap_mail("imap-1@example.test", "Unread in the mailbox"),
+        "",
+    )
+    .await;
+
+    let cfg = dir.0.join("switchboard.toml");
+    std::fs::write(
+        &cfg,
+        format!(
+            "[[email.imap]]\naddress = \"support@demo.example\"\nhost = \"127.0.0.1\"\nport = {}\n\
+             security = \"plain\"\nuser = \"sara\"\npassword = \"secret\"\nfolder = \"INBOX\"\n\
+             poll_interval_secs = 60\n",
+            dovecot.port
+        ),
+    )
+    .expect("config");
+    let args = ["--config", cfg.to_str().expect("utf8")];
+    let s = Server::start_with(&dir.0, &args, &[]);
+    let admin = s.login("admin", "admin").await;
+    let got = wait_subjects(&admin, &["Unread in the mailbox"]).await;
+    assert_eq!(got, ["Unread in the mailbox"], "the seen mail stays out");
+
+    // Stored raw and parsed, like mail over SMTP; then flagged \Seen on the server.
+    let it = &email_interactions(&admin).await[0];
+    let view = email_view(&admin, it["id"].as_str().expect("id")).await;
+    let mail = &view["email"]["mails"][0];
+    assert_eq!(mail["rfc_message_id"], "imap-1@example.test", "{view}");
+    assert_eq!(mail["headers"]["from"], "noor@example.test", "{view}");
+    assert!(mail["raw_size"].as_u64().unwrap_or(0) > 100, "{view}");
+    let mut seen = String::new();
+    for _ in 0..100 {
+        seen = imap.cmd("UID SEARCH UNSEEN").await;
+        if seen.lines().any(|l| l.trim() == "* SEARCH") {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert!(
+        seen.lines().any(|l| l.trim() == "* SEARCH"),
+        "nothing left unseen: {seen}"
+    );
+
+    // New mail while we IDLE: it comes within seconds, though the poll interval is a minute.
+    imap.append(
+        &imap_mail("imap-2@example.test", "Arrived while idling"),
+        "",
+    )
+    .await;
+    wait_subjects(&admin, &["Arrived while idling", "Unread in the mailbox"]).await;
+
+    // A restart: even with the mail marked unseen again, nothing is imported twice (the
+    // UIDVALIDITY/UID in the store), and what arrived meanwhile is.
+    drop(s);
+    let r = imap.cmd("UID STORE 1:* -FLAGS (\\Seen)").await;
+    assert!(r.contains(" OK"), "{r}");
+    imap.append(
+        &imap_mail("imap-3@example.test", "Arrived while we were down"),
+        "",
+    )
+    .await;
+    let s = Server::start_with(&dir.0, &args, &[]);
+    let admin = s.login("admin", "admin").await;
+    let got = wait_subjects(
+        &admin,
+        &[
+            "Arrived while idling",
+            "Arrived while we were down",
+            "Unread in the mailbox",
+        ],
+    )
+    .await;
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    let got_later = email_subjects(&admin).await;
+    assert_eq!(got, got_later);
+    assert_eq!(
+        got_later,
+        [
+            "Arrived while idling",
+            "Arrived while we were down",
+            "Unread in the mailbox"
+        ],
+        "each mail once, the one read elsewhere never"
+    );
+}

@@ -12,6 +12,7 @@ mod messaging_support;
 use base64::Engine as _;
 use common::{Server, Session, TempDir};
 use helpers::id_of;
+use mail_parser::MimeHeaders as _;
 use messaging_support::{accept_offer, chat};
 use serde_json::{Value, json};
 use std::net::SocketAddr;
@@ -1588,4 +1589,144 @@ async fn imap_mail_is_imported_once_flagged_seen_and_new_mail_comes_by_idle() {
         ],
         "each mail once, the one read elsewhere never"
     );
+}
+
+// ----- replies with files and an HTML alternative -----
+
+#[tokio::test]
+async fn an_agent_reply_carries_files_and_a_safe_html_alternative() {
+    let dir = TempDir::new("email-files");
+    let sink = Sink::start().await;
+    let relay = sink.addr.to_string();
+    let s = Server::start_with(&dir.0, &[], &[("SWITCHBOARD_SMTP_RELAY", &relay)]);
+    let admin = s.login("admin", "admin").await;
+    let agent = agent(&s).await;
+    let replies = deliver_raw(
+        &s,
+        b"MAIL FROM:<omid@example.test>\r\n",
+        b"From: Omid <omid@example.test>\r\nTo: support@demo.example\r\nSubject: Invoice please\r\nMessage-ID: <inv-1@example.test>\r\n\r\nCould you send my invoice?\r\n.\r\n",
+    )
+    .await;
+    assert!(
+        replies.last().expect("reply").starts_with("250"),
+        "{replies:?}"
+    );
+    let id = accept_offer(&agent).await;
+    sink.wait(1).await; // the acknowledgement
+
+    // The agent uploads two files, then replies with them.
+    let pdf = b"%PDF-1.4\n% a tiny invoice\n1 0 obj <<>> endobj\ntrailer <<>>\n%%EOF\n".to_vec();
+    let up = agent
+        .post_bytes(
+            "/api/v1/attachments?name=invoice%20123.pdf",
+            "application/pdf",
+            pdf.clone(),
+        )
+        .await
+        .expect(201);
+    let png = b"\x89PNG\r\n\x1a\n\0\0\0\rIHDR fake but well-started".to_vec();
+    let up2 = agent
+        .post_bytes(
+            "/api/v1/attachments?name=stamp.png",
+            "image/png",
+            png.clone(),
+        )
+        .await
+        .expect(201);
+    // A file whose bytes are not what it claims is refused.
+    agent
+        .post_bytes(
+            "/api/v1/attachments?name=x.pdf",
+            "application/pdf",
+            b"<html>".to_vec(),
+        )
+        .await
+        .expect_error(422, "attachment_content_mismatch");
+    let text = "Dear Omid,\n\nyour invoice is attached <b>as promised</b> & more: https://example.test/inv?id=1&x=2\n\nسپاس";
+    let reply = agent
+        .post(
+            &format!("/api/v1/interactions/{id}/messages"),
+            json!({"text": text, "attachments": [id_of(&up), id_of(&up2)]}),
+        )
+        .await
+        .expect(201);
+    assert_eq!(
+        reply["attachments"].as_array().map(Vec::len),
+        Some(2),
+        "{reply}"
+    );
+    let reply_id = id_of(&reply);
+
+    let mails = sink.wait(2).await;
+    let out = &mails[1];
+    let raw = String::from_utf8_lossy(&out.data).to_string();
+    let p = out.parsed();
+    assert!(
+        out.header("Content-Type").starts_with("multipart/mixed"),
+        "{raw}"
+    );
+    assert!(raw.contains("multipart/alternative"), "{raw}");
+    assert_eq!(
+        p.body_text(0).expect("text").trim().replace("\r\n", "\n"),
+        text.trim()
+    );
+    let html = p.body_html(0).expect("an HTML alternative").to_string();
+    assert!(
+        html.contains("&lt;b&gt;as promised&lt;/b&gt; &amp; more"),
+        "the HTML is the text escaped: {html}"
+    );
+    assert!(!html.contains("<b>"), "{html}");
+    assert!(
+        html.contains("<a href=\"https://example.test/inv?id=1&amp;x=2\">"),
+        "{html}"
+    );
+    assert!(html.contains("dir=\"auto\""), "{html}");
+    let files: Vec<_> = p.attachments().collect();
+    assert_eq!(files.len(), 2, "{raw}");
+    assert_eq!(files[0].attachment_name(), Some("invoice 123.pdf"));
+    assert_eq!(files[0].contents(), pdf.as_slice());
+    assert_eq!(
+        files[0]
+            .content_type()
+            .map(|c| format!("{}/{}", c.ctype(), c.subtype().unwrap_or(""))),
+        Some("application/pdf".to_owned())
+    );
+    assert_eq!(files[1].attachment_name(), Some("stamp.png"));
+    assert_eq!(files[1].contents(), png.as_slice());
+    // Threading as for any reply.
+    assert_eq!(out.header("In-Reply-To"), "<inv-1@example.test>");
+    wait_delivery(&admin, &id, &reply_id, "sent").await;
+    // The stored copy lists the files; they can be downloaded from the interaction.
+    let v = email_view(&admin, &id).await;
+    let stored = v["email"]["mails"]
+        .as_array()
+        .expect("mails")
+        .iter()
+        .find(|m| m["message_id"] == reply_id.as_str())
+        .cloned()
+        .expect("stored");
+    assert_eq!(
+        stored["headers"]["attachments"][0]["name"], "invoice 123.pdf",
+        "{stored}"
+    );
+    assert_eq!(stored["headers"]["has_html"], true);
+    let got = reqwest::Client::new()
+        .get(s.url(&format!(
+            "/api/v1/interactions/{id}/attachments/{}",
+            id_of(&up)
+        )))
+        .bearer_auth(&agent.token)
+        .send()
+        .await
+        .expect("download");
+    assert_eq!(got.status(), 200);
+    assert_eq!(got.bytes().await.expect("bytes").as_ref(), pdf.as_slice());
+    // A file already sent cannot be sent again.
+    agent
+        .post(
+            &format!("/api/v1/interactions/{id}/messages"),
+            json!({"text": "again", "attachments": [id_of(&up)]}),
+        )
+        .await
+        .expect_error(422, "unknown_attachment");
 }

@@ -20,7 +20,7 @@ use crate::messaging::providers::SendOutcome;
 use crate::state::AppState;
 use lettre::AsyncTransport;
 use lettre::message::header::{ContentType, HeaderName, HeaderValue};
-use lettre::message::{Mailbox, Message as MailMessage};
+use lettre::message::{Attachment, Mailbox, Message as MailMessage, MultiPart, SinglePart};
 use parse::{AutoKind, ParsedMail};
 use serde_json::{Value, json};
 use std::collections::HashMap;
@@ -592,6 +592,7 @@ pub async fn compose(
         .or_else(|| it.subject.clone())
         .unwrap_or_default();
     let subject = reply_subject(&base, &ticket);
+    let mut attachments: Vec<SinglePart> = Vec::new();
     let address = setting(a, "address");
     let domain = address.rsplit('@').next().unwrap_or("switchboard.invalid");
     let rfc_id = format!("{}@{domain}", msg.id);
@@ -655,12 +656,47 @@ pub async fn compose(
                 "All".into(),
             ));
     }
-    let mail = b
-        .header(ContentType::TEXT_PLAIN)
-        .body(msg.body.expose().clone())
-        .map_err(|e| {
-            ApiError::unprocessable("invalid_message", format!("cannot build the mail: {e}"))
-        })?;
+    // RFC 2046 5.1.4: the text and its HTML rendering as alternatives (the plain one first),
+    // then the files, in one multipart/mixed.
+    let text = msg.body.expose().clone();
+    let alternative = MultiPart::alternative_plain_html(text.clone(), html_of(&text));
+    let mut files = Vec::new();
+    for f in msg.attachments.as_array().into_iter().flatten() {
+        let id = f["id"].as_str().unwrap_or_default();
+        let Some(rec) = s.store.attachment(it.tenant, id).await? else {
+            return Err(ApiError::unprocessable(
+                "unknown_attachment",
+                format!("attachment {id} is not stored"),
+            ));
+        };
+        let path = s
+            .messaging
+            .media
+            .path(&rec.sha256)
+            .ok_or_else(|| ApiError::internal("an attachment without a valid hash"))?;
+        let bytes = tokio::fs::read(&path).await.map_err(ApiError::internal)?;
+        let ct = ContentType::parse(&rec.content_type).unwrap_or_else(|_| {
+            ContentType::parse("application/octet-stream").expect("a valid type")
+        });
+        files.push(
+            json!({"id": rec.id, "name": rec.name, "content_type": rec.content_type,
+            "size": rec.size, "sha256": rec.sha256}),
+        );
+        attachments.push(Attachment::new(parse::one_line(&rec.name)).body(bytes, ct));
+    }
+    let built = if attachments.is_empty() {
+        b.multipart(alternative)
+    } else {
+        let mixed = attachments
+            .into_iter()
+            .fold(MultiPart::mixed().multipart(alternative), |m, a| {
+                m.singlepart(a)
+            });
+        b.multipart(mixed)
+    };
+    let mail = built.map_err(|e| {
+        ApiError::unprocessable("invalid_message", format!("cannot build the mail: {e}"))
+    })?;
     let raw = mail.formatted();
     Ok(EmailRecord {
         direction: "out".into(),
@@ -673,10 +709,73 @@ pub async fn compose(
             "in_reply_to": last_in.map(|m| vec![m.record.rfc_message_id.clone()]).unwrap_or_default(),
             "references": references,
             "auto": (msg.sender == Sender::System).then_some("auto_reply"),
+            "has_html": true,
+            "attachments": files,
         })),
         raw: Sensitive::new(raw),
         ticket_ref: new_ticket.then_some(ticket),
     })
+}
+
+/// The HTML alternative of a reply: the text escaped (never markup of its own), paragraphs at
+/// blank lines, line breaks kept, links for `http(s)://` addresses, and `dir="auto"` so Arabic
+/// and Persian read right to left.
+pub fn html_of(text: &str) -> String {
+    fn escape(s: &str, out: &mut String) {
+        for c in s.chars() {
+            match c {
+                '&' => out.push_str("&amp;"),
+                '<' => out.push_str("&lt;"),
+                '>' => out.push_str("&gt;"),
+                '"' => out.push_str("&quot;"),
+                '\'' => out.push_str("&#39;"),
+                c if c.is_control() && c != '\n' => {}
+                c => out.push(c),
+            }
+        }
+    }
+    fn line(l: &str, out: &mut String) {
+        let mut first = true;
+        for word in l.split(' ') {
+            if !first {
+                out.push(' ');
+            }
+            first = false;
+            let is_link = (word.starts_with("https://") || word.starts_with("http://"))
+                && word.len() > 8
+                && !word.contains(['"', '<', '>', '\'']);
+            if is_link {
+                let (url, tail) = match word.trim_end_matches(['.', ',', ')', ';', '!', '?']) {
+                    u if u.len() > 8 => (u, &word[u.len()..]),
+                    _ => (word, ""),
+                };
+                out.push_str("<a href=\"");
+                escape(url, out);
+                out.push_str("\">");
+                escape(url, out);
+                out.push_str("</a>");
+                escape(tail, out);
+            } else {
+                escape(word, out);
+            }
+        }
+    }
+    let text = text.replace("\r\n", "\n").replace('\r', "\n");
+    let mut out = String::from(
+        "<!DOCTYPE html>\n<html><head><meta charset=\"utf-8\"></head><body dir=\"auto\">\n",
+    );
+    for para in text.split("\n\n").filter(|p| !p.trim().is_empty()) {
+        out.push_str("<p dir=\"auto\">");
+        for (i, l) in para.trim_matches('\n').split('\n').enumerate() {
+            if i > 0 {
+                out.push_str("<br>\n");
+            }
+            line(l, &mut out);
+        }
+        out.push_str("</p>\n");
+    }
+    out.push_str("</body></html>\n");
+    out
 }
 
 /// `Re: <subject> [#ticket]`, on one line, without earlier `Re:` prefixes or ticket tags.
@@ -760,6 +859,25 @@ mod tests {
         );
         assert_eq!(reply_subject("", "SB-1"), "Re: [#SB-1]");
         assert_eq!(reply_subject("سفارش ۱۲۳", "SB-1"), "Re: سفارش ۱۲۳ [#SB-1]");
+    }
+
+    #[test]
+    fn the_html_alternative_escapes_everything_and_keeps_lines_and_links() {
+        let h = html_of(
+            "Hello <b>Sara</b> & \"you\"\r\nsecond line\n\nSee https://example.test/a?b=1&c=2.\n<script>alert(1)</script>",
+        );
+        assert!(h.contains("<p dir=\"auto\">Hello &lt;b&gt;Sara&lt;/b&gt; &amp; &quot;you&quot;<br>\nsecond line</p>"), "{h}");
+        assert!(h.contains("<a href=\"https://example.test/a?b=1&amp;c=2\">https://example.test/a?b=1&amp;c=2</a>."), "{h}");
+        assert!(h.contains("&lt;script&gt;alert(1)&lt;/script&gt;"), "{h}");
+        assert!(!h.contains("<script"), "{h}");
+        let h = html_of("javascript:alert(1) \"><img src=x onerror=alert(1)>");
+        assert!(!h.contains("<img") && !h.contains("href"), "{h}");
+        let fa = html_of("سلام، سفارش شما ارسال شد.");
+        assert!(
+            fa.contains("<p dir=\"auto\">سلام، سفارش شما ارسال شد.</p>"),
+            "{fa}"
+        );
+        assert_eq!(html_of("\u{0}\u{7}x"), html_of("x"));
     }
 
     #[test]

@@ -388,6 +388,7 @@ pub async fn receive_message(
                     None,
                     &reply,
                     OutboundKind::Text,
+                    json!([]),
                 )
                 .await?;
             }
@@ -666,7 +667,17 @@ pub async fn send_to_customer(
     author: (String, String),
     text: &str,
     kind: OutboundKind,
+    attachments: Value,
 ) -> Result<Message, ApiError> {
+    if !attachments.as_array().is_none_or(Vec::is_empty) && thread.channel != Channel::Email {
+        return Err(ApiError::unprocessable(
+            "attachments_not_supported",
+            format!(
+                "files are sent by email and chat; not on {}",
+                thread.channel
+            ),
+        ));
+    }
     if let Some((keyword, _)) = s
         .store
         .opt_out(
@@ -716,7 +727,17 @@ pub async fn send_to_customer(
             }
         }
     }
-    queue_outbound(s, it, thread, Sender::Agent, Some(author), text, kind).await
+    queue_outbound(
+        s,
+        it,
+        thread,
+        Sender::Agent,
+        Some(author),
+        text,
+        kind,
+        attachments,
+    )
+    .await
 }
 
 /// Queues an automatic message (Sender::System) to the customer through the conversation's
@@ -735,6 +756,7 @@ pub(crate) async fn queue_system_message(
         None,
         text,
         OutboundKind::Text,
+        json!([]),
     )
     .await
 }
@@ -750,6 +772,7 @@ pub(crate) async fn queue_outbound(
     author: Option<(String, String)>,
     text: &str,
     kind: OutboundKind,
+    attachments: Value,
 ) -> Result<Message, ApiError> {
     let now = s.clock.wall_ms();
     let (author_id, author_name) = match author {
@@ -768,7 +791,7 @@ pub(crate) async fn queue_outbound(
         internal: false,
         client_id: None,
         created_at: now,
-        attachments: json!([]),
+        attachments,
     };
     let request = match &kind {
         OutboundKind::Text => {

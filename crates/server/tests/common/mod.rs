@@ -268,6 +268,16 @@ impl Session {
         send(self.req(reqwest::Method::POST, path).json(&body)).await
     }
 
+    /// POSTs raw bytes with a content type (uploads).
+    pub async fn post_bytes(&self, path: &str, content_type: &str, body: Vec<u8>) -> Resp {
+        send(
+            self.req(reqwest::Method::POST, path)
+                .header("Content-Type", content_type)
+                .body(body),
+        )
+        .await
+    }
+
     pub async fn patch(&self, path: &str, body: Value) -> Resp {
         send(self.req(reqwest::Method::PATCH, path).json(&body)).await
     }

@@ -90,6 +90,8 @@ pub struct EmailConfig {
     pub dns_timeout: Duration,
     /// Mailboxes fetched by IMAP (`[[email.imap]]`).
     pub imap: Vec<ImapMailbox>,
+    /// How often overdue email interactions are looked for (`sla_check_secs`, default 30).
+    pub sla_check: Duration,
 }
 
 /// How an IMAP connection is protected (`security`).
@@ -154,6 +156,7 @@ impl Default for EmailConfig {
             dns_servers: Vec::new(),
             dns_timeout: Duration::from_millis(2000),
             imap: Vec::new(),
+            sla_check: Duration::from_secs(30),
         }
     }
 }
@@ -171,6 +174,7 @@ struct FileEmail {
     verify_auth: Option<bool>,
     dns_servers: Option<Vec<String>>,
     dns_timeout_ms: Option<u64>,
+    sla_check_secs: Option<u64>,
     #[serde(default)]
     imap: Vec<FileImap>,
 }
@@ -333,6 +337,12 @@ impl FileEmail {
                 return Err(err("email.dns_timeout_ms", "between 1 and 30000"));
             }
             m.dns_timeout = Duration::from_millis(ms);
+        }
+        if let Some(n) = self.sla_check_secs {
+            if n == 0 || n > 3600 {
+                return Err(err("email.sla_check_secs", "between 1 and 3600"));
+            }
+            m.sla_check = Duration::from_secs(n);
         }
         m.imap = self
             .imap

@@ -254,6 +254,7 @@ async fn serve(cfg: config::Config) -> anyhow::Result<()> {
     transcript::start(state.clone());
     let (smtp_addr, smtp) = email::start(state.clone(), cfg.smtp).await?;
     let imap = email::imap::start(&state);
+    let sla = email::sla::start(state.clone());
     let voice = voice::start(state.clone(), cfg.sip).await?;
     let _ = state.sip_accounts.set(voice.reloader());
     let addr = listener.local_addr()?;
@@ -270,6 +271,7 @@ async fn serve(cfg: config::Config) -> anyhow::Result<()> {
     voice.stop();
     smtp.abort();
     imap.iter().for_each(tokio::task::JoinHandle::abort);
+    sla.abort();
     state.stop_engines().await;
     outbox.abort();
     store.close().await;

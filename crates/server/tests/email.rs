@@ -1298,7 +1298,7 @@ async fn without_dns_mail_is_accepted_quickly_with_temperror() {
     let admin = s.login("admin", "admin").await;
     let (key, _) = test_key();
     let raw = signed_mail(&key, "nodns-1@example.test", "Anyone there?");
-    let started = std::time::Instant::now();
+    let started = tokio::time::Instant::now();
     let replies = deliver_mail(&s, &raw).await;
     let took = started.elapsed();
     assert!(
@@ -1312,7 +1312,7 @@ async fn without_dns_mail_is_accepted_quickly_with_temperror() {
     assert_eq!(auth["dmarc"]["result"], "temperror", "{auth}");
     // Right after a timeout the resolver rests: the next mail is not slowed down at all.
     let raw = signed_mail(&key, "nodns-2@example.test", "Still there?");
-    let started = std::time::Instant::now();
+    let started = tokio::time::Instant::now();
     let replies = deliver_mail(&s, &raw).await;
     assert!(
         replies.last().expect("reply").starts_with("250"),
@@ -1729,4 +1729,164 @@ async fn an_agent_reply_carries_files_and_a_safe_html_alternative() {
         )
         .await
         .expect_error(422, "unknown_attachment");
+}
+
+// ----- the email service-level clock -----
+
+async fn support_queue(admin: &Session) -> String {
+    let qs = admin.get("/api/v1/queues").await.expect(200);
+    qs.as_array()
+        .into_iter()
+        .flatten()
+        .find(|q| q["name"] == "support")
+        .and_then(|q| q["id"].as_str())
+        .expect("the demo's support queue")
+        .to_owned()
+}
+
+async fn mail_in(s: &Server, id: &str, subject: &str) -> Vec<String> {
+    let data = format!(
+        "From: Lale <lale@example.test>\r\nTo: support@demo.example\r\nSubject: {subject}\r\nMessage-ID: <{id}>\r\n\r\nHello.\r\n.\r\n"
+    );
+    deliver_raw(s, b"MAIL FROM:<lale@example.test>\r\n", data.as_bytes()).await
+}
+
+async fn interaction_with_subject(admin: &Session, subject: &str) -> Value {
+    for _ in 0..200 {
+        if let Some(it) = email_interactions(admin)
+            .await
+            .into_iter()
+            .find(|i| i["subject"] == subject)
+        {
+            return admin
+                .get(&format!(
+                    "/api/v1/interactions/{}",
+                    it["id"].as_str().expect("id")
+                ))
+                .await
+                .expect(200);
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    panic!("no interaction {subject:?}");
+}
+
+#[tokio::test]
+async fn email_interactions_carry_a_due_time_in_business_hours_and_breaches_are_events() {
+    let dir = TempDir::new("email-sla");
+    let cfg = dir.0.join("switchboard.toml");
+    std::fs::write(&cfg, "[email]\nsla_check_secs = 1\n").expect("config");
+    let s = Server::start_with(&dir.0, &["--config", cfg.to_str().expect("utf8")], &[]);
+    let admin = s.login("admin", "admin").await;
+    let queue = support_queue(&admin).await;
+
+    // Without an email_sla, no due time.
+    mail_in(&s, "sla-0@example.test", "No clock").await;
+    let it = interaction_with_subject(&admin, "No clock").await;
+    assert!(it["attributes"]["email_sla"].is_null(), "{it}");
+    let created: jiff::Timestamp = it["created_at"]
+        .as_str()
+        .expect("created_at")
+        .parse()
+        .expect("RFC 3339");
+    let today = created.to_zoned_datetime(jiff::tz::TimeZone::UTC).date();
+    let days: Vec<String> = (0..3)
+        .map(|n| {
+            today
+                .checked_add(jiff::Span::new().days(n))
+                .expect("date")
+                .to_string()
+        })
+        .collect();
+
+    // Open around the clock, except three holidays from today: 4 hours are due at 04:00 on
+    // the day after them.
+    admin
+        .patch(
+            &format!("/api/v1/queues/{queue}"),
+            json!({"email_sla": {"hours": 4, "business_hours": {
+                "time_zone": "UTC",
+                "open": [{"days": ["mon","tue","wed","thu","fri","sat","sun"], "from": "00:00", "to": "24:00"}],
+                "holidays": days}}}),
+        )
+        .await
+        .expect(200);
+    // A schedule that never opens is refused.
+    admin
+        .patch(
+            &format!("/api/v1/queues/{queue}"),
+            json!({"email_sla": {"hours": 4, "business_hours": {"time_zone": "UTC", "open": []}}}),
+        )
+        .await
+        .expect_error(422, "invalid_value");
+    mail_in(&s, "sla-1@example.test", "Over the holidays").await;
+    let it = interaction_with_subject(&admin, "Over the holidays").await;
+    let sla = &it["attributes"]["email_sla"];
+    let after = today.checked_add(jiff::Span::new().days(3)).expect("date");
+    assert_eq!(sla["due_at"], format!("{after}T04:00:00.000Z"), "{it}");
+    assert_eq!(sla["hours"], 4.0);
+    assert_eq!(sla["business_hours"], true);
+
+    // A clock of 1.8 s without business hours: breached, reported once as an event.
+    admin
+        .patch(
+            &format!("/api/v1/queues/{queue}"),
+            json!({"email_sla": {"hours": 0.0005}}),
+        )
+        .await
+        .expect(200);
+    mail_in(&s, "sla-2@example.test", "Quick one").await;
+    let it = interaction_with_subject(&admin, "Quick one").await;
+    let id = it["id"].as_str().expect("id").to_owned();
+    assert_eq!(it["attributes"]["email_sla"]["business_hours"], false);
+    let mut breaches = Vec::new();
+    for _ in 0..100 {
+        let v = admin
+            .get(&format!("/api/v1/interactions/{id}"))
+            .await
+            .expect(200);
+        breaches = v["events"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter(|e| e["type"] == "email.sla_breached")
+            .cloned()
+            .collect();
+        if !breaches.is_empty() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert_eq!(breaches.len(), 1, "{breaches:?}");
+    assert_eq!(
+        breaches[0]["data"]["due_at"],
+        it["attributes"]["email_sla"]["due_at"]
+    );
+    // Not reported again by later sweeps; the holiday one is not due.
+    tokio::time::sleep(Duration::from_millis(2500)).await;
+    let v = admin
+        .get(&format!("/api/v1/interactions/{id}"))
+        .await
+        .expect(200);
+    let n = v["events"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter(|e| e["type"] == "email.sla_breached")
+        .count();
+    assert_eq!(n, 1);
+    let held = interaction_with_subject(&admin, "Over the holidays").await;
+    assert!(
+        !held["events"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .any(|e| e["type"] == "email.sla_breached"),
+        "{held}"
+    );
+    assert!(
+        s.metrics()
+            .await
+            .contains("switchboard_email_sla_breached_total 1")
+    );
 }

@@ -238,4 +238,38 @@ impl Store {
         .await?;
         Ok(())
     }
+
+    /// Open email interactions whose service-level clock (`attributes.email_sla.due_at_ms`) ran
+    /// out at `now` without an answer by an agent before it, and not yet reported
+    /// (`email.sla_breached`): `(tenant, interaction, due_at_ms)`, at most `limit`.
+    pub async fn email_sla_breaches(
+        &self,
+        now: i64,
+        limit: i64,
+    ) -> Result<Vec<(TenantId, InteractionId, i64)>> {
+        let rows = sqlx::query(
+            "SELECT i.tenant_id, i.id, CAST(json_extract(i.attributes, '$.email_sla.due_at_ms') AS INTEGER) AS due
+             FROM interactions i
+             WHERE i.channel = 'email' AND i.ended_at IS NULL
+               AND CAST(json_extract(i.attributes, '$.email_sla.due_at_ms') AS INTEGER) <= $1
+               AND NOT EXISTS (SELECT 1 FROM events e WHERE e.interaction_id = i.id AND e.kind = 'email.sla_breached')
+               AND NOT EXISTS (SELECT 1 FROM messages m WHERE m.interaction_id = i.id AND m.sender = 'agent'
+                               AND m.internal = 0
+                               AND m.created_at <= CAST(json_extract(i.attributes, '$.email_sla.due_at_ms') AS INTEGER))
+             ORDER BY due LIMIT $2",
+        )
+        .bind(now)
+        .bind(limit)
+        .fetch_all(self.pool())
+        .await?;
+        rows.iter()
+            .map(|r| {
+                Ok((
+                    parse("interactions", &r.try_get::<String, _>(0)?)?,
+                    parse("interactions", &r.try_get::<String, _>(1)?)?,
+                    r.try_get(2)?,
+                ))
+            })
+            .collect()
+    }
 }

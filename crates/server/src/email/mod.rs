@@ -12,6 +12,7 @@
 pub mod auth;
 pub mod imap;
 pub mod parse;
+pub mod sla;
 pub mod smtp;
 
 use crate::engine::Command;
@@ -426,6 +427,7 @@ async fn intake(
     let (it, ticket_ref, thread) = match existing {
         Some(it) => (it, None, None),
         None => {
+            let sla = sla::attributes(s, tenant, a.queue, now).await?;
             let subject: String = if p.subject.is_empty() {
                 "(no subject)".into()
             } else {
@@ -437,7 +439,7 @@ async fn intake(
                     queue: a.queue,
                     subject: Some(subject),
                     customer: Some(customer),
-                    attributes: json!({"channel_account_id": a.id, "email_auto": p.auto.map(AutoKind::as_str)}),
+                    attributes: json!({"channel_account_id": a.id, "email_auto": p.auto.map(AutoKind::as_str), "email_sla": sla}),
                     priority: None,
                     reply,
                 })

@@ -7,7 +7,9 @@
 //!
 //! Email addresses are channel accounts with provider `email` (settings `address`,
 //! `display_name`?, `ack_text`?, `response_time`?). The SMTP session itself is sans-IO in
-//! [`smtp`]; reading a mail is pure in [`parse`].
+//! [`smtp`]; reading a mail is pure in [`parse`]. [`auth`] verifies SPF/DKIM/DMARC of each
+//! received mail (recorded, never refusing), [`imap`] fetches mailboxes kept elsewhere into the
+//! same intake, and [`sla`] gives email interactions a due time in business hours.
 
 pub mod auth;
 pub mod imap;

@@ -1890,3 +1890,200 @@ async fn email_interactions_carry_a_due_time_in_business_hours_and_breaches_are_
             .contains("switchboard_email_sla_breached_total 1")
     );
 }
+
+// ----- a real MTA in front: Postfix relaying to our SMTP port -----
+
+/// A private Postfix (its own config, queue and log under a short temp path) that accepts mail
+/// for demo.example on a free loopback port and relays it to `to`; stopped when dropped.
+struct Postfix {
+    port: u16,
+    child: std::process::Child,
+    root: std::path::PathBuf,
+}
+
+impl Postfix {
+    fn start(to: SocketAddr) -> Postfix {
+        let master = "/usr/lib/postfix/sbin/master";
+        assert!(
+            std::path::Path::new(master).exists(),
+            "postfix is not installed: apt-get install -y postfix (scripts/test.sh installs it)"
+        );
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .and_then(|l| l.local_addr())
+            .expect("a free port")
+            .port();
+        // Short: Postfix's Unix sockets live under the queue directory (107 bytes at most).
+        let root = std::path::PathBuf::from(format!("/tmp/sbpf-{}-{port}", std::process::id()));
+        let etc = root.join("etc");
+        let queue = root.join("queue");
+        std::fs::create_dir_all(queue.join("pid")).expect("postfix dirs");
+        std::fs::create_dir_all(&etc).expect("postfix etc");
+        // The accounts the package made: `getent passwd postfix`, `getent group postdrop`.
+        let id = |db: &str, name: &str| -> u32 {
+            let out = Command::new("getent")
+                .args([db, name])
+                .output()
+                .expect("getent");
+            String::from_utf8_lossy(&out.stdout)
+                .split(':')
+                .nth(2)
+                .and_then(|n| n.trim().parse().ok())
+                .unwrap_or_else(|| panic!("no {name} account: apt-get install -y postfix"))
+        };
+        let (postfix, postdrop) = (id("passwd", "postfix"), id("group", "postdrop"));
+        use std::os::unix::fs::PermissionsExt as _;
+        for (d, group, mode) in [
+            ("active", None, 0o700),
+            ("bounce", None, 0o700),
+            ("corrupt", None, 0o700),
+            ("defer", None, 0o700),
+            ("deferred", None, 0o700),
+            ("flush", None, 0o700),
+            ("hold", None, 0o700),
+            ("incoming", None, 0o700),
+            ("private", None, 0o700),
+            ("saved", None, 0o700),
+            ("trace", None, 0o700),
+            ("maildrop", Some(postdrop), 0o730),
+            ("public", Some(postdrop), 0o710),
+        ] {
+            let p = queue.join(d);
+            std::fs::create_dir_all(&p).expect("queue dir");
+            std::os::unix::fs::chown(&p, Some(postfix), group).expect("chown (tests run as root)");
+            std::fs::set_permissions(&p, std::fs::Permissions::from_mode(mode)).expect("chmod");
+        }
+        let data = root.join("data");
+        std::fs::create_dir_all(&data).expect("data dir");
+        std::os::unix::fs::chown(&data, Some(postfix), None).expect("chown");
+        let r = root.display();
+        std::fs::write(
+            etc.join("main.cf"),
+            format!(
+                "compatibility_level = 3.6\nqueue_directory = {r}/queue\ndata_directory = {r}/data\n\
+                 mail_owner = postfix\nsetgid_group = postdrop\ninet_interfaces = 127.0.0.1\n\
+                 inet_protocols = ipv4\nmyhostname = mx.demo.example\nmydestination =\n\
+                 relay_domains = demo.example\n\
+                 transport_maps = inline:{{ demo.example=smtp:[{}]:{} }}\n\
+                 mynetworks = 127.0.0.0/8\n\
+                 smtpd_relay_restrictions = permit_mynetworks, reject_unauth_destination\n\
+                 smtp_dns_support_level = disabled\nsmtpd_peername_lookup = no\n\
+                 maillog_file_prefixes = /tmp/\nmaillog_file = {r}/maillog\n",
+                to.ip(),
+                to.port()
+            ),
+        )
+        .expect("main.cf");
+        let stock = std::fs::read_to_string("/etc/postfix/master.cf").expect("stock master.cf");
+        // Our port instead of 25, and no chroot (the queue is not set up as one).
+        let mut master_cf = String::new();
+        for line in stock.lines() {
+            let mut cols: Vec<&str> = line.split_whitespace().collect();
+            if line.starts_with(|c: char| c.is_ascii_alphanumeric()) && cols.len() >= 8 {
+                let listen = format!("127.0.0.1:{port}");
+                if cols[0] == "smtp" && cols[1] == "inet" {
+                    cols[0] = &listen;
+                    cols[4] = "n";
+                    master_cf.push_str(&cols.join(" "));
+                } else {
+                    cols[4] = "n";
+                    master_cf.push_str(&cols.join(" "));
+                }
+            } else {
+                master_cf.push_str(line);
+            }
+            master_cf.push('\n');
+        }
+        std::fs::write(etc.join("master.cf"), master_cf).expect("master.cf");
+        let child = Command::new(master)
+            .arg("-c")
+            .arg(&etc)
+            .arg("-d")
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .expect("start postfix");
+        let p = Postfix { port, child, root };
+        for _ in 0..100 {
+            if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
+                return p;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        panic!(
+            "postfix did not listen on {port}: {}",
+            std::fs::read_to_string(p.root.join("maillog")).unwrap_or_default()
+        );
+    }
+
+    fn log(&self) -> String {
+        std::fs::read_to_string(self.root.join("maillog")).unwrap_or_default()
+    }
+}
+
+impl Drop for Postfix {
+    fn drop(&mut self) {
+        // SIGTERM: the master stops its children too.
+        let _ = Command::new("kill")
+            .arg(self.child.id().to_string())
+            .status();
+        let _ = self.child.wait();
+        let _ = std::fs::remove_dir_all(&self.root);
+    }
+}
+
+#[tokio::test]
+async fn postfix_in_front_relays_signed_mail_that_verifies() {
+    let started = tokio::time::Instant::now();
+    let dir = TempDir::new("email-postfix");
+    let (key, records) = test_key();
+    let dns = Dns::start(records).await;
+    let s = server_with_dns(&dir, &dns.addr.to_string(), 1000);
+    let admin = s.login("admin", "admin").await;
+    let postfix = Postfix::start(s.smtp.expect("smtp"));
+
+    let raw = signed_mail(&key, "via-postfix-1@example.test", "Relayed by our MX.");
+    let path = dir.0.join("signed.eml");
+    std::fs::write(&path, &raw).expect("write mail");
+    let out = Command::new("swaks")
+        .args(["--server", "127.0.0.1", "--port", &postfix.port.to_string()])
+        .args(["--helo", "client.example.test", "--timeout", "20"])
+        .args([
+            "--from",
+            "sara@example.test",
+            "--to",
+            "support@demo.example",
+        ])
+        .args(["--data", &format!("@{}", path.display())])
+        .output()
+        .expect("swaks runs");
+    let text = String::from_utf8_lossy(&out.stdout).to_string();
+    assert!(
+        out.status.success() && text.contains("250 2.0.0 Ok"),
+        "{text}"
+    );
+
+    let auth = auth_of(&admin, "via-postfix-1@example.test").await;
+    // Postfix added its Received line above the signature: DKIM still passes, and SPF checks
+    // Postfix's address (127.0.0.1, allowed by example.test's record).
+    assert_eq!(
+        auth["dkim"][0]["result"],
+        "pass",
+        "{auth}\n{}",
+        postfix.log()
+    );
+    assert_eq!(auth["spf"]["result"], "pass", "{auth}");
+    assert_eq!(auth["dmarc"]["result"], "pass", "{auth}");
+    assert!(
+        postfix.log().contains("status=sent"),
+        "postfix relayed it: {}",
+        postfix.log()
+    );
+    let it = &email_interactions(&admin).await[0];
+    assert_eq!(it["subject"], "Signed order question");
+    drop(postfix);
+    assert!(
+        started.elapsed() < Duration::from_secs(20),
+        "took {:?}",
+        started.elapsed()
+    );
+}

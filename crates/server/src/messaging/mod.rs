@@ -764,6 +764,9 @@ pub(crate) async fn queue_system_message(
 /// Stores an outbound message with its delivery row (`queued`) and outbox entry in one
 /// transaction, publishes it and wakes the outbox task. Email is composed here (threading
 /// headers, ticket reference), so the stored copy is exactly what is sent.
+// Each argument is a separate fact of the message (who, to where, what, which files); a struct
+// for them would only be built at each call.
+#[allow(clippy::too_many_arguments)]
 pub(crate) async fn queue_outbound(
     s: &AppState,
     it: &Interaction,

@@ -1340,6 +1340,14 @@ struct Dovecot {
 
 impl Dovecot {
     fn start(dir: &std::path::Path) -> Dovecot {
+        Dovecot::start_with(dir, None)
+    }
+
+    /// With `tls` (certificate and key PEM files), STARTTLS is offered and required for login.
+    fn start_with(
+        dir: &std::path::Path,
+        tls: Option<(&std::path::Path, &std::path::Path)>,
+    ) -> Dovecot {
         let bin = ["/usr/sbin/dovecot", "/usr/local/sbin/dovecot"]
             .into_iter()
             .find(|p| std::path::Path::new(p).exists())
@@ -1370,13 +1378,21 @@ impl Dovecot {
             root.join("dovecot.conf"),
             format!(
                 "base_dir = {b}\nstate_dir = {r}/state\nlog_path = {r}/dovecot.log\n\
-                 protocols = imap\nlisten = 127.0.0.1\nssl = no\ndisable_plaintext_auth = no\n\
+                 protocols = imap\nlisten = 127.0.0.1\n{ssl}\
                  auth_mechanisms = plain login\nmail_location = maildir:{r}/mail/%u\n\
                  first_valid_uid = 1\nmailbox_idle_check_interval = 1 secs\n\
                  passdb {{\n driver = passwd-file\n args = scheme=PLAIN username_format=%u {r}/passwd\n}}\n\
                  userdb {{\n driver = passwd-file\n args = username_format=%u {r}/passwd\n}}\n\
                  service imap-login {{\n inet_listener imap {{\n  address = 127.0.0.1\n  port = {port}\n }}\n inet_listener imaps {{\n  port = 0\n }}\n}}\n\
-                 service pop3-login {{\n inet_listener pop3 {{\n  port = 0\n }}\n}}\n"
+                 service pop3-login {{\n inet_listener pop3 {{\n  port = 0\n }}\n}}\n",
+                ssl = match tls {
+                    None => "ssl = no\ndisable_plaintext_auth = no\n".to_owned(),
+                    Some((cert, key)) => format!(
+                        "ssl = required\nssl_cert = <{}\nssl_key = <{}\n",
+                        cert.display(),
+                        key.display()
+                    ),
+                }
             ),
         )
         .expect("dovecot.conf");
@@ -1399,6 +1415,85 @@ impl Dovecot {
             std::fs::read_to_string(root.join("dovecot.log")).unwrap_or_default()
         );
     }
+}
+
+impl Dovecot {
+    fn log(&self, dir: &std::path::Path) -> String {
+        std::fs::read_to_string(dir.join("dovecot").join("dovecot.log")).unwrap_or_default()
+    }
+}
+
+/// A test CA and a certificate it signed for 127.0.0.1 and localhost: (ca.pem, cert.pem,
+/// key.pem) under `dir`, made with the openssl command.
+fn test_certificates(
+    dir: &std::path::Path,
+) -> (std::path::PathBuf, std::path::PathBuf, std::path::PathBuf) {
+    let run = |args: &[&str]| {
+        let out = Command::new("openssl")
+            .args(args)
+            .current_dir(dir)
+            .output()
+            .expect("openssl runs");
+        assert!(
+            out.status.success(),
+            "openssl {args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    };
+    std::fs::write(
+        dir.join("leaf.ext"),
+        "basicConstraints = CA:FALSE\nsubjectAltName = IP:127.0.0.1, DNS:localhost\n",
+    )
+    .expect("ext");
+    run(&[
+        "req",
+        "-x509",
+        "-newkey",
+        "rsa:2048",
+        "-nodes",
+        "-days",
+        "2",
+        "-subj",
+        "/CN=Switchboard Test CA",
+        "-keyout",
+        "ca.key",
+        "-out",
+        "ca.pem",
+    ]);
+    run(&[
+        "req",
+        "-newkey",
+        "rsa:2048",
+        "-nodes",
+        "-subj",
+        "/CN=localhost",
+        "-keyout",
+        "key.pem",
+        "-out",
+        "leaf.csr",
+    ]);
+    run(&[
+        "x509",
+        "-req",
+        "-in",
+        "leaf.csr",
+        "-CA",
+        "ca.pem",
+        "-CAkey",
+        "ca.key",
+        "-CAcreateserial",
+        "-days",
+        "2",
+        "-extfile",
+        "leaf.ext",
+        "-out",
+        "cert.pem",
+    ]);
+    (
+        dir.join("ca.pem"),
+        dir.join("cert.pem"),
+        dir.join("key.pem"),
+    )
 }
 
 impl Drop for Dovecot {
@@ -2085,5 +2180,68 @@ async fn postfix_in_front_relays_signed_mail_that_verifies() {
         started.elapsed() < Duration::from_secs(20),
         "took {:?}",
         started.elapsed()
+    );
+}
+
+#[tokio::test]
+async fn imap_over_starttls_checks_the_servers_certificate() {
+    let dir = TempDir::new("email-imaps");
+    let (ca, cert, key) = test_certificates(&dir.0);
+    let dovecot = Dovecot::start_with(&dir.0, Some((&cert, &key)));
+    // The test's own client appends in clear: Dovecot trusts loopback for that, but our
+    // server's login below must go over TLS (`ssl = required`).
+    let mut imap = Imap::login(dovecot.port).await;
+    imap.append(&imap_mail("tls-1@example.test", "Fetched over TLS"), "")
+        .await;
+    let config = |ca_file: Option<&std::path::Path>| {
+        let mut c = format!(
+            "[[email.imap]]\naddress = \"support@demo.example\"\nhost = \"127.0.0.1\"\nport = {}\n\
+             security = \"starttls\"\nuser = \"sara\"\npassword = \"secret\"\npoll_interval_secs = 1\n",
+            dovecot.port
+        );
+        if let Some(ca) = ca_file {
+            c.push_str(&format!("ca_file = {:?}\n", ca.display().to_string()));
+        }
+        c
+    };
+
+    // A certificate from a CA nobody trusts: no login, nothing imported, errors counted.
+    let untrusted = TempDir::new("email-imaps-untrusted");
+    let cfg = untrusted.0.join("switchboard.toml");
+    std::fs::write(&cfg, config(None)).expect("config");
+    let s = Server::start_with(
+        &untrusted.0,
+        &["--config", cfg.to_str().expect("utf8")],
+        &[],
+    );
+    let admin = s.login("admin", "admin").await;
+    let mut errors = 0.0;
+    for _ in 0..100 {
+        let m = s.metrics().await;
+        errors = m
+            .lines()
+            .find_map(|l| l.strip_prefix("switchboard_imap_errors_total "))
+            .and_then(|v| v.trim().parse::<f64>().ok())
+            .unwrap_or(0.0);
+        if errors >= 1.0 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert!(errors >= 1.0, "the failed handshake is counted");
+    assert!(email_interactions(&admin).await.is_empty());
+    drop(s);
+
+    // With the CA as ca_file: STARTTLS, LOGIN over TLS, imported.
+    let cfg = dir.0.join("switchboard.toml");
+    std::fs::write(&cfg, config(Some(&ca))).expect("config");
+    let s = Server::start_with(&dir.0, &["--config", cfg.to_str().expect("utf8")], &[]);
+    let admin = s.login("admin", "admin").await;
+    wait_subjects(&admin, &["Fetched over TLS"]).await;
+    let log = dovecot.log(&dir.0);
+    assert!(
+        log.lines()
+            .any(|l| l.contains("Login: user=<sara>") && l.contains("TLS")),
+        "our server logged in over TLS: {log}"
     );
 }

@@ -873,6 +873,70 @@ mod tests {
     }
 
     #[test]
+    fn email_keys_dns_and_imap_mailboxes() {
+        let dir = std::env::temp_dir().join(format!("sb-config-email-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).expect("tmp");
+        let f = dir.join("c.toml");
+        let load = |text: &str, env: &dyn Fn(&str) -> Option<String>| {
+            std::fs::write(&f, text).expect("write");
+            Config::load(Some(&f), env)
+        };
+        let c = load(
+            "[email]\ndns_servers = [\"127.0.0.1:5353\", \"::1\"]\ndns_timeout_ms = 300\n\
+             [[email.imap]]\naddress = \"Support@Demo.Example\"\nhost = \"imap.example.test\"\n\
+             user = \"u\"\npassword = \"p\"\n",
+            &no_env,
+        )
+        .expect("valid");
+        assert_eq!(c.email.dns_servers.len(), 2);
+        assert_eq!(c.email.dns_servers[1].port(), 53);
+        assert_eq!(c.email.dns_timeout, Duration::from_millis(300));
+        let m = &c.email.imap[0];
+        assert_eq!(
+            (m.address.as_str(), m.port, m.security, m.folder.as_str()),
+            ("support@demo.example", 993, ImapSecurity::Tls, "INBOX")
+        );
+        assert_eq!(m.poll_interval, Duration::from_secs(60));
+        assert!(
+            !format!("{m:?}").contains("password"),
+            "the password is not logged"
+        );
+        // SWITCHBOARD_DNS wins: off, or a list.
+        let off = load("", &|k| (k == "SWITCHBOARD_DNS").then(|| "off".into())).expect("valid");
+        assert!(!off.email.verify_auth);
+        let e = load("", &|k| (k == "SWITCHBOARD_DNS").then(|| "resolver".into()))
+            .expect_err("not an address");
+        assert_eq!(e.key, "SWITCHBOARD_DNS");
+        for (bad, key) in [
+            (
+                "[[email.imap]]\naddress = \"a@b\"\nhost = \"h\"\nuser = \"u\"\npassword = \"p\"\nsecurity = \"ssl3\"\n",
+                "email.imap[0].security",
+            ),
+            (
+                "[[email.imap]]\naddress = \"nobody\"\nhost = \"h\"\nuser = \"u\"\npassword = \"p\"\n",
+                "email.imap[0].address",
+            ),
+            (
+                "[[email.imap]]\naddress = \"a@b\"\nhost = \"h\"\nuser = \"u\\r\\nx\"\npassword = \"p\"\n",
+                "email.imap[0].user",
+            ),
+            (
+                "[[email.imap]]\naddress = \"a@b\"\nhost = \"h\"\nuser = \"u\"\npassword = \"p\"\npoll_interval_secs = 0\n",
+                "email.imap[0].poll_interval_secs",
+            ),
+            ("[email]\ndns_timeout_ms = 0\n", "email.dns_timeout_ms"),
+            (
+                "[email]\ndns_servers = [\"dns.example\"]\n",
+                "email.dns_servers",
+            ),
+            ("[email]\nsla_check_secs = 0\n", "email.sla_check_secs"),
+        ] {
+            let e = load(bad, &no_env).expect_err(bad);
+            assert_eq!(e.key, key, "{bad}");
+        }
+    }
+
+    #[test]
     fn file_rejects_unknown_keys() {
         let dir = std::env::temp_dir().join(format!("sb-config-{}", std::process::id()));
         std::fs::create_dir_all(&dir).expect("tmp");

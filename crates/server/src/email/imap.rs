@@ -276,30 +276,36 @@ async fn import(
             Err((true, reason)) => {
                 // Unreadable: recorded as done so it does not block the mailbox, left unseen.
                 tracing::warn!(mailbox = %name, uid, %reason, "imap: a mail was refused");
-                s.store
-                    .set_imap_state(
-                        account.tenant,
-                        name,
-                        validity,
-                        i64::from(uid),
-                        s.clock.wall_ms(),
-                    )
-                    .await?;
+                if last.is_some() {
+                    s.store
+                        .set_imap_state(
+                            account.tenant,
+                            name,
+                            validity,
+                            i64::from(uid),
+                            s.clock.wall_ms(),
+                        )
+                        .await?;
+                }
                 continue;
             }
             Err((false, reason)) => return Err(anyhow::anyhow!("storing uid {uid}: {reason}")),
         }
         // Stored first, then recorded, then flagged: a crash in between imports nothing twice
-        // (the recorded UID, and the Message-ID check) and loses nothing.
-        s.store
-            .set_imap_state(
-                account.tenant,
-                name,
-                validity,
-                i64::from(uid),
-                s.clock.wall_ms(),
-            )
-            .await?;
+        // (the recorded UID, and the Message-ID check) and loses nothing. A first pass records
+        // its end only (below): interrupted, it runs again over what is still unseen, so mail
+        // read elsewhere between the unseen ones is never taken for new.
+        if last.is_some() {
+            s.store
+                .set_imap_state(
+                    account.tenant,
+                    name,
+                    validity,
+                    i64::from(uid),
+                    s.clock.wall_ms(),
+                )
+                .await?;
+        }
         let flagged = timed(
             "UID STORE",
             sess.uid_store(uid.to_string(), "+FLAGS.SILENT (\\Seen)"),
@@ -341,4 +347,20 @@ fn return_path(raw: &[u8]) -> String {
         })
         .filter(|a| a.len() <= 320 && !a.chars().any(char::is_whitespace))
         .unwrap_or_default()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_return_path_is_the_envelope_sender_and_bad_ones_are_dropped() {
+        let m = b"Received: x\r\nReturn-Path: <Noor@Example.TEST>\r\nFrom: a@b\r\n\r\nReturn-Path: <body@x>\r\n";
+        assert_eq!(return_path(m), "noor@example.test");
+        assert_eq!(return_path(b"Return-Path: <>\r\n\r\n"), "");
+        assert_eq!(return_path(b"From: a@b\r\n\r\n"), "");
+        assert_eq!(return_path(b"Return-Path: <a b@c>\r\n\r\n"), "");
+        assert_eq!(return_path(b"\xff\xfe"), "");
+        assert_eq!(return_path(b""), "");
+    }
 }

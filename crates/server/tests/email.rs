@@ -1340,13 +1340,14 @@ struct Dovecot {
 
 impl Dovecot {
     fn start(dir: &std::path::Path) -> Dovecot {
-        Dovecot::start_with(dir, None)
+        Dovecot::start_with(dir, None, "")
     }
 
     /// With `tls` (certificate and key PEM files), STARTTLS is offered and required for login.
     fn start_with(
         dir: &std::path::Path,
         tls: Option<(&std::path::Path, &std::path::Path)>,
+        extra: &str,
     ) -> Dovecot {
         let bin = ["/usr/sbin/dovecot", "/usr/local/sbin/dovecot"]
             .into_iter()
@@ -1384,7 +1385,7 @@ impl Dovecot {
                  passdb {{\n driver = passwd-file\n args = scheme=PLAIN username_format=%u {r}/passwd\n}}\n\
                  userdb {{\n driver = passwd-file\n args = username_format=%u {r}/passwd\n}}\n\
                  service imap-login {{\n inet_listener imap {{\n  address = 127.0.0.1\n  port = {port}\n }}\n inet_listener imaps {{\n  port = 0\n }}\n}}\n\
-                 service pop3-login {{\n inet_listener pop3 {{\n  port = 0\n }}\n}}\n",
+                 service pop3-login {{\n inet_listener pop3 {{\n  port = 0\n }}\n}}\n{extra}\n",
                 ssl = match tls {
                     None => "ssl = no\ndisable_plaintext_auth = no\n".to_owned(),
                     Some((cert, key)) => format!(
@@ -2187,7 +2188,7 @@ async fn postfix_in_front_relays_signed_mail_that_verifies() {
 async fn imap_over_starttls_checks_the_servers_certificate() {
     let dir = TempDir::new("email-imaps");
     let (ca, cert, key) = test_certificates(&dir.0);
-    let dovecot = Dovecot::start_with(&dir.0, Some((&cert, &key)));
+    let dovecot = Dovecot::start_with(&dir.0, Some((&cert, &key)), "");
     // The test's own client appends in clear: Dovecot trusts loopback for that, but our
     // server's login below must go over TLS (`ssl = required`).
     let mut imap = Imap::login(dovecot.port).await;
@@ -2244,4 +2245,31 @@ async fn imap_over_starttls_checks_the_servers_certificate() {
             .any(|l| l.contains("Login: user=<sara>") && l.contains("TLS")),
         "our server logged in over TLS: {log}"
     );
+}
+
+#[tokio::test]
+async fn an_imap_server_without_idle_is_polled() {
+    let dir = TempDir::new("email-imap-poll");
+    // Dovecot announcing no IDLE: we must not use it.
+    let dovecot = Dovecot::start_with(&dir.0, None, "imap_capability = IMAP4rev1 LITERAL+ UIDPLUS");
+    let cfg = dir.0.join("switchboard.toml");
+    std::fs::write(
+        &cfg,
+        format!(
+            "[[email.imap]]\naddress = \"support@demo.example\"\nhost = \"127.0.0.1\"\nport = {}\n\
+             security = \"plain\"\nuser = \"sara\"\npassword = \"secret\"\npoll_interval_secs = 1\n",
+            dovecot.port
+        ),
+    )
+    .expect("config");
+    let s = Server::start_with(&dir.0, &["--config", cfg.to_str().expect("utf8")], &[]);
+    let admin = s.login("admin", "admin").await;
+    // Give it time to log in and find the folder empty, then deliver.
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    let mut imap = Imap::login(dovecot.port).await;
+    let caps = imap.cmd("CAPABILITY").await;
+    assert!(!caps.contains("IDLE"), "{caps}");
+    imap.append(&imap_mail("poll-1@example.test", "Found by polling"), "")
+        .await;
+    wait_subjects(&admin, &["Found by polling"]).await;
 }

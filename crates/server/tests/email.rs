@@ -2256,7 +2256,8 @@ async fn an_imap_server_without_idle_is_polled() {
     std::fs::write(
         &cfg,
         format!(
-            "[[email.imap]]\naddress = \"support@demo.example\"\nhost = \"127.0.0.1\"\nport = {}\n\
+            "[email]\nmax_message_bytes = 4096\n\
+             [[email.imap]]\naddress = \"support@demo.example\"\nhost = \"127.0.0.1\"\nport = {}\n\
              security = \"plain\"\nuser = \"sara\"\npassword = \"secret\"\npoll_interval_secs = 1\n",
             dovecot.port
         ),
@@ -2269,7 +2270,30 @@ async fn an_imap_server_without_idle_is_polled() {
     let mut imap = Imap::login(dovecot.port).await;
     let caps = imap.cmd("CAPABILITY").await;
     assert!(!caps.contains("IDLE"), "{caps}");
+    // Over `max_message_bytes`: not fetched, left unseen in the mailbox.
+    let big = imap_mail("big-1@example.test", "Too big for us")
+        .replace("Sent to the mailbox", &"x".repeat(8000));
+    imap.append(&big, "").await;
     imap.append(&imap_mail("poll-1@example.test", "Found by polling"), "")
         .await;
-    wait_subjects(&admin, &["Found by polling"]).await;
+    let got = wait_subjects(&admin, &["Found by polling"]).await;
+    assert_eq!(got, ["Found by polling"]);
+    // (The imported one is flagged right after it is stored.)
+    let mut unseen = String::new();
+    for _ in 0..100 {
+        unseen = imap.cmd("UID SEARCH UNSEEN").await;
+        if unseen.lines().any(|l| l.trim() == "* SEARCH 1") {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert!(
+        unseen.lines().any(|l| l.trim() == "* SEARCH 1"),
+        "the big one stays unseen: {unseen}"
+    );
+    assert!(
+        s.metrics()
+            .await
+            .contains("switchboard_email_refused_total{reason=\"imap_too_large\"} 1")
+    );
 }

@@ -60,7 +60,13 @@ impl Verifier {
             }
         } else {
             let servers = cfg.dns_servers.iter().map(name_server).collect();
-            MessageAuthenticator::new(ResolverConfig::from_name_servers(servers), opts).ok()
+            match MessageAuthenticator::new(ResolverConfig::from_name_servers(servers), opts) {
+                Ok(r) => Some(r),
+                Err(e) => {
+                    tracing::warn!(error = %e, "email: cannot set up DNS; SPF/DKIM/DMARC are not verified");
+                    None
+                }
+            }
         };
         Verifier {
             resolver,

@@ -247,7 +247,32 @@ async fn import(
     if last.is_some() {
         uids.truncate(BATCH);
     }
+    let max = s.config.email.max_message_bytes;
     for uid in uids {
+        // `[email] max_message_bytes` holds here too: a larger mail is not fetched at all.
+        let size = {
+            let fetches =
+                timed("UID FETCH", sess.uid_fetch(uid.to_string(), "RFC822.SIZE")).await?;
+            let all: Vec<_> = timed("UID FETCH", fetches.try_collect::<Vec<_>>()).await?;
+            all.iter().find_map(|f| f.size)
+        };
+        if size.is_some_and(|n| n as usize > max) {
+            metrics::counter!("switchboard_email_refused_total", "reason" => "imap_too_large")
+                .increment(1);
+            tracing::warn!(mailbox = %name, uid, size, max, "imap: a mail over max_message_bytes was left in the mailbox, unseen");
+            if last.is_some() {
+                s.store
+                    .set_imap_state(
+                        account.tenant,
+                        name,
+                        validity,
+                        i64::from(uid),
+                        s.clock.wall_ms(),
+                    )
+                    .await?;
+            }
+            continue;
+        }
         let raw = {
             let fetches =
                 timed("UID FETCH", sess.uid_fetch(uid.to_string(), "BODY.PEEK[]")).await?;

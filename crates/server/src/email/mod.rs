@@ -302,7 +302,8 @@ async fn deliver(
 ) -> Result<String, (bool, String)> {
     // Verified once per mail, whatever the number of its recipients.
     let origin = auth::Origin {
-        ip: Some(peer.ip()),
+        // A v4 client on a dual-stack socket is checked as v4 (SPF `ip4:`).
+        ip: Some(peer.ip().to_canonical()),
         helo: env.helo.clone(),
         mail_from: env.mail_from.clone(),
     };

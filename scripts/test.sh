@@ -51,11 +51,15 @@ cargo bench -p switchboard-routing --no-run --locked --quiet
 
 step "cargo test (workspace)"
 set +e
-cargo test --workspace --locked --no-fail-fast 2>&1 | tee target/test-output.txt
+# A test that hangs fails the run (exit 124) instead of running into CI's limit.
+timeout --kill-after=30 "${TEST_TIMEOUT_S:-2400}" \
+  cargo test --workspace --locked --no-fail-fast 2>&1 | tee target/test-output.txt
 status=${PIPESTATUS[0]}
+if [ "$status" -eq 124 ]; then echo "cargo test did not finish within ${TEST_TIMEOUT_S:-2400} s"; failed_timeout=1; fi
 set -e
 passed=$(grep -Eo 'test result: [a-zA-Z]+\. [0-9]+ passed' target/test-output.txt | awk '{s+=$4} END {print s+0}')
 failed=$(grep -Eo '[0-9]+ failed' target/test-output.txt | awk '{s+=$1} END {print s+0}')
+failed=$((failed + ${failed_timeout:-0}))
 ignored=$(grep -Eo '[0-9]+ ignored' target/test-output.txt | awk '{s+=$1} END {print s+0}')
 
 step "browser end-to-end tests (headless Chromium, Playwright)"

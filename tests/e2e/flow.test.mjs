@@ -4,8 +4,7 @@
 
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { createServer } from 'node:http';
-import { BASE, agentLogin, api, launch, login, person, setPresence, shot, until } from './lib.mjs';
+import { BASE, agentLogin, api, launch, login, person, setPresence, shot, site, until } from './lib.mjs';
 
 const W = '#switchboard-chat';
 let browser;
@@ -23,18 +22,14 @@ after(async () => {
   if (browser) await browser.close();
 });
 
-test('a customer picks a topic from the bot buttons and the agent gets the chat from that queue', async () => {
+test('a customer picks a topic from the bot buttons and the agent gets the chat from that queue', async (t) => {
   const html = `<!doctype html><html lang="en"><head>
       <script src="${BASE}/widget.js" data-tenant="demo" async></script></head>
       <body><h1>Shop</h1></body></html>`;
-  const server = createServer((req, res) => {
-    res.writeHead(200, { 'Content-Type': 'text/html; charset=utf-8' });
-    res.end(html);
-  });
-  await new Promise((r) => server.listen(0, '127.0.0.1', r));
+  const shop = await site(t, html);
   const customer = await person(browser);
   const cp = customer.page;
-  await cp.goto(`http://127.0.0.1:${server.address().port}/`);
+  await cp.goto(shop);
   await cp.click(`${W} .launcher`);
   const subject = `Where is my order ${Date.now()}?`;
   await cp.fill(`${W} textarea`, subject);
@@ -63,7 +58,14 @@ test('a customer picks a topic from the bot buttons and the agent gets the chat 
   await agentLogin(ap, 'agent2');
   await setPresence(ap, 'available');
   const offer = ap.locator(`.offer[data-id="${chat.id}"]`);
-  await offer.waitFor();
+  try {
+    await offer.waitFor({ timeout: 20000 });
+  } catch (e) {
+    // Say what the server thinks, so a failure here can be understood from the log alone.
+    const it = await api('GET', `/interactions/${chat.id}`, undefined, sup.token);
+    const agents = await api('GET', '/agents', undefined, sup.token);
+    throw new Error(`no offer on the desktop: ${e.message}\ninteraction: ${JSON.stringify(it)}\nagents: ${JSON.stringify(agents)}\ndesktop: ${await ap.textContent('body')}`);
+  }
   assert.match(await offer.textContent(), /sales/);
   await offer.focus();
   await ap.keyboard.press('a');
@@ -76,5 +78,4 @@ test('a customer picks a topic from the bot buttons and the agent gets the chat 
   assert.deepEqual(agent.errors, []);
   await customer.context.close();
   await agent.context.close();
-  server.close();
 });

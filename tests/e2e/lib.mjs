@@ -2,6 +2,7 @@
 // headless Debian Chromium through playwright-core, the API as an admin, and screenshots.
 
 import { chromium } from 'playwright-core';
+import { createServer } from 'node:http';
 import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 
@@ -90,4 +91,22 @@ export async function agentLogin(page, username, password = 'agent', lang = 'en'
 export async function setPresence(page, state) {
   await page.selectOption('#state', state);
   await page.waitForFunction((s) => window.__sb.status && window.__sb.status.state === s, state);
+}
+
+/**
+ * Serves `html` from a little site of its own on loopback (another origin than the server's) for
+ * the test `t`; the site is closed when the test ends, passed or failed, so no open socket keeps
+ * the test process alive. Returns its URL.
+ */
+export async function site(t, html) {
+  const server = createServer((req, res) => {
+    res.writeHead(200, { 'Content-Type': 'text/html; charset=utf-8' });
+    res.end(html);
+  });
+  await new Promise((r) => server.listen(0, '127.0.0.1', r));
+  t.after(() => {
+    server.closeAllConnections();
+    server.close();
+  });
+  return `http://127.0.0.1:${server.address().port}/`;
 }

@@ -4,8 +4,7 @@
 
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { createServer } from 'node:http';
-import { BASE, agentLogin, api, launch, login, person, setPresence, shot, until } from './lib.mjs';
+import { BASE, agentLogin, api, launch, login, person, setPresence, shot, site, until } from './lib.mjs';
 
 let browser;
 let admin;
@@ -161,6 +160,38 @@ test('the agent desktop by keyboard: reject, accept, switch, note, transfer and 
   await context.close();
 });
 
+test('an offer that arrives while the desktop catches up after a reconnect stays on screen', async () => {
+  const { page, errors, context } = await person(browser);
+  await agentLogin(page, 'agent3');
+  await setPresence(page, 'available');
+  // The catch-up after a reconnect is slow (its list of offers, read before the offer, arrives
+  // late); meanwhile a task is offered and its event comes first. The late, older list must not
+  // take the offer away.
+  let held = 0;
+  await page.route(/\/api\/v1\/interactions\?state=offered/, async (route) => {
+    held += 1;
+    const response = await route.fetch();
+    await new Promise((r) => setTimeout(r, 1500));
+    await route.fulfill({ response });
+  });
+  await page.evaluate(() => window.__sb.stream.drop());
+  await page.waitForSelector('#conn.open');
+  await until(async () => held > 0, 'the catch-up request');
+  const t = await task('Offered during the catch-up', 'support');
+  const offer = page.locator(`.offer[data-id="${t.id}"]`);
+  await offer.waitFor();
+  await page.waitForTimeout(2500);
+  assert.equal(await offer.count(), 1, 'the offer is still shown after the catch-up answered');
+  await page.unroute(/\/api\/v1\/interactions\?state=offered/);
+  await offer.focus();
+  await page.keyboard.press('a');
+  await until(async () => (await page.locator(`.work-item[data-id="${t.id}"]`).count()) === 1, 'the accepted task');
+  await api('POST', `/interactions/${t.id}/end`, { disposition: 'no_action' }, admin.token);
+  await setPresence(page, 'offline');
+  assert.deepEqual(errors, []);
+  await context.close();
+});
+
 test('the supervisor sees queues live and opens a chat read-only', async () => {
   const { page, errors, context } = await person(browser);
   await page.goto(`${BASE}/supervisor`);
@@ -215,19 +246,14 @@ test('the supervisor sees queues live and opens a chat read-only', async () => {
   await context.close();
 });
 
-test('the widget works embedded in another site, without a pre-chat form, isolated from its styles', async () => {
+test('the widget works embedded in another site, without a pre-chat form, isolated from its styles', async (t) => {
   const { page, errors, context } = await person(browser);
   // A shop on another origin (its own little server on loopback) with aggressive styles.
   const html = `<!doctype html><html lang="ar" dir="rtl"><head><style>* { color: red !important; font-family: serif !important; }
       button { background: lime !important; border: 5px solid red !important; }</style>
       <script src="${BASE}/widget.js" data-tenant="demo" data-queue="support" async></script></head>
       <body><h1>متجر</h1><button id="own">زر</button></body></html>`;
-  const server = createServer((req, res) => {
-    res.writeHead(200, { 'Content-Type': 'text/html; charset=utf-8' });
-    res.end(html);
-  });
-  await new Promise((r) => server.listen(0, '127.0.0.1', r));
-  const shop = `http://127.0.0.1:${server.address().port}/`;
+  const shop = await site(t, html);
   assert.notEqual(new URL(shop).origin, new URL(BASE).origin);
   await page.goto(shop);
   const launcher = page.locator('#switchboard-chat .launcher');
@@ -251,7 +277,6 @@ test('the widget works embedded in another site, without a pre-chat form, isolat
   await page.waitForSelector('#switchboard-chat .ended:not([hidden])');
   assert.deepEqual(errors, []);
   await context.close();
-  server.close();
 });
 
 test('the binary serves the pages and assets with types, short caching and JSON 404s', async () => {

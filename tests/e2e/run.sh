@@ -80,7 +80,10 @@ echo "e2e: server at http://$addr (data $data)" >&2
 
 status=0
 SWITCHBOARD_URL="http://$addr" ARTIFACTS="$root/artifacts" \
-  node --test --test-concurrency=1 --test-reporter=spec "$here"/*.test.mjs || status=$?
+  timeout --kill-after=10 "${E2E_TIMEOUT_S:-900}" \
+  node --test --test-concurrency=1 --test-timeout=300000 --test-force-exit --test-reporter=spec "$here"/*.test.mjs \
+  || status=$?
+if [[ $status -eq 124 ]]; then echo "e2e: the browser tests did not finish within ${E2E_TIMEOUT_S:-900} s" >&2; fi
 if [[ $status -ne 0 ]]; then
   echo "e2e: failed; the server log follows" >&2
   tail -n 80 "$log" >&2

@@ -83,4 +83,6 @@ id_type!(
     ChannelAccountId,
     /// A manual merge of two customers (undoable).
     MergeId,
+    /// A call recording.
+    RecordingId,
 );

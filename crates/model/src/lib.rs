@@ -309,3 +309,79 @@ impl Capacity {
         self.per_channel.get(&channel).copied().unwrap_or(0)
     }
 }
+
+/// Which of a queue's calls are recorded.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum RecordingMode {
+    /// None (the default).
+    #[default]
+    None,
+    /// Every call.
+    All,
+    /// A share of the calls, chosen by the interaction id (the same call is always chosen the
+    /// same way).
+    Percent,
+    /// Only when started through the API during the call.
+    OnDemand,
+}
+
+impl RecordingMode {
+    /// The API name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            RecordingMode::None => "none",
+            RecordingMode::All => "all",
+            RecordingMode::Percent => "percent",
+            RecordingMode::OnDemand => "on_demand",
+        }
+    }
+}
+
+/// Where a recording is in its life.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum RecordingState {
+    /// The call is still being written.
+    Recording,
+    /// Finished: the file is complete and its checksum known.
+    Complete,
+    /// The file was removed (by an admin or by retention); the metadata is kept.
+    Deleted,
+}
+
+impl RecordingState {
+    /// The API name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            RecordingState::Recording => "recording",
+            RecordingState::Complete => "complete",
+            RecordingState::Deleted => "deleted",
+        }
+    }
+}
+
+impl FromStr for RecordingState {
+    type Err = UnknownName;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        [
+            RecordingState::Recording,
+            RecordingState::Complete,
+            RecordingState::Deleted,
+        ]
+        .into_iter()
+        .find(|c| c.as_str() == s)
+        .ok_or_else(|| UnknownName(s.to_owned()))
+    }
+}
+
+/// A stretch of a recording written as silence (card details being read out), in milliseconds
+/// from the recording's start.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PausedSpan {
+    /// Start, ms from the start of the recording.
+    pub from_ms: u64,
+    /// End, ms from the start of the recording.
+    pub to_ms: u64,
+}

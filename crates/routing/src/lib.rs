@@ -24,11 +24,16 @@
 //! clocks, queue and agent removal, re-evaluation on queue changes) are listed in the `router`
 //! module's docs.
 //!
+//! [`recording`] decides which calls a queue records (`should_record`), on the same terms: pure
+//! and deterministic.
+//!
 //! Not here: persistence (the driver stores events), who is allowed to do what, flows, media.
 
 mod api;
+pub mod recording;
 mod router;
 mod state;
 
 pub use api::*;
+pub use recording::should_record;
 pub use router::Router;

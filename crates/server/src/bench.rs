@@ -58,6 +58,8 @@ pub enum BenchCommand {
     Sip(crate::bench_sip::SipBenchArgs),
     /// Inbound mail over SMTP: mails accepted (parsed, threaded, stored, queued) per second.
     Email(crate::bench_email::EmailBenchArgs),
+    /// Provider webhooks (WhatsApp, signed): webhooks stored per second.
+    Webhooks(crate::bench_webhooks::WebhookBenchArgs),
     /// G.711 streams both ways through the media relay (and rtpengine, to compare).
     Rtp(crate::bench_rtp::RtpBenchArgs),
     /// The relay process `bench rtp` starts.
@@ -71,6 +73,7 @@ pub fn run(cmd: BenchCommand) -> ExitCode {
         BenchCommand::Chat(args) => args,
         BenchCommand::Sip(args) => return crate::bench_sip::run(args),
         BenchCommand::Email(args) => return crate::bench_email::run(args),
+        BenchCommand::Webhooks(args) => return crate::bench_webhooks::run(args),
         BenchCommand::Rtp(args) => return crate::bench_rtp::run(args),
         BenchCommand::RtpRelay(args) => return crate::bench_rtp::relay(args),
     };
@@ -191,7 +194,7 @@ fn source_address(i: usize, per_address: usize) -> Ipv4Addr {
     Ipv4Addr::new(127, 1, (a / 250) as u8, (a % 250 + 1) as u8)
 }
 
-fn percentile(sorted: &[Duration], p: f64) -> Duration {
+pub(crate) fn percentile(sorted: &[Duration], p: f64) -> Duration {
     if sorted.is_empty() {
         return Duration::ZERO;
     }

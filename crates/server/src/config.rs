@@ -62,6 +62,11 @@ pub struct Config {
     pub voice: VoiceConfig,
     /// Email (`[email]`).
     pub email: EmailConfig,
+    /// How often the recording retention sweep runs (`[recordings] sweep_interval_s`).
+    pub recording_sweep_interval: Duration,
+    /// Largest recording accepted by `POST /api/v1/interactions/{id}/recordings`
+    /// (`[recordings] max_import_bytes`).
+    pub recording_max_import_bytes: usize,
 }
 
 /// Settings of email (docs/email.md).
@@ -433,6 +438,8 @@ impl Default for Config {
             messaging: MessagingConfig::default(),
             voice: VoiceConfig::default(),
             email: EmailConfig::default(),
+            recording_sweep_interval: Duration::from_secs(3600),
+            recording_max_import_bytes: 512 * 1024 * 1024,
         }
     }
 }
@@ -457,6 +464,15 @@ struct FileConfig {
     voice: FileVoice,
     #[serde(default)]
     email: FileEmail,
+    #[serde(default)]
+    recordings: FileRecordings,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct FileRecordings {
+    sweep_interval_s: Option<u64>,
+    max_import_bytes: Option<usize>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -791,6 +807,16 @@ impl Config {
             f.messaging.apply(&mut c.messaging)?;
             f.voice.apply(&mut c.voice)?;
             f.email.apply(&mut c.email)?;
+            positive(
+                "recordings.sweep_interval_s",
+                f.recordings.sweep_interval_s.map(Duration::from_secs),
+                &mut c.recording_sweep_interval,
+            )?;
+            positive(
+                "recordings.max_import_bytes",
+                f.recordings.max_import_bytes,
+                &mut c.recording_max_import_bytes,
+            )?;
             if let Some(w) = f.auth.login_window_s {
                 if w == 0 {
                     return Err(err("auth.login_window_s", "must be positive"));
@@ -952,6 +978,37 @@ mod tests {
         let c = Config::load(Some(&f), &no_env).expect("valid");
         assert_eq!(c.http.port(), 9000);
         assert_eq!(c.session_ttl, Duration::from_secs(60));
+    }
+
+    #[test]
+    fn recordings_keys_are_read_and_checked() {
+        let dir = std::env::temp_dir().join(format!("sb-config-rec-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).expect("tmp");
+        let f = dir.join("c.toml");
+        let load = |text: &str| {
+            std::fs::write(&f, text).expect("write");
+            Config::load(Some(&f), &no_env)
+        };
+        let c = load("").expect("empty");
+        assert_eq!(c.recording_sweep_interval, Duration::from_secs(3600));
+        let c =
+            load("[recordings]\nsweep_interval_s = 5\nmax_import_bytes = 4096\n").expect("valid");
+        assert_eq!(c.recording_sweep_interval, Duration::from_secs(5));
+        assert_eq!(c.recording_max_import_bytes, 4096);
+        for (text, key) in [
+            (
+                "[recordings]\nsweep_interval_s = 0\n",
+                "recordings.sweep_interval_s",
+            ),
+            (
+                "[recordings]\nmax_import_bytes = 0\n",
+                "recordings.max_import_bytes",
+            ),
+        ] {
+            assert_eq!(load(text).expect_err(text).key, key);
+        }
+        assert!(load("[recordings]\nkeep = 1\n").is_err(), "unknown key");
+        let _ = std::fs::remove_dir_all(&dir);
     }
 
     #[test]

@@ -7,11 +7,11 @@
 
 use crate::auth::hash_password;
 use crate::clock::Clock;
-use crate::shapes::{AgentSkill, CapacityBody, QueueConfig, RequiredSkill};
+use crate::shapes::{AgentSkill, CapacityBody, QueueConfig, RecordingPolicy, RequiredSkill};
 use serde_json::{Value, json};
 use switchboard_model::FlowId;
 use switchboard_model::{
-    AgentId, Capacity, Presence, QueueId, Role, Sensitive, SkillId, TenantId, UserId,
+    AgentId, Capacity, Presence, QueueId, RecordingMode, Role, Sensitive, SkillId, TenantId, UserId,
 };
 use switchboard_sip::digest::Credentials;
 use switchboard_store::flows::FlowRecord;
@@ -111,6 +111,27 @@ pub async fn ensure_voice_directory(store: &Store, clock: &Clock) -> anyhow::Res
     Ok(())
 }
 
+/// Gives the demo's `support` queue its recording policy (`all`) when its configuration
+/// predates recordings (no `recording` key at all: an admin's own choice, `none` included, is
+/// kept); does nothing without a demo tenant.
+pub async fn ensure_recording_policy(store: &Store, clock: &Clock) -> anyhow::Result<()> {
+    let Some(tenant) = store.tenant_by_slug("demo").await? else {
+        return Ok(());
+    };
+    for mut q in store.queues(tenant.id).await? {
+        if q.name != "support" || q.config.get("recording").is_some() {
+            continue;
+        }
+        let mut config: QueueConfig = serde_json::from_value(q.config.clone())?;
+        config.recording.policy = RecordingMode::All;
+        q.config = serde_json::to_value(&config)?;
+        q.version += 1;
+        q.updated_at = clock.wall_ms();
+        store.put_queue(&q).await?;
+    }
+    Ok(())
+}
+
 /// Creates a tenant with one admin user (used by `switchboard admin create` as well).
 pub async fn create_tenant_admin(
     store: &Store,
@@ -180,6 +201,15 @@ pub async fn seed(store: &Store, clock: &Clock) -> anyhow::Result<()> {
                 "escalated".into(),
                 "no_action".into(),
             ],
+            // The demo records every support call (docs/voice.md, "Recordings").
+            recording: RecordingPolicy {
+                policy: if s.name == "support" {
+                    RecordingMode::All
+                } else {
+                    RecordingMode::None
+                },
+                ..RecordingPolicy::default()
+            },
             ..QueueConfig::default()
         };
         let id = QueueId::from_uuid(clock.new_uuid());
@@ -373,6 +403,8 @@ async fn seed_flows(store: &Store, clock: &Clock, tenant: TenantId) -> anyhow::R
 
 #[cfg(test)]
 mod tests {
+    use super::*;
+
     #[test]
     fn demo_flows_validate() {
         for f in [
@@ -382,5 +414,85 @@ mod tests {
         ] {
             switchboard_flow::FlowDef::from_json(&f).expect("valid demo flow");
         }
+    }
+
+    #[tokio::test]
+    async fn a_support_queue_from_before_recordings_records_all_and_a_choice_is_kept() {
+        let dir = std::env::temp_dir().join(format!(
+            "sb-demo-rec-{}-{}",
+            std::process::id(),
+            uuid::Uuid::now_v7()
+        ));
+        std::fs::create_dir_all(&dir).expect("dir");
+        let store = Store::open_sqlite(&dir.join("db.sqlite"))
+            .await
+            .expect("store");
+        let clock = Clock::new();
+        let tenant = TenantId::from_u128(1);
+        store
+            .create_tenant(&Tenant {
+                id: tenant,
+                slug: "demo".into(),
+                name: "demo".into(),
+                created_at: 0,
+            })
+            .await
+            .expect("tenant");
+        let old = QueueConfig {
+            wrap_up_s: 7,
+            ..QueueConfig::default()
+        };
+        let mut old = serde_json::to_value(&old).expect("json");
+        old.as_object_mut().expect("object").remove("recording");
+        for (n, name, config) in [(1, "support", old.clone()), (2, "sales", old)] {
+            store
+                .put_queue(&QueueRecord {
+                    id: QueueId::from_u128(n),
+                    tenant,
+                    name: name.into(),
+                    config,
+                    version: 1,
+                    created_at: 0,
+                    updated_at: 0,
+                })
+                .await
+                .expect("queue");
+        }
+        ensure_recording_policy(&store, &clock)
+            .await
+            .expect("ensure");
+        let read = |id| {
+            let store = store.clone();
+            async move {
+                let q = store
+                    .queue(tenant, QueueId::from_u128(id))
+                    .await
+                    .expect("q")
+                    .expect("q");
+                let c: QueueConfig = serde_json::from_value(q.config).expect("config");
+                (q.version, c)
+            }
+        };
+        let (v, c) = read(1).await;
+        assert_eq!(
+            (v, c.recording.policy, c.wrap_up_s),
+            (2, RecordingMode::All, 7)
+        );
+        let (v, c) = read(2).await;
+        assert_eq!((v, c.recording.policy), (1, RecordingMode::None));
+        // an admin who then chose `none` for support keeps it
+        let mut q = store
+            .queue(tenant, QueueId::from_u128(1))
+            .await
+            .expect("q")
+            .expect("q");
+        q.config["recording"]["policy"] = "none".into();
+        store.put_queue(&q).await.expect("put");
+        ensure_recording_policy(&store, &clock)
+            .await
+            .expect("ensure");
+        let (v, c) = read(1).await;
+        assert_eq!((v, c.recording.policy), (2, RecordingMode::None));
+        let _ = std::fs::remove_dir_all(&dir);
     }
 }

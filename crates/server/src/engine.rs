@@ -374,6 +374,9 @@ pub struct Engine {
     /// Interactions offered straight to an agent by a transfer: the router counts them as held
     /// by that agent from the offer on (`InteractionRestored`), not as offers of a queue.
     direct: std::collections::HashSet<InteractionId>,
+    /// When each transfer's direct offer lapses (the queue's offer timeout), with the agent it
+    /// was offered to: the router does not time these out, the engine does.
+    direct_until: HashMap<InteractionId, (MonoTime, AgentId)>,
 }
 
 fn in_state(it: &Interaction, want: InteractionState, what: &str) -> Result<(), ApiError> {
@@ -459,6 +462,7 @@ impl Engine {
             now_ms: 0,
             stale: false,
             direct: Default::default(),
+            direct_until: HashMap::new(),
         };
         e.recover().await?;
         let (tx, rx) = mpsc::channel(1024);
@@ -595,6 +599,59 @@ impl Engine {
         Ok(())
     }
 
+    /// How long an offer of `queue`'s waits for the agent (the queue's default without one).
+    fn offer_timeout_of(&self, queue: Option<QueueId>) -> Duration {
+        let secs = queue
+            .and_then(|q| self.queues.get(&q))
+            .map(|(_, c)| c.offer_timeout_s)
+            .unwrap_or_else(|| crate::shapes::QueueConfig::default().offer_timeout_s);
+        Duration::from_secs(secs)
+    }
+
+    /// The earliest deadline of a transfer's direct offer still pending.
+    fn next_direct_deadline(&self) -> Option<MonoTime> {
+        self.direct_until.values().map(|(t, _)| *t).min()
+    }
+
+    /// Direct offers whose agent let the offer time out: the interaction goes back to its queue
+    /// (the phone stops ringing), and the agent, whom the router did not choose, stays as it was.
+    fn expire_direct_offers(&mut self) {
+        let now = self.now;
+        let due: Vec<(InteractionId, AgentId)> = self
+            .direct_until
+            .iter()
+            .filter(|(_, (t, _))| *t <= now)
+            .map(|(id, (_, a))| (*id, *a))
+            .collect();
+        for (id, agent) in due {
+            self.direct_until.remove(&id);
+            let Some(mut it) = self.open.get(&id).cloned() else {
+                continue;
+            };
+            if it.state != InteractionState::Offered
+                || it.agent != Some(agent)
+                || !self.direct.contains(&id)
+            {
+                continue;
+            }
+            metrics::counter!("switchboard_routing_decisions_total", "decision" => "expired")
+                .increment(1);
+            self.hand_back(&it, agent);
+            self.set_state(&mut it, InteractionState::Queued);
+            it.agent = None;
+            it.waiting_since = Some(self.now_ms);
+            self.event(
+                &it,
+                "interaction.offer_expired",
+                Some(agent),
+                json!({"agent_id": agent, "transfer": true}),
+            );
+            let queue = it.queue;
+            self.event(&it, "interaction.queued", None, json!({"queue_id": queue}));
+            self.save(it);
+        }
+    }
+
     fn wrap_up_of(&self, queue: Option<QueueId>) -> Duration {
         queue
             .and_then(|q| self.queues.get(&q))
@@ -604,7 +661,10 @@ impl Engine {
 
     async fn run(mut self, mut rx: mpsc::Receiver<Command>) {
         loop {
-            let deadline = self.router.poll_timeout();
+            let deadline = match (self.router.poll_timeout(), self.next_direct_deadline()) {
+                (Some(a), Some(b)) => Some(a.min(b)),
+                (a, b) => a.or(b),
+            };
             let sleep = async {
                 match deadline {
                     Some(d) => tokio::time::sleep_until(self.clock.tokio_instant(d)).await,
@@ -645,6 +705,7 @@ impl Engine {
                 _ = sleep => {
                     self.tick();
                     self.router.handle_timeout(self.now);
+                    self.expire_direct_offers();
                     self.drain(true);
                     if let Err(e) = self.flush().await {
                         tracing::error!(tenant = %self.tenant, error = %e, "could not store timer outcomes");
@@ -839,6 +900,7 @@ impl Engine {
         self.agents.clear();
         self.open.clear();
         self.direct.clear();
+        self.direct_until.clear();
         self.pending.clear();
         self.voice_pending.clear();
         match self.recover().await {
@@ -1695,6 +1757,8 @@ impl Engine {
             },
         );
         self.direct.insert(id);
+        let timeout = self.offer_timeout_of(it.queue);
+        self.direct_until.insert(id, (self.now + timeout, agent));
         let from_agent = it.agent.take();
         let queue = it.queue;
         self.event(
@@ -1712,7 +1776,9 @@ impl Engine {
             "interaction.offered",
             Some(agent),
             json!({
-                "agent_id": agent, "queue_id": queue, "expires_at": null, "channel": it.channel,
+                "agent_id": agent, "queue_id": queue,
+                "expires_at": crate::clock::rfc3339(self.now_ms + timeout.as_millis() as i64),
+                "channel": it.channel,
                 "subject": it.subject, "customer_id": it.customer, "transfer": true,
             }),
         );

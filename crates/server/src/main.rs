@@ -14,6 +14,7 @@ mod bench;
 mod bench_email;
 mod bench_rtp;
 mod bench_sip;
+mod bench_webhooks;
 mod bus;
 mod chat;
 mod chat_flow;
@@ -25,6 +26,7 @@ mod engine;
 mod error;
 mod group_commit;
 mod messaging;
+mod recordings;
 mod shapes;
 mod simulate;
 mod state;
@@ -245,6 +247,9 @@ async fn serve(cfg: config::Config) -> anyhow::Result<()> {
     if cfg.demo && store.tenants().await?.is_empty() {
         demo::seed(&store, &clock).await?;
     }
+    if cfg.demo {
+        demo::ensure_recording_policy(&store, &clock).await?;
+    }
     let decoy = auth::hash_password(auth::new_token().map_err(|e| anyhow::anyhow!(e.message))?)
         .await
         .map_err(|e| anyhow::anyhow!(e.message))?;
@@ -252,6 +257,8 @@ async fn serve(cfg: config::Config) -> anyhow::Result<()> {
     state.start_engines().await?;
     let outbox = messaging::outbox::start(state.clone());
     transcript::start(state.clone());
+    let recording_sweep =
+        recordings::start_sweeper(state.recordings.clone(), cfg.recording_sweep_interval);
     let (smtp_addr, smtp) = email::start(state.clone(), cfg.smtp).await?;
     let imap = email::imap::start(&state);
     let sla = email::sla::start(state.clone());
@@ -274,6 +281,7 @@ async fn serve(cfg: config::Config) -> anyhow::Result<()> {
     sla.abort();
     state.stop_engines().await;
     outbox.abort();
+    recording_sweep.abort();
     store.close().await;
     drop(lock);
     println!("switchboard stopped");

@@ -5,7 +5,8 @@ use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use std::time::Duration;
 use switchboard_model::{
-    AgentId, Capacity, Channel, QueueId, SKILL_LEVELS, SkillId, SkillLevel, SkillRequirement,
+    AgentId, Capacity, Channel, QueueId, RecordingMode, SKILL_LEVELS, SkillId, SkillLevel,
+    SkillRequirement,
 };
 use switchboard_routing::{AgentSpec, OverflowRule, OverflowTarget, QueueSpec};
 use utoipa::ToSchema;
@@ -92,9 +93,55 @@ pub struct QueueConfig {
     /// Allowed disposition codes; empty allows any.
     #[serde(default)]
     pub dispositions: Vec<String>,
+    /// Call recording: which calls, and how long recordings are kept.
+    #[serde(default)]
+    pub recording: RecordingPolicy,
     /// The service-level clock of its email interactions (docs/email.md).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub email_sla: Option<EmailSla>,
+}
+
+/// A queue's call-recording policy (docs/voice.md, "Recordings").
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RecordingPolicy {
+    /// `none` (the default), `all`, `percent` (a share of the calls, chosen by the interaction
+    /// id) or `on_demand` (started through the API during the call).
+    #[serde(default)]
+    #[schema(value_type = String, example = "all")]
+    pub policy: RecordingMode,
+    /// For `percent`: the share of calls recorded, 0-100.
+    #[serde(default)]
+    pub percent: u8,
+    /// Days a finished recording is kept before the retention sweep deletes it (0: kept until
+    /// deleted by hand). Changing it applies to the queue's existing recordings too.
+    #[serde(default = "default_retention_days")]
+    pub retention_days: u32,
+}
+
+/// The longest retention accepted (100 years).
+pub const MAX_RETENTION_DAYS: u32 = 36_500;
+
+fn default_retention_days() -> u32 {
+    90
+}
+
+impl Default for RecordingPolicy {
+    fn default() -> Self {
+        RecordingPolicy {
+            policy: RecordingMode::None,
+            percent: 0,
+            retention_days: default_retention_days(),
+        }
+    }
+}
+
+impl RecordingPolicy {
+    /// Whether a call with this interaction id is recorded from its start (sans-IO: the
+    /// decision is `switchboard_routing::should_record`).
+    pub fn records(&self, interaction: switchboard_model::InteractionId) -> bool {
+        switchboard_routing::should_record(self.policy, self.percent, interaction)
+    }
 }
 
 /// Emails are answered within `hours`, counted only while `business_hours` is open (always,
@@ -289,6 +336,15 @@ impl QueueConfig {
         }
         for (i, d) in self.dispositions.iter().enumerate() {
             check_name(&format!("dispositions[{i}]"), d)?;
+        }
+        if self.recording.percent > 100 {
+            return Err(invalid("recording.percent", "must be 0-100"));
+        }
+        if self.recording.retention_days > MAX_RETENTION_DAYS {
+            return Err(invalid(
+                "recording.retention_days",
+                format!("must be 0-{MAX_RETENTION_DAYS} days (0 keeps recordings)"),
+            ));
         }
         Ok(())
     }
@@ -496,6 +552,55 @@ mod tests {
                 .expect_err("skill")
                 .field,
             "required_skills[0].skill"
+        );
+    }
+
+    #[test]
+    fn recording_policy_defaults_to_none_and_is_checked() {
+        let c = QueueConfig::default();
+        assert_eq!(c.recording.policy, RecordingMode::None);
+        assert_eq!(c.recording.retention_days, 90);
+        let c: QueueConfig = serde_json::from_value(serde_json::json!({
+            "recording": {"policy": "percent", "percent": 30, "retention_days": 7}
+        }))
+        .expect("valid");
+        assert_eq!(c.recording.policy, RecordingMode::Percent);
+        assert!(c.validate(q(1), &|_| true, &|_| true).is_ok());
+        let mut bad = c.clone();
+        bad.recording.percent = 101;
+        assert_eq!(
+            bad.validate(q(1), &|_| true, &|_| true)
+                .expect_err("percent")
+                .field,
+            "recording.percent"
+        );
+        bad.recording.percent = 5;
+        bad.recording.retention_days = MAX_RETENTION_DAYS + 1;
+        assert_eq!(
+            bad.validate(q(1), &|_| true, &|_| true)
+                .expect_err("days")
+                .field,
+            "recording.retention_days"
+        );
+        for junk in [
+            serde_json::json!({"recording": {"policy": "sometimes"}}),
+            serde_json::json!({"recording": {"policy": "all", "retain": 3}}),
+            serde_json::json!({"recording": {"percent": -1}}),
+            serde_json::json!({"recording": "all"}),
+        ] {
+            assert!(
+                serde_json::from_value::<QueueConfig>(junk.clone()).is_err(),
+                "{junk}"
+            );
+        }
+        // an `all` queue records every call, a `none` one none
+        let all = RecordingPolicy {
+            policy: RecordingMode::All,
+            ..RecordingPolicy::default()
+        };
+        assert!(all.records(switchboard_model::InteractionId::from_u128(7)));
+        assert!(
+            !RecordingPolicy::default().records(switchboard_model::InteractionId::from_u128(7))
         );
     }
 

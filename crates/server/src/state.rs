@@ -51,6 +51,8 @@ pub struct Inner {
     pub email: crate::email::Email,
     /// The chat flows running in this process.
     pub flow_runs: crate::chat_flow::Runs,
+    /// Call recordings: files, metadata, live controls, retention.
+    pub recordings: crate::recordings::Recordings,
     engines: RwLock<HashMap<TenantId, mpsc::Sender<Command>>>,
     tasks: Mutex<Vec<tokio::task::JoinHandle<()>>>,
 }
@@ -79,11 +81,18 @@ impl AppState {
         let messages = crate::chat::MessageWriter::start(store.clone());
         let messaging = crate::messaging::Messaging::new(&config, store.clone());
         let email = crate::email::Email::new(&config);
+        let bus = Bus::new();
+        let recordings = crate::recordings::Recordings::new(
+            store.clone(),
+            clock.clone(),
+            bus.clone(),
+            config.data_dir.clone(),
+        );
         AppState(Arc::new(Inner {
             store,
             clock,
             config,
-            bus: Bus::new(),
+            bus,
             limiter: Mutex::new(limiter),
             metrics,
             decoy_hash,
@@ -95,6 +104,7 @@ impl AppState {
             messaging,
             email,
             flow_runs: Default::default(),
+            recordings,
             engines: RwLock::new(HashMap::new()),
             tasks: Mutex::new(Vec::new()),
         }))

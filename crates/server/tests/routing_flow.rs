@@ -1127,3 +1127,79 @@ async fn an_agent_who_logs_off_with_an_offer_pending_stays_offline() {
     assert_eq!(st["state"], "offline", "{st}");
     assert!(st["activity"].is_null(), "{st}");
 }
+
+#[tokio::test]
+async fn an_ignored_transfer_to_an_agent_lapses_back_to_the_queue() {
+    let dir = TempDir::new("transfer-lapse");
+    let s = Server::start(&dir.0);
+    let admin = s.login("admin", "admin").await;
+    let skill = admin.new_skill("desk").await;
+    let q = id_of(
+        &admin
+            .new_queue(json!({
+                "name": "desk",
+                "offer_timeout_s": 1,
+                "required_skills": [{"skill": skill}],
+            }))
+            .await,
+    );
+    admin
+        .new_agent("one", &[(&skill, 5)], task_capacity(1))
+        .await;
+    let two = id_of(
+        &admin
+            .new_agent("two", &[(&skill, 5)], task_capacity(1))
+            .await,
+    );
+    let a1 = agent_login(&s, "one").await;
+    a1.set_state("available").await;
+    let t = id_of(&admin.task("desk", "hand me over").await);
+    a1.accept(&t).await.expect(200);
+    let a2 = agent_login(&s, "two").await;
+    a2.set_state("available").await;
+
+    let v = a1
+        .post(
+            &format!("/api/v1/interactions/{t}/transfer"),
+            json!({"agent": "two"}),
+        )
+        .await
+        .expect(200);
+    assert!(is(&v, "offered", Some(&two)), "{v}");
+    let v = admin.interaction(&t).await;
+    let offered = events_of(&v, "interaction.offered");
+    let direct = offered.last().expect("the transfer's offer");
+    assert_eq!(direct["data"]["transfer"], true);
+    assert!(
+        direct["data"]["expires_at"].is_string(),
+        "a transfer's offer says when it lapses: {direct}"
+    );
+    // The first agent leaves; the second lets the transfer ring out.
+    a1.set_state("offline").await;
+    let v = admin
+        .poll(
+            &format!("/api/v1/interactions/{t}"),
+            Duration::from_secs(4),
+            |v| !events_of(v, "interaction.offer_expired").is_empty(),
+        )
+        .await;
+    let expired = events_of(&v, "interaction.offer_expired");
+    assert_eq!(expired.len(), 1, "{}", v["events"]);
+    assert_eq!(expired[0]["data"]["agent_id"], two);
+    assert_eq!(expired[0]["data"]["transfer"], true);
+    assert_eq!(v["queue_id"], q);
+    // The agent the router did not choose is not sent on break; the queue's next offer (a
+    // routed one, which expires as usual) may go to it.
+    let st = admin.agent_state(&two).await;
+    assert_eq!(st["state"], "available", "{st}");
+    let types = event_types(&v);
+    let lapsed = types
+        .iter()
+        .position(|k| k == "interaction.offer_expired")
+        .expect("lapsed");
+    assert_eq!(
+        types.get(lapsed + 1).map(String::as_str),
+        Some("interaction.queued"),
+        "{types:?}"
+    );
+}

@@ -28,6 +28,10 @@ const S = {
   /** Colleagues' names by agent id (filled when the transfer list is opened). */
   agentNames: new Map(),
   offers: new Map(),
+  /** Events seen so far, and the count at the last event about each interaction: a resync
+   * started before an event must not undo what the event did (its answers are older). */
+  eventGen: 0,
+  touched: new Map(),
   work: new Map(),
   active: null,
   customers: new Map(),
@@ -104,6 +108,8 @@ async function start() {
 
 /** Re-fetches everything the stream may have missed: presence, offers, work and messages. */
 async function resync() {
+  const since = S.eventGen;
+  const fresh = (id) => (S.touched.get(id) || 0) > since;
   try {
     const me = encodeURIComponent(S.agentId);
     const [status, offered, connected, wrapping, queues] = await Promise.all([
@@ -116,17 +122,19 @@ async function resync() {
     S.status = status;
     S.queues = new Map(queues.map((q) => [q.id, q]));
     const offeredIds = new Set(offered.map((i) => i.id));
-    for (const id of [...S.offers.keys()]) if (!offeredIds.has(id)) S.offers.delete(id);
+    for (const id of [...S.offers.keys()]) if (!offeredIds.has(id) && !fresh(id)) S.offers.delete(id);
     for (const it of offered) {
+      if (fresh(it.id)) continue;
       const prev = S.offers.get(it.id);
       S.offers.set(it.id, { it, expiresAt: prev ? prev.expiresAt : offerExpiry(it) });
     }
     const held = [...connected, ...wrapping];
     const heldIds = new Set(held.map((i) => i.id));
     for (const [id, w] of S.work) {
-      if (!heldIds.has(id) && !w.closed) finish(id, { state: 'ended' });
+      if (!heldIds.has(id) && !w.closed && !fresh(id)) finish(id, { state: 'ended' });
     }
-    for (const it of held.reverse()) upsertWork(it);
+    for (const it of held.reverse()) if (!fresh(it.id)) upsertWork(it);
+    for (const [id, gen] of [...S.touched]) if (gen <= since) S.touched.delete(id);
     if (!S.active || !S.work.has(S.active)) {
       const first = [...S.work.keys()][0];
       if (first) S.active = first;
@@ -176,6 +184,8 @@ function upsertWork(it) {
 function onEvent(ev) {
   const d = ev.data || {};
   const id = d.interaction_id;
+  S.eventGen += 1;
+  if (id) S.touched.set(id, S.eventGen);
   switch (ev.type) {
     case 'interaction.offered':
       if (d.agent_id !== S.agentId) return;

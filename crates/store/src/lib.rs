@@ -19,6 +19,7 @@ mod email;
 pub mod flows;
 mod messaging;
 mod migrate;
+pub mod recordings;
 mod records;
 pub mod voice;
 
@@ -96,7 +97,7 @@ fn map_unique(e: sqlx::Error, what: &str) -> StoreError {
     StoreError::Database(e)
 }
 
-fn corrupt(table: &'static str, detail: impl ToString) -> StoreError {
+pub(crate) fn corrupt(table: &'static str, detail: impl ToString) -> StoreError {
     StoreError::Corrupt {
         table,
         detail: detail.to_string(),

@@ -303,6 +303,9 @@ pub struct ProviderAppend {
     pub email: Option<EmailRecord>,
     /// The conversation's reply route, written first.
     pub thread: Option<MessageThread>,
+    /// The sender's contact point (kind, value) whose latest inbound time at the delivery's
+    /// account moves to the message's time (service windows), in the same transaction.
+    pub window: Option<(String, String)>,
 }
 
 async fn append_provider_in(
@@ -316,6 +319,7 @@ async fn append_provider_in(
         outbox,
         email,
         thread,
+        window,
     } = item;
     if let (Some(account), Some(pid)) = (delivery.account, &delivery.provider_message_id) {
         let known = sqlx::query(
@@ -334,6 +338,21 @@ async fn append_provider_in(
     }
     let (stored, event) = insert_message(tx, msg, event).await?;
     insert_delivery(tx, &delivery).await?;
+    if let (Some(account), Some((kind, value))) = (delivery.account, &window) {
+        sqlx::query(
+            "INSERT INTO contact_windows (tenant_id, account_id, contact_kind, contact_value, last_inbound_at)
+             VALUES ($1, $2, $3, $4, $5)
+             ON CONFLICT (account_id, contact_kind, contact_value) DO UPDATE
+                SET last_inbound_at = MAX(last_inbound_at, excluded.last_inbound_at)",
+        )
+        .bind(delivery.tenant.to_string())
+        .bind(account.to_string())
+        .bind(kind)
+        .bind(value)
+        .bind(stored.created_at)
+        .execute(&mut **tx)
+        .await?;
+    }
     if let Some(e) = &email {
         crate::email::insert_email(tx, &stored, e).await?;
     }
@@ -722,31 +741,6 @@ impl Store {
     }
 
     // ----- windows and opt-outs -----
-
-    /// Notes the customer's latest message at an account.
-    pub async fn touch_window(
-        &self,
-        tenant: TenantId,
-        account: ChannelAccountId,
-        kind: &str,
-        value: &str,
-        at: i64,
-    ) -> Result<()> {
-        sqlx::query(
-            "INSERT INTO contact_windows (tenant_id, account_id, contact_kind, contact_value, last_inbound_at)
-             VALUES ($1, $2, $3, $4, $5)
-             ON CONFLICT (account_id, contact_kind, contact_value) DO UPDATE
-                SET last_inbound_at = MAX(last_inbound_at, excluded.last_inbound_at)",
-        )
-        .bind(tenant.to_string())
-        .bind(account.to_string())
-        .bind(kind)
-        .bind(value)
-        .bind(at)
-        .execute(self.pool())
-        .await?;
-        Ok(())
-    }
 
     /// The customer's latest message at an account.
     pub async fn last_inbound_at(

@@ -20,7 +20,7 @@ const SQLITE: &[(i64, &str)] = &[
         9,
         include_str!("../migrations/sqlite/0009_voice_outbound.sql"),
     ),
-    // 10 is taken by a change on another branch.
+    (10, include_str!("../migrations/sqlite/0010_recordings.sql")),
     (11, include_str!("../migrations/sqlite/0011_imap.sql")),
 ];
 

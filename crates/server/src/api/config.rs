@@ -287,6 +287,9 @@ pub async fn patch_queue(
         .queue(caller.user.tenant, id)
         .await?
         .ok_or_else(|| ApiError::not_found("queue"))?;
+    let old_retention = serde_json::from_value::<QueueConfig>(q.config.clone())
+        .map(|c| c.recording.retention_days)
+        .ok();
     let (name, config) = parse_queue(body, q.config.clone())?;
     if let Some(n) = name {
         check_name("name", &n).map_err(invalid)?;
@@ -297,6 +300,12 @@ pub async fn patch_queue(
     q.version += 1;
     q.updated_at = s.clock.wall_ms();
     s.store.put_queue(&q).await?;
+    if old_retention != Some(config.recording.retention_days) {
+        // retention applies to the queue's recordings already made, too
+        s.store
+            .set_queue_retention(caller.user.tenant, id, config.recording.retention_days)
+            .await?;
+    }
     s.tell(
         caller.user.tenant,
         Command::QueueUpserted {

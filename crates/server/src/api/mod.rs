@@ -10,6 +10,7 @@ mod live;
 mod messages;
 mod messaging;
 mod people;
+mod recordings;
 pub mod views;
 mod voice;
 
@@ -40,6 +41,7 @@ use utoipa_axum::routes;
         (name = "flows", description = "IVR and chat bot flows, versioned"),
         (name = "stats", description = "Live figures and events"),
         (name = "voice", description = "SIP trunks and numbers (admins)"),
+        (name = "recordings", description = "Call recordings: metadata, audio, live pause and resume"),
     )
 )]
 struct ApiDoc;
@@ -135,6 +137,12 @@ pub fn api_routes() -> (Router<AppState>, utoipa::openapi::OpenApi) {
         .routes(routes!(flows::versions))
         .routes(routes!(flows::version))
         .routes(routes!(flows::get_settings, flows::put_settings))
+        .routes(routes!(recordings::list, recordings::import))
+        .routes(routes!(recordings::get, recordings::delete))
+        .routes(routes!(recordings::audio))
+        .routes(routes!(recordings::pause))
+        .routes(routes!(recordings::resume))
+        .routes(routes!(recordings::start))
         .routes(routes!(live::realtime))
         .routes(routes!(live::events))
         .split_for_parts()

@@ -492,7 +492,7 @@ async fn intake(
     };
     let id = msg.id.clone();
     let stored =
-        crate::messaging::store_and_publish(s, &it, msg, delivery, None, Some(record), thread)
+        crate::messaging::store_and_publish(s, &it, msg, delivery, None, Some(record), thread, None)
             .await?;
     if stored.is_none() {
         return Ok(id);

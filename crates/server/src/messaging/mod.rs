@@ -38,9 +38,11 @@ pub const SERVICE_WINDOW_MS: i64 = 24 * 3600 * 1000;
 pub struct Messaging {
     /// Wakes the outbox task when something was queued.
     pub wake: tokio::sync::Notify,
-    /// Serializes intake, so that two deliveries of one message cannot both pass the
-    /// duplicate check and create two conversations.
-    pub intake: tokio::sync::Mutex<()>,
+    /// Serializes the intake of one sender (tenant, contact kind and value, hashed onto a
+    /// few locks), so that two deliveries of one message cannot both pass the duplicate check,
+    /// and two first messages of one sender (on two accounts) cannot create two customers or
+    /// conversations. Different senders go in parallel, and so share group commits.
+    intake: Vec<tokio::sync::Mutex<()>>,
     /// The HTTP client for providers.
     pub http: reqwest::Client,
     /// Stored media.
@@ -52,7 +54,23 @@ pub struct Messaging {
     >,
 }
 
+/// Locks the intake is spread over (see [`Messaging::intake_lock`]).
+const INTAKE_LOCKS: usize = 64;
+
 impl Messaging {
+    /// The intake lock of a sender: one sender's messages are taken one at a time.
+    pub(crate) fn intake_lock(
+        &self,
+        tenant: TenantId,
+        kind: &str,
+        value: &str,
+    ) -> &tokio::sync::Mutex<()> {
+        use std::hash::{Hash, Hasher};
+        let mut h = std::hash::DefaultHasher::new();
+        (tenant, kind, value).hash(&mut h);
+        &self.intake[(h.finish() % INTAKE_LOCKS as u64) as usize]
+    }
+
     /// Builds it for a data directory.
     pub fn new(cfg: &crate::config::Config, store: switchboard_store::Store) -> Self {
         Messaging {
@@ -61,7 +79,9 @@ impl Messaging {
                 async move { store.append_provider_messages(items).await }
             }),
             wake: tokio::sync::Notify::new(),
-            intake: tokio::sync::Mutex::new(()),
+            intake: (0..INTAKE_LOCKS)
+                .map(|_| tokio::sync::Mutex::new(()))
+                .collect(),
             http: reqwest::Client::builder()
                 .timeout(Duration::from_secs(30))
                 .connect_timeout(Duration::from_secs(10))
@@ -307,7 +327,11 @@ pub async fn receive_message(
             media::fetch_and_store(&s.messaging.http, &s.messaging.media, &info(a, p), r).await,
         );
     }
-    let _guard = s.messaging.intake.lock().await;
+    let _guard = s
+        .messaging
+        .intake_lock(tenant, kind, &m.contact_value)
+        .lock()
+        .await;
     if s.store
         .delivery_by_provider_id(a.id, &m.provider_message_id)
         .await?
@@ -368,12 +392,11 @@ pub async fn receive_message(
         Value::Array(attachments),
     )
     .await?;
-    let Some(stored) = store_and_publish(s, &it, msg, delivery, None, None, None).await? else {
+    let window = Some((kind.to_owned(), m.contact_value.clone()));
+    let stored = store_and_publish(s, &it, msg, delivery, None, None, None, window).await?;
+    if stored.is_none() {
         return Ok(false);
-    };
-    s.store
-        .touch_window(tenant, a.id, kind, &m.contact_value, stored.created_at)
-        .await?;
+    }
     match opt_keyword(&m.text, &s.config.messaging) {
         Some(OptKeyword::Out(k)) => {
             let changed = record_opt(s, &it, kind, &m.contact_value, Some(k)).await?;
@@ -526,6 +549,7 @@ async fn record_opt(
 /// Stores a provider message with its delivery row (and outbox entry, stored mail, new thread)
 /// through the group commit, then publishes it like a chat message, with its channel, delivery
 /// state and attachments. `None` for a duplicate.
+#[allow(clippy::too_many_arguments)] // the parts of one stored message
 pub(crate) async fn store_and_publish(
     s: &AppState,
     it: &Interaction,
@@ -534,6 +558,7 @@ pub(crate) async fn store_and_publish(
     outbox: Option<OutboxItem>,
     email: Option<EmailRecord>,
     thread: Option<MessageThread>,
+    window: Option<(String, String)>,
 ) -> Result<Option<Message>, ApiError> {
     let event = NewEvent {
         tenant: it.tenant,
@@ -555,6 +580,7 @@ pub(crate) async fn store_and_publish(
             outbox,
             email,
             thread,
+            window,
         })
         .await?
     else {
@@ -838,7 +864,7 @@ pub(crate) async fn queue_outbound(
         attachments: json!([]),
         updated_at: now,
     };
-    let stored = store_and_publish(s, it, msg, delivery, Some(outbox), email, None)
+    let stored = store_and_publish(s, it, msg, delivery, Some(outbox), email, None, None)
         .await?
         .ok_or_else(|| ApiError::internal("a new outbound message was a duplicate"))?;
     s.messaging.wake.notify_one();

@@ -83,13 +83,13 @@ fn signature(body: &[u8]) -> String {
 fn webhook(run: &str, i: usize, senders: usize) -> Vec<u8> {
     let from = format!("1555{:07}", i % senders.max(1));
     json!({"object": "whatsapp_business_account", "entry": [{"id": "WABA-BENCH", "changes": [{
-        "field": "messages", "value": {
-            "messaging_product": "whatsapp",
-            "metadata": {"display_phone_number": "15550009999", "phone_number_id": "PN-BENCH"},
-            "contacts": [{"profile": {"name": format!("Bench {}", i % senders.max(1))}, "wa_id": from}],
-            "messages": [{"from": from, "id": format!("wamid.{run}.{i}"), "timestamp": "1700000000",
-                "type": "text", "text": {"body": format!("Where is order {i}? سفارش من کجاست؟")}}]
-        }}]}]})
+    "field": "messages", "value": {
+        "messaging_product": "whatsapp",
+        "metadata": {"display_phone_number": "15550009999", "phone_number_id": "PN-BENCH"},
+        "contacts": [{"profile": {"name": format!("Bench {}", i % senders.max(1))}, "wa_id": from}],
+        "messages": [{"from": from, "id": format!("wamid.{run}.{i}"), "timestamp": "1700000000",
+            "type": "text", "text": {"body": format!("Where is order {i}? سفارش من کجاست؟")}}]
+    }}]}]})
     .to_string()
     .into_bytes()
 }
@@ -123,7 +123,11 @@ async fn sink() -> anyhow::Result<SocketAddr> {
 }
 
 /// Creates the bench's WhatsApp account; its webhook URL.
-async fn account(a: &WebhookBenchArgs, http: &reqwest::Client, run: &str) -> anyhow::Result<String> {
+async fn account(
+    a: &WebhookBenchArgs,
+    http: &reqwest::Client,
+    run: &str,
+) -> anyhow::Result<String> {
     let base = format!("http://{}", a.server);
     let login: Value = http
         .post(format!("{base}/api/v1/auth/login"))
@@ -234,7 +238,10 @@ async fn bench(a: WebhookBenchArgs) -> anyhow::Result<bool> {
     if a.duplicates > 0 {
         for i in (0..a.messages).step_by(a.duplicates) {
             again += 1;
-            if post(&setup, &url, webhook(&run, i, a.senders)).await.is_err() {
+            if post(&setup, &url, webhook(&run, i, a.senders))
+                .await
+                .is_err()
+            {
                 again_failed += 1;
             }
         }

@@ -491,9 +491,17 @@ async fn intake(
         ticket_ref,
     };
     let id = msg.id.clone();
-    let stored =
-        crate::messaging::store_and_publish(s, &it, msg, delivery, None, Some(record), thread, None)
-            .await?;
+    let stored = crate::messaging::store_and_publish(
+        s,
+        &it,
+        msg,
+        delivery,
+        None,
+        Some(record),
+        thread,
+        None,
+    )
+    .await?;
     if stored.is_none() {
         return Ok(id);
     }

@@ -14,6 +14,7 @@
 //! - [`mix`]: mixing with saturation (whisper, barge, conference) and silence;
 //! - [`wav`]: the stereo recorder (caller left, agent right) with pause spans written as silence,
 //!   and 16-bit PCM WAV reading with resampling to 8 kHz for prompts;
+//! - [`player`]: prompts and music read out in 20 ms frames (queue, loop, barge-in);
 //! - [`tone`]: tones for tests and prompts (DTMF pairs, ringback, beeps).
 //!
 //! Deliberately absent: sockets, clocks and threads. Times are given by the caller (RTP timestamps,
@@ -23,6 +24,7 @@
 pub mod dtmf;
 pub mod g711;
 pub mod mix;
+pub mod player;
 pub mod relay;
 pub mod rtp;
 pub mod sdp;

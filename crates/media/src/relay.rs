@@ -21,12 +21,17 @@
 //! - **Timeouts**: a leg that sent nothing for the configured time is reported once (a dead call
 //!   is ended by the driver).
 //!
+//! - **Prompts**: a leg can be played to ([`Bridge::play`]: IVR prompts, announcements, music
+//!   on hold); while it is, the other leg's audio is not relayed to it, and the bridge sends a
+//!   20 ms frame of the clip every 20 ms of `now`, in the leg's codec, as its own RTP stream.
+//!
 //! Sequence numbers, timestamps and SSRCs pass through unchanged: each direction is one stream
 //! from one source. Hold (a `sendonly` re-INVITE) simply stops the held side's packets.
 
 use crate::dtmf::{Detector, EventReceiver};
 use crate::g711::Law;
-use crate::rtp::{Packet, ReceiveStats, is_rtcp};
+use crate::player::{Clip, Player};
+use crate::rtp::{Header, Packet, ReceiveStats, is_rtcp};
 use crate::wav::Recorder;
 use std::collections::VecDeque;
 use std::net::SocketAddr;
@@ -104,6 +109,13 @@ pub enum Output {
     Record(Vec<u8>),
     /// `leg` has sent nothing for the timeout.
     TimedOut(Leg),
+    /// A clip played to `leg` has been played out.
+    Played {
+        /// Which leg.
+        leg: Leg,
+        /// The clip's id.
+        id: u64,
+    },
 }
 
 /// Why a datagram was not relayed (counted by the driver).
@@ -133,6 +145,13 @@ struct LegState {
     detector: Option<Detector>,
     audio: VecDeque<i16>,
     relayed: u64,
+    player: Player,
+    /// `now` of the next frame to play (while playing).
+    play_next: Option<u64>,
+    /// The played stream's own sequence, timestamp and SSRC.
+    out_seq: u16,
+    out_ts: u32,
+    played: u64,
 }
 
 impl LegState {
@@ -148,6 +167,11 @@ impl LegState {
             detector: None,
             audio: VecDeque::new(),
             relayed: 0,
+            player: Player::new(),
+            play_next: None,
+            out_seq: 0,
+            out_ts: 0,
+            played: 0,
         }
     }
 }
@@ -263,6 +287,32 @@ impl Bridge {
         self.drops
     }
 
+    /// Queues `clip` to be played to `leg` (after what is queued already).
+    pub fn play(&mut self, now: u64, leg: Leg, clip: Clip) {
+        let l = &mut self.legs[leg.index()];
+        l.player.push(clip);
+        if l.play_next.is_none() {
+            l.play_next = Some(now);
+        }
+    }
+
+    /// Stops what is played to `leg`; true if something was.
+    pub fn stop_playing(&mut self, leg: Leg) -> bool {
+        let l = &mut self.legs[leg.index()];
+        l.play_next = None;
+        l.player.interrupt()
+    }
+
+    /// Whether `leg` is being played to (the other leg is not heard).
+    pub fn is_playing(&self, leg: Leg) -> bool {
+        self.legs[leg.index()].player.is_playing()
+    }
+
+    /// Frames of prompts sent to a leg.
+    pub fn played(&self, leg: Leg) -> u64 {
+        self.legs[leg.index()].played
+    }
+
     /// A datagram arrived on `leg`'s socket from `from`.
     pub fn handle_datagram(&mut self, now: u64, leg: Leg, from: SocketAddr, datagram: &[u8]) {
         let i = leg.index();
@@ -349,6 +399,10 @@ impl Bridge {
     /// payload when asked.
     fn forward(&mut self, from: Leg, datagram: &[u8], pt: u8, transcode: Option<(Law, Law)>) {
         let o = from.other().index();
+        if self.legs[o].player.is_playing() {
+            // A prompt or music is played to that leg: it does not hear this one.
+            return;
+        }
         let Some(to) = self.legs[o].remote else {
             self.drops.no_destination += 1;
             return;
@@ -370,8 +424,56 @@ impl Bridge {
         });
     }
 
+    /// Sends the frames of `leg`'s prompt due at `now`.
+    fn play_due(&mut self, now: u64, leg: Leg) {
+        let l = &mut self.legs[leg.index()];
+        let Some(mut next) = l.play_next else {
+            return;
+        };
+        // Far behind (the task was starved): skip ahead instead of sending a burst.
+        if now.saturating_sub(next) > 5 * FRAME_MS {
+            next = now;
+        }
+        let mut payload = Vec::with_capacity(crate::FRAME);
+        while next <= now {
+            let Some(frame) = l.player.next_frame() else {
+                l.play_next = None;
+                break;
+            };
+            next += FRAME_MS;
+            l.play_next = Some(next);
+            let (Some(media), Some(to)) = (l.media, l.remote) else {
+                continue;
+            };
+            payload.clear();
+            media.law.encode(&frame, &mut payload);
+            let mut datagram = Vec::with_capacity(12 + payload.len());
+            Header {
+                marker: l.played == 0,
+                payload_type: media.payload_type,
+                sequence: l.out_seq,
+                timestamp: l.out_ts,
+                ssrc: 0x5342_0000 | leg.index() as u32,
+                csrc: Vec::new(),
+            }
+            .write(&payload, &mut datagram);
+            l.out_seq = l.out_seq.wrapping_add(1);
+            l.out_ts = l.out_ts.wrapping_add(crate::FRAME as u32);
+            l.played += 1;
+            self.outputs.push_back(Output::Send { leg, to, datagram });
+        }
+        for id in l.player.take_finished() {
+            self.outputs.push_back(Output::Played { leg, id });
+        }
+        if !l.player.is_playing() {
+            l.play_next = None;
+        }
+    }
+
     /// Time has come (see [`Bridge::poll_timeout`]).
     pub fn handle_timeout(&mut self, now: u64) {
+        self.play_due(now, Leg::Caller);
+        self.play_due(now, Leg::Agent);
         if let Some(rec) = &mut self.recording {
             let mut bytes = Vec::new();
             while rec.next <= now {
@@ -415,10 +517,10 @@ impl Bridge {
                     .min()
             })
             .flatten();
-        match (rec, dead) {
-            (Some(a), Some(b)) => Some(a.min(b)),
-            (a, b) => a.or(b),
-        }
+        [rec, dead, self.legs[0].play_next, self.legs[1].play_next]
+            .into_iter()
+            .flatten()
+            .min()
     }
 
     /// The next thing to do.

@@ -308,3 +308,91 @@ fn a_silent_leg_times_out_once_and_junk_is_counted() {
     );
     assert_eq!(b.poll_timeout(), Some(90_010));
 }
+
+/// A prompt played to the caller goes out every 20 ms in the caller's codec as its own
+/// stream, masks the agent's audio while it plays, and is reported when played out.
+#[test]
+fn a_prompt_is_played_to_a_leg_in_its_codec_and_masks_the_other_leg() {
+    use switchboard_media::player::Clip;
+    let mut b = bridge();
+    let tone = tones(&[440.0], 8000.0, 0, 800); // 100 ms: five frames
+    b.play(
+        0,
+        Leg::Caller,
+        Clip {
+            samples: tone.clone().into(),
+            looping: false,
+            id: 7,
+        },
+    );
+    assert_eq!(b.poll_timeout(), Some(0));
+    // The agent talks meanwhile: not relayed to the caller.
+    b.handle_datagram(
+        5,
+        Leg::Agent,
+        addr(AGENT),
+        &packet(0, 1, 160, false, &[0x55; 160]),
+    );
+    let mut frames = Vec::new();
+    let mut played = Vec::new();
+    let mut now = 0;
+    while let Some(t) = b.poll_timeout().filter(|t| *t < 1000) {
+        now = t.max(now);
+        b.handle_timeout(now);
+        for o in drain(&mut b) {
+            match o {
+                Output::Send { leg, to, datagram } => {
+                    assert_eq!((leg, to), (Leg::Caller, addr(CALLER)));
+                    frames.push((now, datagram));
+                }
+                Output::Played { leg, id } => played.push((leg, id)),
+                other => panic!("unexpected {other:?}"),
+            }
+        }
+    }
+    assert_eq!(frames.len(), 5, "100 ms in 20 ms frames");
+    assert_eq!(played, vec![(Leg::Caller, 7)]);
+    assert!(!b.is_playing(Leg::Caller));
+    let mut decoded = Vec::new();
+    for (i, (at, d)) in frames.iter().enumerate() {
+        assert_eq!(*at, i as u64 * 20, "paced by now");
+        let p = Packet::parse(d).expect("rtp");
+        assert_eq!(p.header.payload_type, 8, "the caller's A-law");
+        assert_eq!(p.header.sequence, i as u16);
+        assert_eq!(p.header.timestamp, i as u32 * 160);
+        let mut frame = Vec::new();
+        Law::Alaw.decode(p.payload, &mut frame);
+        decoded.extend(frame);
+    }
+    let err = decoded
+        .iter()
+        .zip(&tone)
+        .map(|(a, b)| (i32::from(*a) - i32::from(*b)).abs())
+        .max()
+        .expect("samples");
+    assert!(err < 300, "A-law of the tone, max error {err}");
+    // Done playing: the agent is heard again.
+    b.handle_datagram(
+        200,
+        Leg::Agent,
+        addr(AGENT),
+        &packet(0, 2, 320, false, &[0x55; 160]),
+    );
+    assert_eq!(sent(&drain(&mut b)).len(), 1);
+    // A loop plays until stopped.
+    b.play(
+        300,
+        Leg::Caller,
+        Clip {
+            samples: tone.into(),
+            looping: true,
+            id: 8,
+        },
+    );
+    b.handle_timeout(2300);
+    assert_eq!(sent(&drain(&mut b)).len(), 1, "late: skips ahead, no burst");
+    b.handle_timeout(2400);
+    assert_eq!(sent(&drain(&mut b)).len(), 5, "then every 20 ms");
+    assert!(b.stop_playing(Leg::Caller));
+    assert_eq!(b.poll_timeout().filter(|t| *t < 10_000), None);
+}

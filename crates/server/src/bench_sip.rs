@@ -34,8 +34,9 @@ pub struct SipBenchArgs {
     /// Its password.
     #[arg(long, default_value = "admin")]
     password: String,
-    /// The number (DID) to call; the trunk must allow 127.0.0.1.
-    #[arg(long, default_value = "1000")]
+    /// The number (DID) to call; the trunk must allow 127.0.0.1. The demo's 1001 goes straight
+    /// to support (1000 runs the IVR first).
+    #[arg(long, default_value = "1001")]
     number: String,
     /// Agents answering. Each agent's turn (ring, answer, accept, BYE on both legs, back to
     /// available) takes about 150 ms on a loaded 2-core machine, so 40 agents cap the run

@@ -548,7 +548,7 @@ const MAX_HTTP_BODY: usize = 256 * 1024;
 
 /// Performs a flow's HTTP lookup (a CRM, an order system): the status and body, or why it
 /// failed (timeout, connection, an answer too large). Statuses are the flow's to judge.
-async fn perform(
+pub(crate) async fn perform(
     http: &reqwest::Client,
     req: switchboard_flow::HttpRequest,
 ) -> Result<(u16, String), String> {
@@ -582,7 +582,7 @@ async fn perform(
 }
 
 /// Whether an event of the conversation ends the bot's part: an agent took it, or it ended.
-fn is_over(e: &BusEvent) -> bool {
+pub(crate) fn is_over(e: &BusEvent) -> bool {
     matches!(
         e.kind.as_str(),
         "interaction.accepted"

@@ -543,6 +543,19 @@ pub struct VoiceConfig {
     pub digest_algorithms: Vec<switchboard_sip::digest::Algorithm>,
     /// Thresholds of the registrar's brute-force guard.
     pub auth_limits: switchboard_sip::auth_limit::LimitConfig,
+    /// The address in our session descriptions and the RTP sockets' (`rtp_ip`; default: the
+    /// SIP address).
+    pub rtp_ip: Option<std::net::IpAddr>,
+    /// RTP ports (`rtp_port_min`..=`rtp_port_max`), two per call.
+    pub rtp_ports: std::ops::RangeInclusive<u16>,
+    /// A leg that sent RTP and then nothing for this long ends the call (`rtp_timeout_s`).
+    pub rtp_timeout: Duration,
+    /// Music on hold: every WAV of this folder (`moh_dir`; default: a generated melody).
+    pub moh_dir: Option<std::path::PathBuf>,
+    /// Detect DTMF tones in callers' audio as well (`inband_dtmf`).
+    pub inband_dtmf: bool,
+    /// Tell the agent's phone the queue and the caller before the caller is heard (`whisper`).
+    pub whisper: bool,
 }
 
 impl Default for VoiceConfig {
@@ -553,6 +566,12 @@ impl Default for VoiceConfig {
             // MD5; UAs that choose among challenges still pick SHA-256.
             digest_algorithms: vec![Algorithm::Md5, Algorithm::Sha256],
             auth_limits: Default::default(),
+            rtp_ip: None,
+            rtp_ports: 20000..=29999,
+            rtp_timeout: Duration::from_secs(30),
+            moh_dir: None,
+            inband_dtmf: false,
+            whisper: false,
         }
     }
 }
@@ -570,6 +589,13 @@ struct FileVoice {
     auth_base_delay_ms: Option<u64>,
     auth_max_delay_ms: Option<u64>,
     auth_trust_s: Option<u64>,
+    rtp_ip: Option<String>,
+    rtp_port_min: Option<u16>,
+    rtp_port_max: Option<u16>,
+    rtp_timeout_s: Option<u64>,
+    moh_dir: Option<String>,
+    inband_dtmf: Option<bool>,
+    whisper: Option<bool>,
 }
 
 fn positive<T: PartialEq + Default>(
@@ -589,6 +615,35 @@ fn positive<T: PartialEq + Default>(
 impl FileVoice {
     fn apply(self, v: &mut VoiceConfig) -> Result<(), ConfigError> {
         use switchboard_sip::digest::Algorithm;
+        if let Some(ip) = &self.rtp_ip {
+            v.rtp_ip = Some(
+                ip.trim()
+                    .parse()
+                    .map_err(|_| err("voice.rtp_ip", format!("{ip:?} is not an IP address")))?,
+            );
+        }
+        let min = self.rtp_port_min.unwrap_or(*v.rtp_ports.start());
+        let max = self.rtp_port_max.unwrap_or(*v.rtp_ports.end());
+        if min < 1024 || max < min.saturating_add(3) {
+            return Err(err(
+                "voice.rtp_port_min",
+                "rtp_port_min must be 1024 or more and rtp_port_max at least 4 ports above",
+            ));
+        }
+        v.rtp_ports = min..=max;
+        if let Some(t) = self.rtp_timeout_s {
+            // 0 turns the timeout off.
+            v.rtp_timeout = Duration::from_secs(t);
+        }
+        if let Some(d) = &self.moh_dir {
+            v.moh_dir = Some(std::path::PathBuf::from(d));
+        }
+        if let Some(b) = self.inband_dtmf {
+            v.inband_dtmf = b;
+        }
+        if let Some(b) = self.whisper {
+            v.whisper = b;
+        }
         if let Some(names) = self.digest_algorithms {
             let mut algs = Vec::new();
             for n in &names {

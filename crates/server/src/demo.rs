@@ -95,14 +95,18 @@ pub async fn ensure_voice_directory(store: &Store, clock: &Clock) -> anyhow::Res
         })
         .await?;
     let queues = store.queues(tenant.id).await?;
-    for (number, queue) in [("1000", "support"), ("1001", "support")] {
+    // 1000 runs the demo IVR (its queue is where a call goes if the flow is missing).
+    for (number, queue, flow) in [
+        ("1000", "support", Some("demo-ivr")),
+        ("1001", "support", None),
+    ] {
         if let Some(q) = queues.iter().find(|q| q.name == queue) {
             store
                 .put_voice_number(&switchboard_store::voice::VoiceNumber {
                     tenant: tenant.id,
                     number: number.into(),
                     queue: q.id,
-                    flow: None,
+                    flow: flow.map(str::to_string),
                     created_at: now,
                 })
                 .await?;

@@ -139,6 +139,8 @@ pub enum Command {
         id: InteractionId,
         /// `caller` or `agent`.
         by: &'static str,
+        /// Time the caller was held (counted apart from talk time).
+        hold: std::time::Duration,
         /// Reply.
         reply: Reply<Interaction>,
     },
@@ -795,8 +797,13 @@ impl Engine {
                 let r = self.offer_failed(id, agent, status);
                 self.defer(r.map(|_| id), reply);
             }
-            Command::CallEnded { id, by, reply } => {
-                let r = self.call_ended(id, by);
+            Command::CallEnded {
+                id,
+                by,
+                hold,
+                reply,
+            } => {
+                let r = self.call_ended(id, by, hold);
                 self.defer(r.map(|_| id), reply);
             }
             Command::Dial {
@@ -1485,7 +1492,12 @@ impl Engine {
         self.router.handle_input(self.now, input);
     }
 
-    fn call_ended(&mut self, id: InteractionId, by: &'static str) -> Result<(), ApiError> {
+    fn call_ended(
+        &mut self,
+        id: InteractionId,
+        by: &'static str,
+        hold: std::time::Duration,
+    ) -> Result<(), ApiError> {
         let mut it = self.get_open(id)?;
         match it.state {
             InteractionState::Connected => {
@@ -1499,13 +1511,17 @@ impl Engine {
                 );
                 self.set_state(&mut it, InteractionState::WrapUp);
                 it.ended_at = Some(self.now_ms);
-                let talk = it.answered_at.map(|a| (self.now_ms - a) as f64 / 1000.0);
+                // Hold time is counted apart: talk is the connected time without it.
+                let hold_s = hold.as_secs_f64();
+                let talk = it
+                    .answered_at
+                    .map(|a| ((self.now_ms - a) as f64 / 1000.0 - hold_s).max(0.0));
                 let agent = it.agent;
                 self.event(
                     &it,
                     "interaction.call_ended",
                     agent,
-                    json!({"agent_id": agent, "by": by, "talk_s": talk, "wrap_up_s": wrap_up.as_secs()}),
+                    json!({"agent_id": agent, "by": by, "talk_s": talk, "hold_s": hold_s, "wrap_up_s": wrap_up.as_secs()}),
                 );
                 self.save(it);
                 Ok(())

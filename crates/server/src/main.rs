@@ -264,6 +264,7 @@ async fn serve(cfg: config::Config) -> anyhow::Result<()> {
     let sla = email::sla::start(state.clone());
     let voice = voice::start(state.clone(), cfg.sip).await?;
     let _ = state.sip_accounts.set(voice.reloader());
+    let _ = state.call_recorder.set(voice.recorder());
     let addr = listener.local_addr()?;
     let demo = cfg.demo && store.tenant_by_slug("demo").await?.is_some();
     print_banner(addr, smtp_addr, voice.local_addr(), &cfg, demo);

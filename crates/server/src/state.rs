@@ -43,6 +43,8 @@ pub struct Inner {
     pub chat_sessions: crate::chat::SessionSockets,
     /// Reloads the SIP listener's accounts (set once the listener runs).
     pub sip_accounts: std::sync::OnceLock<crate::voice::CredentialReloader>,
+    /// Records live calls (set once the listener runs): the hook for the recordings module.
+    pub call_recorder: std::sync::OnceLock<crate::voice::CallRecorder>,
     /// Group commit of conversation messages.
     pub messages: crate::chat::MessageWriter,
     /// SMS and messaging apps: outbox wake-up, intake lock, provider client, media.
@@ -100,6 +102,7 @@ impl AppState {
             chat_sockets: Arc::default(),
             chat_sessions: Default::default(),
             sip_accounts: std::sync::OnceLock::new(),
+            call_recorder: std::sync::OnceLock::new(),
             messages,
             messaging,
             email,

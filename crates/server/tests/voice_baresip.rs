@@ -76,7 +76,7 @@ async fn a_baresip_phone_registers_as_an_agent_and_answers_a_queued_caller() {
         sip,
         "caller_baresip.xml",
         "127.0.0.1",
-        &["-s", "1000", "-m", "1", "-d", "500"],
+        &["-s", "1001", "-m", "1", "-d", "500"],
         &work.0,
     );
     let _ = phone.kill();

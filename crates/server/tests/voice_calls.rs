@@ -1,7 +1,7 @@
 //! Calls through the B2BUA, end to end against the real binary with real SIP peers (SIPp from
 //! Debian's sip-tester): agents' phones register with digest authentication and answer as SIPp
 //! UAS scenarios; callers are SIPp UACs on the demo trunk (127.0.0.1) dialling the demo number
-//! 1000 (queue support). The interactions, their events and timings are checked through the API.
+//! 1001 (queue support). The interactions, their events and timings are checked through the API.
 //! SIPp missing is a failure, not a skip: `./scripts/test.sh` installs it.
 
 mod common;
@@ -165,7 +165,7 @@ async fn a_call_is_queued_offered_to_the_agents_phone_connected_and_ended() {
         sip,
         "caller.xml",
         "127.0.0.1",
-        &["-s", "1000", "-m", "1", "-d", "1000"],
+        &["-s", "1001", "-m", "1", "-d", "1000"],
         &work.0,
     );
     finish_phone(
@@ -235,7 +235,7 @@ async fn a_call_is_queued_offered_to_the_agents_phone_connected_and_ended() {
         sip,
         "caller.xml",
         "127.0.0.1",
-        &["-s", "1000", "-m", "1", "-d", "200"],
+        &["-s", "1001", "-m", "1", "-d", "200"],
         &work.0,
     );
     finish_phone(phone, "agent1's phone, second call", &work.0);
@@ -256,7 +256,7 @@ async fn a_caller_who_hangs_up_while_queued_is_abandoned_with_the_wait_recorded(
         sip,
         "caller_cancel.xml",
         "127.0.0.1",
-        &["-s", "1000", "-m", "1", "-d", "1500"],
+        &["-s", "1001", "-m", "1", "-d", "1500"],
         &work.0,
     );
     let list = calls(&admin).await;
@@ -288,7 +288,7 @@ async fn a_declined_call_goes_to_the_next_agent_and_the_decliner_to_break() {
         sip,
         "caller.xml",
         "127.0.0.1",
-        &["-s", "1000", "-m", "1", "-d", "300"],
+        &["-s", "1001", "-m", "1", "-d", "300"],
         &work.0,
     );
     finish_phone(decliner, "agent1's phone (declines)", &work.0);
@@ -333,7 +333,7 @@ async fn twenty_callers_and_three_agents_are_served_in_arrival_order() {
         "127.0.0.1",
         &[
             "-s",
-            "1000",
+            "1001",
             "-m",
             "20",
             "-l",
@@ -409,7 +409,7 @@ async fn ending_a_call_from_the_desktop_hangs_up_both_phones() {
     let agent = available(&s, "agent1").await;
     let port = register_phone(sip, "agent1");
     let phone = spawn_phone("agent_answer.xml", port, 1, &work.0);
-    let caller = spawn_caller(sip, "caller_hung_up.xml", "1000", 0, &work.0);
+    let caller = spawn_caller(sip, "caller_hung_up.xml", "1001", 0, &work.0);
     let id = first_connected(&admin).await;
     agent.end(&id, "resolved").await.expect(200);
     finish_phone(caller, "the caller (gets the BYE)", &work.0);
@@ -457,11 +457,11 @@ async fn refer_and_answer(name: &str, target: &str) -> Referred {
         1,
         &work.0,
     );
-    let caller = spawn_caller(sip, "caller_transferred.xml", "1000", 300, &work.0);
+    let caller = spawn_caller(sip, "caller_transferred.xml", "1001", 2500, &work.0);
     finish_phone(transferor, "agent1's phone (REFER, NOTIFY, BYE)", &work.0);
     finish_phone(
         caller,
-        "the caller (re-INVITE with agent2's SDP, then BYE)",
+        "the caller (anchored: no re-INVITE, then BYE)",
         &work.0,
     );
     finish_phone(answerer, "agent2's phone", &work.0);
@@ -537,7 +537,7 @@ async fn the_api_transfers_a_call_to_an_agent_and_refuses_bad_targets() {
         1,
         &work.0,
     );
-    let caller = spawn_caller(sip, "caller_transferred.xml", "1000", 300, &work.0);
+    let caller = spawn_caller(sip, "caller_transferred.xml", "1001", 2500, &work.0);
     let id = first_connected(&admin).await;
     let path = format!("/api/v1/interactions/{id}/transfer");
     // agent2 is not available yet; both targets at once and none are malformed.
@@ -590,7 +590,7 @@ async fn the_caller_is_the_asserted_identity_only_on_a_trusted_trunk() {
         sip,
         "caller_asserted.xml",
         "127.0.0.1",
-        &["-s", "1000", "-m", "1", "-d", "100"],
+        &["-s", "1001", "-m", "1", "-d", "100"],
         &work.0,
     );
     let first = calls(&admin).await[0].clone();
@@ -603,7 +603,7 @@ async fn the_caller_is_the_asserted_identity_only_on_a_trusted_trunk() {
         sip,
         "caller_asserted.xml",
         "127.0.0.1",
-        &["-s", "1000", "-m", "1", "-d", "100"],
+        &["-s", "1001", "-m", "1", "-d", "100"],
         &work.0,
     );
     let list = calls(&admin).await;
@@ -669,7 +669,7 @@ async fn the_api_transfers_a_call_out_through_the_trunk_answering_the_providers_
         1,
         &work.0,
     );
-    let caller = spawn_caller(sip, "caller_transferred.xml", "1000", 300, &work.0);
+    let caller = spawn_caller(sip, "caller_transferred.xml", "1001", 2500, &work.0);
     let id = first_connected(&admin).await;
     let path = format!("/api/v1/interactions/{id}/transfer");
     // The demo trunk sends nothing out yet; a number must be a number.
@@ -774,7 +774,7 @@ async fn refer_to_a_number_calls_it_out_through_the_trunk() {
         &work.0,
         &[("refer_to", "+442079460555")],
     );
-    let caller = spawn_caller(sip, "caller_transferred.xml", "1000", 300, &work.0);
+    let caller = spawn_caller(sip, "caller_transferred.xml", "1001", 2500, &work.0);
     finish_phone(transferor, "agent1's phone (REFER, NOTIFY, BYE)", &work.0);
     finish_phone(
         caller,

@@ -30,8 +30,14 @@
 //!   provider's answer back in the ACK of the phone's 2xx. The provider is then the caller
 //!   side of the call.
 //!
-//! Session descriptions pass through untouched; the media anchoring of part 2 will put the
-//! server's own RTP ports in them.
+//! Media anchoring (when [`Calls::media`] is set, as it is in the server): every call's RTP
+//! goes through two ports of ours, one per leg. The caller's offer is answered with our own
+//! session description ([`switchboard_media::sdp::answer`]), each agent phone is offered our
+//! second port, and the driver's media task bridges the two ([`MediaOp`]). Re-INVITEs are
+//! answered by us on their own leg (the other leg's session with us does not change): an agent
+//! phone's hold (`sendonly`/`inactive`) makes the driver play music to the caller. A DID with a
+//! flow is answered at once (the IVR runs on our media) and queued by the flow. Without
+//! [`Calls::media`] (unit tests) session descriptions pass through untouched.
 
 use std::collections::{BTreeSet, HashMap};
 use std::net::IpAddr;
@@ -46,6 +52,135 @@ use switchboard_sip::{
 };
 
 use super::ua::{CoreOutput, SipCore};
+use switchboard_media::g711::Law;
+use switchboard_media::relay::{Leg, LegMedia};
+use switchboard_media::sdp;
+
+/// The payload type we offer telephone-event on.
+const TELEPHONE_EVENT: u8 = 101;
+
+/// Where calls' media is anchored: our address, and the RTP ports the driver has bound and
+/// holds ready (it tops them up; the core only takes and gives back numbers, no sockets).
+#[derive(Debug, Clone)]
+pub struct MediaPorts {
+    /// The address in our session descriptions.
+    pub ip: IpAddr,
+    ready: std::collections::VecDeque<u16>,
+}
+
+impl MediaPorts {
+    /// No ports ready yet, on `ip`.
+    pub fn new(ip: IpAddr) -> MediaPorts {
+        MediaPorts {
+            ip,
+            ready: std::collections::VecDeque::new(),
+        }
+    }
+
+    /// A port the driver has bound is ready for a call.
+    pub fn add_ready(&mut self, port: u16) {
+        self.ready.push_back(port);
+    }
+
+    /// How many ports are ready.
+    pub fn ready(&self) -> usize {
+        self.ready.len()
+    }
+
+    pub(super) fn take_pair(&mut self) -> Option<(u16, u16)> {
+        if self.ready.len() < 2 {
+            return None;
+        }
+        let a = self.ready.pop_front()?;
+        let b = self.ready.pop_front()?;
+        Some((a, b))
+    }
+}
+
+/// What the driver does with a call's media task.
+#[derive(Debug, Clone, PartialEq)]
+pub enum MediaOp {
+    /// Start the call's media on these two ready ports (caller's, agent's).
+    Start {
+        /// The caller leg's port.
+        caller_port: u16,
+        /// The agent leg's port.
+        agent_port: u16,
+    },
+    /// A leg's negotiated media (again after a re-INVITE).
+    Set(Leg, LegMedia),
+    /// Music on hold for the caller (the agent's phone holds it, or it waits again after a
+    /// transfer), or no more (the phone took the call back).
+    Hold(bool),
+    /// The agent is connected: stop what is played to the caller and bridge the legs.
+    Bridged {
+        /// The interaction (for the whisper and the IVR).
+        interaction: Option<InteractionId>,
+    },
+    /// The caller pressed a key, told in a SIP INFO (`application/dtmf-relay`).
+    Digit(char),
+    /// The call is over: stop the task (its ports are given back to the OS).
+    Stop,
+}
+
+/// The media side of one call.
+#[derive(Debug, Clone)]
+struct CallMedia {
+    caller_port: u16,
+    agent_port: u16,
+    /// Our answer to the caller's offer (sent with the caller's 200).
+    caller_answer: Vec<u8>,
+    /// The caller's codec, offered first to agents.
+    caller_law: Law,
+    session: u64,
+    version: u64,
+    /// Since when the agent's phone holds the caller.
+    held_since: Option<MonoTime>,
+    /// Hold time so far.
+    held: std::time::Duration,
+    /// Click-to-dial: our answer to the phone's offer, sent in the ACK of its 2xx.
+    phone_answer: Option<Vec<u8>>,
+    /// The caller's INVITE had no offer: our 200 offers, its ACK carries the answer.
+    late_offer: bool,
+}
+
+fn leg_media(n: &sdp::Negotiated) -> LegMedia {
+    LegMedia {
+        law: n.law,
+        payload_type: n.payload_type,
+        telephone_event: n.telephone_event,
+        remote: Some(n.remote),
+    }
+}
+
+/// The digit of a SIP INFO body (`application/dtmf-relay`: `Signal=5`; `application/dtmf`:
+/// `5`).
+fn info_digit(req: &Request) -> Option<char> {
+    let ctype = req
+        .headers
+        .get(&HeaderName::CONTENT_TYPE)?
+        .to_ascii_lowercase();
+    let body = std::str::from_utf8(&req.body).ok()?;
+    let v = if ctype.starts_with("application/dtmf-relay") {
+        body.lines().find_map(|l| {
+            let (k, v) = l.split_once('=')?;
+            k.trim().eq_ignore_ascii_case("signal").then(|| v.trim())
+        })?
+    } else if ctype.starts_with("application/dtmf") {
+        body.trim()
+    } else {
+        return None;
+    };
+    let mut chars = v.chars();
+    let c = chars.next()?.to_ascii_uppercase();
+    let digit = match (c, chars.next()) {
+        ('1', Some('0')) => '*',
+        ('1', Some('1')) => '#',
+        (c, None) if c.is_ascii_digit() || matches!(c, '*' | '#' | 'A'..='D') => c,
+        _ => return None,
+    };
+    Some(digit)
+}
 
 /// One call inside the core.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -112,6 +247,8 @@ pub struct DidRoute {
     pub tenant: TenantId,
     /// The queue its calls wait in.
     pub queue: QueueId,
+    /// The flow its calls run first (by name), answered by us.
+    pub flow: Option<String>,
 }
 
 /// Trunks and numbers, as the store last said.
@@ -175,9 +312,13 @@ pub enum CallNotice {
         display: Option<String>,
         /// The trunk's name.
         trunk: String,
+        /// The flow to run first (the caller is answered and hears it).
+        flow: Option<String>,
     },
     /// The agent's phone answered: accept the offer, then call `accepted`.
     Answered {
+        /// The call (its media task plays the whisper).
+        call: CallKey,
         /// Tenant.
         tenant: TenantId,
         /// Interaction.
@@ -211,6 +352,30 @@ pub enum CallNotice {
         interaction: InteractionId,
         /// Who hung up.
         by: Side,
+        /// How long the caller was held by the agent's phone.
+        hold: std::time::Duration,
+    },
+    /// A leg of a call sent no RTP for the timeout: the call was hung up.
+    MediaTimeout {
+        /// Tenant.
+        tenant: TenantId,
+        /// Interaction.
+        interaction: InteractionId,
+        /// The silent leg.
+        leg: Side,
+        /// Hold time of the call.
+        hold: std::time::Duration,
+    },
+    /// The agent's phone put the caller on hold (`held`) or took the call back.
+    Hold {
+        /// Tenant.
+        tenant: TenantId,
+        /// Interaction.
+        interaction: InteractionId,
+        /// On hold now.
+        held: bool,
+        /// Taking back: how long this hold lasted.
+        lasted: std::time::Duration,
     },
     /// An interaction was offered whose call this process does not have.
     Lost {
@@ -304,6 +469,10 @@ struct Call {
     pending_refresh: bool,
     /// The leg through the outbound trunk: a transfer out, or a click-to-dial.
     outbound: Option<ProviderLeg>,
+    /// Anchored media.
+    media: Option<CallMedia>,
+    /// Answered by us at once: a flow runs before the queue.
+    ivr: bool,
 }
 
 /// A call to the provider of an outbound trunk.
@@ -351,6 +520,8 @@ pub struct Calls {
     early_offers: HashMap<InteractionId, (MonoTime, EarlyOffer)>,
     /// Trunks and numbers.
     pub directory: Directory,
+    /// Where media is anchored (`None`: session descriptions pass through).
+    pub media: Option<MediaPorts>,
 }
 
 #[derive(Debug)]
@@ -434,6 +605,8 @@ impl SipCore {
                 gone: false,
                 pending_refresh: false,
                 outbound: None,
+                media: None,
+                ivr: false,
             },
         );
         metrics::gauge!("switchboard_sip_calls_active").set(self.calls.len() as f64);
@@ -532,6 +705,86 @@ impl SipCore {
                 return self.reject_new(now, id, r);
             }
         };
+        // Anchored media: our answer to the caller's offer, on two ports of ours.
+        let mut media = None;
+        if self.calls.media.is_some() {
+            let offer = std::str::from_utf8(&req.body)
+                .ok()
+                .and_then(|t| sdp::parse(t).ok());
+            let session = self.calls.next + 1;
+            let negotiated = offer.as_ref().map(|o| {
+                sdp::answer(
+                    o,
+                    &sdp::Local {
+                        addr: std::net::SocketAddr::new(IpAddr::from([0, 0, 0, 0]), 0),
+                        session_id: session,
+                        version: 1,
+                    },
+                    &[Law::Ulaw, Law::Alaw],
+                )
+            });
+            // No body: a late offer (RFC 3261 13.2.1): our 200 offers, the ACK answers.
+            let late = req.body.is_empty();
+            if !late && !matches!(negotiated, Some(Ok(_))) {
+                metrics::counter!("switchboard_sip_calls_refused_total", "reason" => "no_codec")
+                    .increment(1);
+                let r = Response::for_request(
+                    &req,
+                    StatusCode::new(488).expect("488"),
+                    "Not Acceptable Here (an SDP offer with PCMU or PCMA is needed)",
+                );
+                return self.reject_new(now, id, r);
+            }
+            let ports = self.calls.media.as_mut().and_then(MediaPorts::take_pair);
+            let Some((caller_port, agent_port)) = ports else {
+                metrics::counter!("switchboard_sip_calls_refused_total", "reason" => "no_media_port")
+                    .increment(1);
+                let r = Response::for_request(
+                    &req,
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    "Service Unavailable (no RTP port free)",
+                );
+                return self.reject_new(now, id, r);
+            };
+            let ip = self.calls.media.as_ref().map(|m| m.ip).expect("checked");
+            let local = sdp::Local {
+                addr: std::net::SocketAddr::new(ip, caller_port),
+                session_id: session,
+                version: 1,
+            };
+            let (text, law, caller_media) = if late {
+                let offer = sdp::offer(
+                    &local,
+                    &[Law::Ulaw, Law::Alaw],
+                    Some(TELEPHONE_EVENT),
+                    sdp::Direction::SendRecv,
+                );
+                (offer, Law::Ulaw, None)
+            } else {
+                let (text, n) = sdp::answer(
+                    offer.as_ref().expect("parsed"),
+                    &local,
+                    &[Law::Ulaw, Law::Alaw],
+                )
+                .expect("answered above");
+                (text, n.law, Some(leg_media(&n)))
+            };
+            media = Some((
+                CallMedia {
+                    caller_port,
+                    agent_port,
+                    caller_answer: text.into_bytes(),
+                    caller_law: law,
+                    session,
+                    version: 1,
+                    held_since: None,
+                    held: std::time::Duration::ZERO,
+                    phone_answer: None,
+                    late_offer: late,
+                },
+                caller_media,
+            ));
+        }
         let trying = Response::for_request(&req, StatusCode::TRYING, "Trying");
         self.send_in(now, id, trying);
         let identity = caller_identity(&req, trusted);
@@ -552,6 +805,24 @@ impl SipCore {
         self.calls.by_server_tx.insert(id, key);
         self.calls.by_dialog.insert(dialog_id, (key, Side::Caller));
         metrics::counter!("switchboard_sip_calls_total").increment(1);
+        let anchored = media.is_some();
+        if let Some((m, caller_media)) = media {
+            let (caller_port, agent_port) = (m.caller_port, m.agent_port);
+            if let Some(c) = self.calls.calls.get_mut(&key) {
+                c.media = Some(m);
+                c.ivr = route.flow.is_some();
+            }
+            self.media_op(
+                key,
+                MediaOp::Start {
+                    caller_port,
+                    agent_port,
+                },
+            );
+            if let Some(m) = caller_media {
+                self.media_op(key, MediaOp::Set(Leg::Caller, m));
+            }
+        }
         self.notice(CallNotice::Incoming {
             call: key,
             tenant: route.tenant,
@@ -560,7 +831,126 @@ impl SipCore {
             caller,
             display,
             trunk,
+            // A flow needs our media (prompts, digits).
+            flow: route.flow.filter(|_| anchored),
         });
+    }
+
+    fn media_op(&mut self, call: CallKey, op: MediaOp) {
+        self.outputs.push_back(CoreOutput::Media { call, op });
+    }
+
+    /// Our session description for `leg` of a call: an offer from the leg's port (PCMU and
+    /// PCMA, the caller's first, and telephone-event), with a new version.
+    fn our_offer(&mut self, key: CallKey, leg: Leg, dir: sdp::Direction) -> Option<Vec<u8>> {
+        let ip = self.calls.media.as_ref()?.ip;
+        let m = self.calls.calls.get_mut(&key)?.media.as_mut()?;
+        m.version += 1;
+        let port = match leg {
+            Leg::Caller => m.caller_port,
+            Leg::Agent => m.agent_port,
+        };
+        let laws = match m.caller_law {
+            Law::Ulaw => [Law::Ulaw, Law::Alaw],
+            Law::Alaw => [Law::Alaw, Law::Ulaw],
+        };
+        let local = sdp::Local {
+            addr: std::net::SocketAddr::new(ip, port),
+            session_id: m.session,
+            version: m.version,
+        };
+        Some(sdp::offer(&local, &laws, Some(TELEPHONE_EVENT), dir).into_bytes())
+    }
+
+    /// Our answer on `leg` to an offer from that leg, and what it negotiated.
+    fn our_answer(
+        &mut self,
+        key: CallKey,
+        leg: Leg,
+        offer: &[u8],
+    ) -> Option<(Vec<u8>, sdp::Negotiated)> {
+        let ip = self.calls.media.as_ref()?.ip;
+        let m = self.calls.calls.get_mut(&key)?.media.as_mut()?;
+        let offer = sdp::parse(std::str::from_utf8(offer).ok()?).ok()?;
+        m.version += 1;
+        let port = match leg {
+            Leg::Caller => m.caller_port,
+            Leg::Agent => m.agent_port,
+        };
+        let local = sdp::Local {
+            addr: std::net::SocketAddr::new(ip, port),
+            session_id: m.session,
+            version: m.version,
+        };
+        let (text, n) = sdp::answer(&offer, &local, &[Law::Ulaw, Law::Alaw]).ok()?;
+        Some((text.into_bytes(), n))
+    }
+
+    /// The agent side's answer to our offer: the bridge learns the agent leg's media.
+    fn take_agent_answer(&mut self, key: CallKey, body: &[u8]) {
+        let n = std::str::from_utf8(body)
+            .ok()
+            .and_then(|t| sdp::parse(t).ok())
+            .and_then(|s| sdp::accept_answer(&s).ok());
+        match n {
+            Some(n) => self.media_op(key, MediaOp::Set(Leg::Agent, leg_media(&n))),
+            None => tracing::info!("the agent side's answer has no usable audio"),
+        }
+    }
+
+    /// The call of an interaction, if this process holds it.
+    pub fn call_of(&self, interaction: InteractionId) -> Option<CallKey> {
+        self.calls.by_interaction.get(&interaction).copied()
+    }
+
+    /// The media task could not start (its ports were gone): the call is refused or ended.
+    pub fn media_failed(&mut self, now: MonoTime, call: CallKey) {
+        tracing::warn!("a call's media could not start; the call ends");
+        if let Some(c) = self.calls.calls.get_mut(&call) {
+            c.media = None;
+        }
+        self.media_timed_out(now, call, Leg::Caller);
+    }
+
+    /// A leg sent no RTP for `[voice] rtp_timeout_s`: the call is dead, both legs are hung up.
+    /// The agent's leg of a held call is allowed to be silent.
+    pub fn media_timed_out(&mut self, now: MonoTime, call: CallKey, leg: Leg) {
+        let Some(c) = self.calls.calls.get(&call) else {
+            return;
+        };
+        let held = c.media.as_ref().is_some_and(|m| m.held_since.is_some());
+        if leg == Leg::Agent && held {
+            return;
+        }
+        metrics::counter!("switchboard_media_timeouts_total").increment(1);
+        if let Some(interaction) = c.interaction {
+            let hold = self.hold_total(now, call);
+            let tenant = c.tenant;
+            self.notice(CallNotice::MediaTimeout {
+                tenant,
+                interaction,
+                leg: match leg {
+                    Leg::Caller => Side::Caller,
+                    Leg::Agent => Side::Agent,
+                },
+                hold,
+            });
+        }
+        self.end_call(now, call, None);
+    }
+
+    fn hold_total(&self, now: MonoTime, call: CallKey) -> std::time::Duration {
+        self.calls
+            .calls
+            .get(&call)
+            .and_then(|c| c.media.as_ref())
+            .map(|m| {
+                m.held
+                    + m.held_since
+                        .map(|t| now.saturating_since(t))
+                        .unwrap_or_default()
+            })
+            .unwrap_or_default()
     }
 
     fn reject_new(&mut self, now: MonoTime, id: TransactionId, mut r: Response) {
@@ -617,10 +1007,15 @@ impl SipCore {
                         o.contacts,
                     );
                 }
-                let ringing = {
-                    let c = &self.calls.calls[&call];
-                    self.caller_response(c, StatusCode::RINGING, "Ringing")
-                };
+                let c = &self.calls.calls[&call];
+                if c.ivr
+                    && let Some(m) = &c.media
+                {
+                    // The flow speaks to the caller: answer now, with our media.
+                    let body = m.caller_answer.clone();
+                    return self.answer_caller(now, call, body, Some("application/sdp".into()));
+                }
+                let ringing = self.caller_response(c, StatusCode::RINGING, "Ringing");
                 if let Some(tx) = self.calls.calls[&call].caller.tx {
                     self.send_in(now, tx, ringing);
                 }
@@ -679,13 +1074,21 @@ impl SipCore {
             return;
         }
         let caller_from = c.caller.invite.headers.from().ok();
-        let body = c.caller.invite.body.clone();
-        let ctype = c
+        let mut body = c.caller.invite.body.clone();
+        let mut ctype = c
             .caller
             .invite
             .headers
             .get(&HeaderName::CONTENT_TYPE)
             .map(str::to_string);
+        let click_to_dial = c.outbound.as_ref().is_some_and(|o| o.click_to_dial);
+        if c.media.is_some() && !click_to_dial {
+            // The agent's phone talks to our second port.
+            body = self
+                .our_offer(key, Leg::Agent, sdp::Direction::SendRecv)
+                .unwrap_or_default();
+            ctype = Some("application/sdp".into());
+        }
         let call_id = format!("{}@switchboard", self.token());
         let from_tag = self.token();
         let mut forks = Vec::new();
@@ -834,6 +1237,22 @@ impl SipCore {
             return self.dial_out(now, key);
         }
         c.phase = Phase::Connected;
+        if let Some(m) = &c.media {
+            // Anchored: the caller keeps its session with us (answered now, or before by the
+            // flow or a transfer); the bridge joins the legs.
+            let body = m.caller_answer.clone();
+            let answered = c.caller.tx.is_none();
+            self.media_op(
+                key,
+                MediaOp::Bridged {
+                    interaction: Some(interaction),
+                },
+            );
+            if answered {
+                return;
+            }
+            return self.answer_caller(now, key, body, Some("application/sdp".into()));
+        }
         let (body, ctype) = c
             .agent
             .as_ref()
@@ -843,6 +1262,14 @@ impl SipCore {
             // Answered before (a transfer): refresh the caller's session instead.
             return self.refresh_caller(now, key, body, ctype);
         }
+        self.answer_caller(now, key, body, ctype);
+    }
+
+    /// The caller's `200 OK` (retransmitted until its ACK).
+    fn answer_caller(&mut self, now: MonoTime, key: CallKey, body: Vec<u8>, ctype: Option<String>) {
+        let Some(c) = self.calls.calls.get_mut(&key) else {
+            return;
+        };
         c.caller.dialog.confirm();
         let tx = c.caller.tx.take();
         let peer = c.caller.peer.clone();
@@ -900,7 +1327,12 @@ impl SipCore {
         };
         c.phase = Phase::Queued;
         let leg = c.agent.take();
+        // An answered caller waits again with music (till the next agent is bridged).
+        let music = c.media.is_some() && c.caller.tx.is_none();
         self.cancel_forks(now, leg);
+        if music {
+            self.media_op(key, MediaOp::Hold(true));
+        }
     }
 
     /// The interaction ended elsewhere (an agent or supervisor ended it through the API): both
@@ -949,6 +1381,12 @@ impl SipCore {
 
     fn forget(&mut self, key: CallKey) {
         if let Some(c) = self.calls.calls.remove(&key) {
+            if c.media.is_some() {
+                self.outputs.push_back(CoreOutput::Media {
+                    call: key,
+                    op: MediaOp::Stop,
+                });
+            }
             if let Some(i) = c.interaction {
                 self.calls.by_interaction.remove(&i);
             }
@@ -1048,10 +1486,23 @@ impl SipCore {
                 self.send_in(now, id, r);
                 self.on_bye(now, key, side);
             }
+            Method::Invite | Method::Update if self.is_anchored(key) => {
+                self.answer_reoffer(now, key, side, id, req)
+            }
             Method::Invite | Method::Update => self.relay_request(now, key, side, id, req),
             Method::Refer if side == Side::Agent => self.on_refer(now, key, id, req, peer),
-            // DTMF relay (SIP INFO) and the like: acknowledged; the IVR of part 2 reads them.
-            Method::Info | Method::Notify | Method::Options => {
+            Method::Info => {
+                // DTMF relay (SIP INFO): the caller's keys go to the flow.
+                if side == Side::Caller
+                    && self.is_anchored(key)
+                    && let Some(d) = info_digit(&req)
+                {
+                    self.media_op(key, MediaOp::Digit(d));
+                }
+                let r = Response::for_request(&req, StatusCode::OK, "OK");
+                self.send_in(now, id, r);
+            }
+            Method::Notify | Method::Options => {
                 let r = Response::for_request(&req, StatusCode::OK, "OK");
                 self.send_in(now, id, r);
             }
@@ -1063,6 +1514,96 @@ impl SipCore {
                 );
                 self.send_in(now, id, r);
             }
+        }
+    }
+
+    fn is_anchored(&self, key: CallKey) -> bool {
+        self.calls
+            .calls
+            .get(&key)
+            .is_some_and(|c| c.media.is_some())
+    }
+
+    /// A re-INVITE or UPDATE on an anchored leg: answered by us on that leg (the other leg's
+    /// session with us is unchanged). The agent's phone holding (`sendonly`, `inactive`) or
+    /// taking back the call is told to the driver (music on hold) and the engine (events).
+    fn answer_reoffer(
+        &mut self,
+        now: MonoTime,
+        key: CallKey,
+        side: Side,
+        id: TransactionId,
+        req: Request,
+    ) {
+        let leg = match side {
+            Side::Caller => Leg::Caller,
+            Side::Agent => Leg::Agent,
+        };
+        let mut resp_body = None;
+        if req.body.is_empty() {
+            if req.method == Method::Invite {
+                // An offerless re-INVITE: our 200 carries an offer (its ACK the answer).
+                resp_body = self.our_offer(key, leg, sdp::Direction::SendRecv);
+            }
+        } else {
+            match self.our_answer(key, leg, &req.body) {
+                Some((body, n)) => {
+                    resp_body = Some(body);
+                    self.media_op(key, MediaOp::Set(leg, leg_media(&n)));
+                    if side == Side::Agent {
+                        self.agent_hold(now, key, n.remote_direction.is_hold());
+                    }
+                }
+                None => {
+                    let r = Response::for_request(
+                        &req,
+                        StatusCode::new(488).expect("488"),
+                        "Not Acceptable Here",
+                    );
+                    return self.send_in(now, id, r);
+                }
+            }
+        }
+        let Some(d) = self.dialog_mut(key, side) else {
+            return;
+        };
+        let mut r = d.response(&req, StatusCode::OK, "OK");
+        if let Some(b) = resp_body {
+            r.headers.push(HeaderName::CONTENT_TYPE, "application/sdp");
+            r.body = b;
+        }
+        self.send_in(now, id, r);
+    }
+
+    /// The agent's phone holds (or takes back) the caller.
+    fn agent_hold(&mut self, now: MonoTime, key: CallKey, hold: bool) {
+        let Some(c) = self.calls.calls.get_mut(&key) else {
+            return;
+        };
+        let (tenant, interaction) = (c.tenant, c.interaction);
+        let Some(m) = c.media.as_mut() else { return };
+        let lasted = match (hold, m.held_since) {
+            (true, None) => {
+                m.held_since = Some(now);
+                std::time::Duration::ZERO
+            }
+            (false, Some(since)) => {
+                let d = now.saturating_since(since);
+                m.held += d;
+                m.held_since = None;
+                d
+            }
+            // No change (a repeated hold, a refresh of a talking call).
+            _ => return,
+        };
+        self.media_op(key, MediaOp::Hold(hold));
+        if let Some(interaction) = interaction {
+            self.notice(CallNotice::Hold {
+                tenant,
+                interaction,
+                held: hold,
+                lasted,
+            });
         }
     }
 
@@ -1093,6 +1634,23 @@ impl SipCore {
         {
             self.calls.retransmits.remove(&(rt.poll_timeout(), key));
         }
+        // A late offer's answer (RFC 3264 via RFC 3261 13.2.1).
+        let late = self
+            .calls
+            .calls
+            .get_mut(&key)
+            .and_then(|c| c.media.as_mut())
+            .is_some_and(|m| std::mem::take(&mut m.late_offer));
+        if late {
+            let n = std::str::from_utf8(&req.body)
+                .ok()
+                .and_then(|t| sdp::parse(t).ok())
+                .and_then(|s| sdp::accept_answer(&s).ok());
+            match n {
+                Some(n) => self.media_op(key, MediaOp::Set(Leg::Caller, leg_media(&n))),
+                None => tracing::info!("a caller's ACK brought no usable answer"),
+            }
+        }
     }
 
     fn on_bye(&mut self, now: MonoTime, key: CallKey, side: Side) {
@@ -1103,10 +1661,12 @@ impl SipCore {
             (_, Phase::Connected) => {
                 if let Some(interaction) = c.interaction {
                     let tenant = c.tenant;
+                    let hold = self.hold_total(now, key);
                     self.notice(CallNotice::Hangup {
                         tenant,
                         interaction,
                         by: side,
+                        hold,
                     });
                 }
                 self.end_call(now, key, Some(side));
@@ -1282,6 +1842,11 @@ impl SipCore {
             .get(&HeaderName::CONTENT_TYPE)
             .map(str::to_string);
         let (mut req, peer) = self.provider_invite(&route, number, from_user);
+        let (body, ctype) = match self.our_offer(key, Leg::Agent, sdp::Direction::SendRecv) {
+            // Anchored: the provider takes the agent's place on our second port.
+            Some(offer) => (offer, Some("application/sdp".to_string())),
+            None => (body, ctype),
+        };
         if let Some(t) = ctype {
             req.headers.push(HeaderName::CONTENT_TYPE, t);
         }
@@ -1404,6 +1969,30 @@ impl SipCore {
             retransmit: None,
         };
         let key = self.add_call(tenant, Some(interaction), Phase::Queued, caller);
+        let ports = self.calls.media.as_mut().and_then(MediaPorts::take_pair);
+        if let Some((caller_port, agent_port)) = ports {
+            if let Some(c) = self.calls.calls.get_mut(&key) {
+                c.media = Some(CallMedia {
+                    caller_port,
+                    agent_port,
+                    caller_answer: Vec::new(),
+                    caller_law: Law::Ulaw,
+                    session: key.0,
+                    version: 1,
+                    held_since: None,
+                    held: std::time::Duration::ZERO,
+                    phone_answer: None,
+                    late_offer: false,
+                });
+            }
+            self.media_op(
+                key,
+                MediaOp::Start {
+                    caller_port,
+                    agent_port,
+                },
+            );
+        }
         if let Some(c) = self.calls.calls.get_mut(&key) {
             c.outbound = Some(ProviderLeg {
                 route,
@@ -1436,6 +2025,32 @@ impl SipCore {
             .as_ref()
             .and_then(|a| a.answer.clone())
             .unwrap_or_default();
+        let (body, ctype) = if c.media.is_some() {
+            // Anchored: we answer the phone's offer (in the ACK, once the provider answered)
+            // and offer the provider our caller-side port.
+            let Some((answer, n)) = self.our_answer(key, Leg::Agent, &body) else {
+                return self.outbound_failed(now, key, 488);
+            };
+            self.media_op(key, MediaOp::Set(Leg::Agent, leg_media(&n)));
+            if let Some(m) = self
+                .calls
+                .calls
+                .get_mut(&key)
+                .and_then(|c| c.media.as_mut())
+            {
+                m.phone_answer = Some(answer);
+                m.caller_law = n.law;
+            }
+            let offer = self
+                .our_offer(key, Leg::Caller, sdp::Direction::SendRecv)
+                .unwrap_or_default();
+            (offer, Some("application/sdp".to_string()))
+        } else {
+            (body, ctype)
+        };
+        let Some(c) = self.calls.calls.get_mut(&key) else {
+            return;
+        };
         let mut req = c.caller.invite.clone();
         if let Some(t) = ctype {
             req.headers.set(HeaderName::CONTENT_TYPE, t);
@@ -1616,6 +2231,7 @@ impl SipCore {
             o.tx = None;
             o.agent_ack.take()
         });
+        let anchored = c.media.is_some();
         if !click_to_dial {
             let leg = c.agent.as_mut().expect("provider leg");
             leg.forks.clear();
@@ -1623,6 +2239,10 @@ impl SipCore {
                 .by_dialog
                 .insert(dialog.id.clone(), (key, Side::Agent));
             leg.dialog = Some((dialog, peer));
+            if anchored {
+                self.take_agent_answer(key, &resp.body);
+                return self.media_op(key, MediaOp::Bridged { interaction: None });
+            }
             return self.refresh_caller(now, key, resp.body, ctype);
         }
         self.calls
@@ -1634,12 +2254,28 @@ impl SipCore {
         let Some((phone, phone_peer)) = c.agent.as_ref().and_then(|a| a.dialog.clone()) else {
             return;
         };
+        let interaction = c.interaction;
+        let phone_answer = c.media.as_mut().and_then(|m| m.phone_answer.take());
         let v = self.our_via(&phone_peer.transport);
         let mut ack = phone.ack(agent_ack.unwrap_or(1), v);
+        let (body, ctype) = match phone_answer {
+            Some(answer) => {
+                let n = std::str::from_utf8(&resp.body)
+                    .ok()
+                    .and_then(|t| sdp::parse(t).ok())
+                    .and_then(|s| sdp::accept_answer(&s).ok());
+                if let Some(n) = n {
+                    self.media_op(key, MediaOp::Set(Leg::Caller, leg_media(&n)));
+                }
+                self.media_op(key, MediaOp::Bridged { interaction });
+                (answer, Some("application/sdp".to_string()))
+            }
+            None => (resp.body, ctype),
+        };
         if let Some(t) = ctype {
             ack.headers.push(HeaderName::CONTENT_TYPE, t);
         }
-        ack.body = resp.body;
+        ack.body = body;
         self.transactions
             .transmit(phone_peer, Message::Request(ack));
     }
@@ -1818,6 +2454,7 @@ impl SipCore {
                     .get(&HeaderName::CONTENT_TYPE)
                     .map(str::to_string),
             ));
+            let anchored = c.media.is_some();
             self.calls
                 .by_dialog
                 .insert(dialog.id.clone(), (key, Side::Agent));
@@ -1830,8 +2467,12 @@ impl SipCore {
             for o in others {
                 let _ = self.transactions.cancel(now, o);
             }
+            if anchored && !self.is_click_to_dial(key) {
+                self.take_agent_answer(key, &resp.body);
+            }
             if let Some(interaction) = interaction {
                 self.notice(CallNotice::Answered {
+                    call: key,
                     tenant,
                     interaction,
                     agent,
@@ -1955,6 +2596,7 @@ impl SipCore {
                             tenant,
                             interaction,
                             by: Side::Caller,
+                            hold: std::time::Duration::ZERO,
                         });
                     }
                     self.end_call(now, key, None);
@@ -2033,7 +2675,7 @@ mod tests {
                     switchboard_sip::parse(&bytes).expect("we send what we parse"),
                 )),
                 CoreOutput::Call(n) => notices.push(n),
-                CoreOutput::Bindings { .. } => {}
+                CoreOutput::Bindings { .. } | CoreOutput::Media { .. } => {}
             }
         }
         (sent, notices)
@@ -2162,6 +2804,362 @@ mod tests {
             Message::Request(r) => r,
             Message::Response(_) => panic!("a request"),
         }
+    }
+
+    const TRUNK: &str = "127.0.0.1:5080";
+
+    fn anchored_core(tenant: TenantId, queue: QueueId) -> SipCore {
+        let mut c = SipCore::new(
+            RegistrarConfig::new(b"calls test secret".to_vec()),
+            TransactionConfig::default(),
+            "127.0.0.1:5060".parse().expect("addr"),
+        );
+        let calls = c.calls_mut();
+        calls.directory.trunks.push(TrunkRoute {
+            tenant,
+            name: "trunk".into(),
+            allow: vec![("127.0.0.1".parse().expect("ip"), 32)],
+            trust_identity: false,
+            outbound: None,
+        });
+        calls.directory.dids.insert(
+            (tenant, "1001".into()),
+            DidRoute {
+                tenant,
+                queue,
+                flow: None,
+            },
+        );
+        let mut ports = MediaPorts::new("10.0.0.1".parse().expect("ip"));
+        for p in [30000, 30002, 30004] {
+            ports.add_ready(p);
+        }
+        calls.media = Some(ports);
+        c
+    }
+
+    fn peer(addr: &str) -> Peer {
+        Peer {
+            transport: Transport::Udp,
+            addr: addr.parse().expect("addr"),
+        }
+    }
+
+    fn msg(text: &str) -> Message {
+        switchboard_sip::parse(text.as_bytes()).expect("test message parses")
+    }
+
+    fn with_body(head: &str, ctype: &str, body: &str) -> Message {
+        msg(&format!(
+            "{head}Content-Type: {ctype}\r\nContent-Length: {}\r\n\r\n{body}",
+            body.len()
+        ))
+    }
+
+    /// Sent messages, notices and media operations.
+    fn drain_all(
+        c: &mut SipCore,
+        now: MonoTime,
+    ) -> (Vec<(String, Message)>, Vec<CallNotice>, Vec<MediaOp>) {
+        c.flush_calls(now);
+        let (mut sent, mut notices, mut ops) = (Vec::new(), Vec::new(), Vec::new());
+        while let Some(o) = c.poll_output() {
+            match o {
+                CoreOutput::Transmit { peer, bytes } => sent.push((
+                    peer.addr.to_string(),
+                    switchboard_sip::parse(&bytes).expect("we send what we parse"),
+                )),
+                CoreOutput::Call(n) => notices.push(n),
+                CoreOutput::Media { op, .. } => ops.push(op),
+                CoreOutput::Bindings { .. } => {}
+            }
+        }
+        (sent, notices, ops)
+    }
+
+    fn responses_to(sent: &[(String, Message)], to: &str) -> Vec<Response> {
+        sent.iter()
+            .filter(|(a, _)| a == to)
+            .filter_map(|(_, m)| m.as_response().cloned())
+            .collect()
+    }
+
+    const CALLER_SDP: &str = "v=0\r\no=c 1 1 IN IP4 192.0.2.5\r\ns=-\r\nc=IN IP4 192.0.2.5\r\nt=0 0\r\nm=audio 4000 RTP/AVP 8 101\r\na=rtpmap:8 PCMA/8000\r\na=rtpmap:101 telephone-event/8000\r\n";
+
+    fn caller_invite(sdp: &str) -> Message {
+        with_body(
+            "INVITE sip:1001@127.0.0.1 SIP/2.0\r\nVia: SIP/2.0/UDP 127.0.0.1:5080;branch=z9hG4bKinv\r\nFrom: <sip:+4930111@127.0.0.1>;tag=a\r\nTo: <sip:1001@127.0.0.1>\r\nCall-ID: anchored\r\nCSeq: 1 INVITE\r\nContact: <sip:c@127.0.0.1:5080>\r\n",
+            "application/sdp",
+            sdp,
+        )
+    }
+
+    /// Media anchoring on virtual time: the caller's offer is answered with our address and
+    /// first port, the agent's phone is offered our second port, both legs' media go to the
+    /// driver, the agent phone's hold is answered `recvonly` by us (music, a Hold notice) and
+    /// counted, a SIP INFO key reaches the media, and the BYE stops it.
+    #[test]
+    fn an_anchored_call_answers_each_leg_with_our_media() {
+        let tenant = TenantId::from_uuid(uuid::Uuid::from_u128(1));
+        let queue = QueueId::from_uuid(uuid::Uuid::from_u128(4));
+        let interaction = InteractionId::from_uuid(uuid::Uuid::from_u128(2));
+        let agent = AgentId::from_uuid(uuid::Uuid::from_u128(3));
+        let mut c = anchored_core(tenant, queue);
+        let mut now = MonoTime::from_secs(1);
+        c.handle_message(now, caller_invite(CALLER_SDP), peer(TRUNK));
+        let (_, notices, ops) = drain_all(&mut c, now);
+        assert_eq!(
+            ops,
+            vec![
+                MediaOp::Start {
+                    caller_port: 30000,
+                    agent_port: 30002
+                },
+                MediaOp::Set(
+                    Leg::Caller,
+                    LegMedia {
+                        law: Law::Alaw,
+                        payload_type: 8,
+                        telephone_event: Some(101),
+                        remote: Some("192.0.2.5:4000".parse().expect("addr")),
+                    }
+                ),
+            ]
+        );
+        let Some(CallNotice::Incoming { call, flow, .. }) = notices.first().cloned() else {
+            panic!("{notices:?}");
+        };
+        assert_eq!(flow, None);
+        c.call_queued(now, call, Ok(interaction));
+        c.offer(
+            now,
+            tenant,
+            interaction,
+            agent,
+            "agent1",
+            "demo.local",
+            vec![phone_binding(now)],
+        );
+        let (sent, _, _) = drain_all(&mut c, now);
+        let ring = requests(&sent, PHONE, Method::Invite)[0].clone();
+        let offer = String::from_utf8(ring.body.clone()).expect("utf-8");
+        assert!(offer.contains("c=IN IP4 10.0.0.1"), "{offer}");
+        assert!(
+            offer.contains("m=audio 30002 RTP/AVP 8 0 101"),
+            "the caller's law first: {offer}"
+        );
+        let phone_sdp = b"v=0\r\no=p 1 1 IN IP4 127.0.0.1\r\ns=-\r\nc=IN IP4 127.0.0.1\r\nt=0 0\r\nm=audio 5004 RTP/AVP 0\r\na=rtpmap:0 PCMU/8000\r\n";
+        let ok = answer(
+            &ring,
+            200,
+            &[("Contact", "<sip:agent1@127.0.0.1:5070>")],
+            phone_sdp,
+        );
+        c.handle_message(now, ok, peer(PHONE));
+        let (sent, notices, ops) = drain_all(&mut c, now);
+        assert_eq!(requests(&sent, PHONE, Method::Ack).len(), 1);
+        assert!(
+            ops.iter().any(|o| matches!(o, MediaOp::Set(Leg::Agent, m)
+                if m.law == Law::Ulaw && m.remote == Some("127.0.0.1:5004".parse().expect("a")))),
+            "{ops:?}"
+        );
+        assert!(matches!(notices[..], [CallNotice::Answered { .. }]));
+        c.accepted(now, interaction, true);
+        let (sent, _, ops) = drain_all(&mut c, now);
+        let ok = responses_to(&sent, TRUNK)
+            .into_iter()
+            .find(|r| r.status == StatusCode::OK)
+            .expect("the caller is answered");
+        let body = String::from_utf8(ok.body.clone()).expect("utf-8");
+        assert!(
+            body.contains("m=audio 30000 RTP/AVP 8 101") && body.contains("c=IN IP4 10.0.0.1"),
+            "{body}"
+        );
+        assert!(ops.contains(&MediaOp::Bridged {
+            interaction: Some(interaction)
+        }));
+        let our_tag = ok.headers.to().expect("to").tag().expect("tag").to_string();
+
+        // The agent's phone holds: answered by us, not passed to the caller.
+        let hold_sdp = "v=0\r\no=p 1 2 IN IP4 127.0.0.1\r\ns=-\r\nc=IN IP4 127.0.0.1\r\nt=0 0\r\nm=audio 5004 RTP/AVP 0\r\na=rtpmap:0 PCMU/8000\r\na=sendonly\r\n";
+        let from = ring.headers.from().expect("from");
+        let call_id = ring.headers.call_id().expect("call-id").to_string();
+        let head = format!(
+            "INVITE sip:switchboard@127.0.0.1:5060 SIP/2.0\r\nVia: SIP/2.0/UDP 127.0.0.1:5070;branch=z9hG4bKhold\r\nFrom: <sip:agent1@demo.local>;tag=far\r\nTo: {from}\r\nCall-ID: {call_id}\r\nCSeq: 7 INVITE\r\nContact: <sip:agent1@127.0.0.1:5070>\r\n"
+        );
+        c.handle_message(
+            now,
+            with_body(&head, "application/sdp", hold_sdp),
+            peer(PHONE),
+        );
+        let (sent, notices, ops) = drain_all(&mut c, now);
+        let r = responses_to(&sent, PHONE)
+            .into_iter()
+            .find(|r| r.status.is_final())
+            .expect("answered");
+        assert_eq!(r.status, StatusCode::OK);
+        assert!(String::from_utf8_lossy(&r.body).contains("a=recvonly"));
+        assert!(
+            requests(&sent, TRUNK, Method::Invite).is_empty(),
+            "not relayed"
+        );
+        assert!(ops.contains(&MediaOp::Hold(true)), "{ops:?}");
+        assert!(matches!(notices[..], [CallNotice::Hold { held: true, .. }]));
+
+        // A key by SIP INFO.
+        let head = format!(
+            "INFO sip:switchboard@127.0.0.1:5060 SIP/2.0\r\nVia: SIP/2.0/UDP 127.0.0.1:5080;branch=z9hG4bKinfo\r\nFrom: <sip:+4930111@127.0.0.1>;tag=a\r\nTo: <sip:1001@127.0.0.1>;tag={our_tag}\r\nCall-ID: anchored\r\nCSeq: 2 INFO\r\n"
+        );
+        c.handle_message(
+            now,
+            with_body(
+                &head,
+                "application/dtmf-relay",
+                "Signal=5\r\nDuration=160\r\n",
+            ),
+            peer(TRUNK),
+        );
+        let (_, _, ops) = drain_all(&mut c, now);
+        assert_eq!(ops, vec![MediaOp::Digit('5')]);
+
+        // Three seconds later the caller hangs up: the hold is counted, the media stops.
+        now += std::time::Duration::from_secs(3);
+        let bye = format!(
+            "BYE sip:switchboard@127.0.0.1:5060 SIP/2.0\r\nVia: SIP/2.0/UDP 127.0.0.1:5080;branch=z9hG4bKbye\r\nFrom: <sip:+4930111@127.0.0.1>;tag=a\r\nTo: <sip:1001@127.0.0.1>;tag={our_tag}\r\nCall-ID: anchored\r\nCSeq: 3 BYE\r\nContent-Length: 0\r\n\r\n"
+        );
+        c.handle_message(now, msg(&bye), peer(TRUNK));
+        let (sent, notices, ops) = drain_all(&mut c, now);
+        assert_eq!(requests(&sent, PHONE, Method::Bye).len(), 1);
+        let hold = notices.iter().find_map(|n| match n {
+            CallNotice::Hangup { hold, .. } => Some(*hold),
+            _ => None,
+        });
+        assert_eq!(hold, Some(std::time::Duration::from_secs(3)));
+        assert!(ops.contains(&MediaOp::Stop));
+        assert_eq!(c.calls_mut().len(), 0);
+    }
+
+    /// A caller's INVITE without an offer (late offer): our 200 carries an offer and the
+    /// caller's ACK the answer, which gives the bridge the caller's media.
+    #[test]
+    fn a_late_offer_is_answered_in_the_callers_ack() {
+        let tenant = TenantId::from_uuid(uuid::Uuid::from_u128(1));
+        let queue = QueueId::from_uuid(uuid::Uuid::from_u128(4));
+        let interaction = InteractionId::from_uuid(uuid::Uuid::from_u128(2));
+        let agent = AgentId::from_uuid(uuid::Uuid::from_u128(3));
+        let mut c = anchored_core(tenant, queue);
+        let now = MonoTime::from_secs(1);
+        let invite = "INVITE sip:1001@127.0.0.1 SIP/2.0\r\nVia: SIP/2.0/UDP 127.0.0.1:5080;branch=z9hG4bKlate\r\nFrom: <sip:+4930111@127.0.0.1>;tag=a\r\nTo: <sip:1001@127.0.0.1>\r\nCall-ID: late\r\nCSeq: 1 INVITE\r\nContact: <sip:c@127.0.0.1:5080>\r\nContent-Length: 0\r\n\r\n";
+        c.handle_message(now, msg(invite), peer(TRUNK));
+        let (_, notices, ops) = drain_all(&mut c, now);
+        assert_eq!(ops.len(), 1, "ports, but no caller media yet: {ops:?}");
+        let Some(CallNotice::Incoming { call, .. }) = notices.first().cloned() else {
+            panic!("{notices:?}");
+        };
+        c.call_queued(now, call, Ok(interaction));
+        c.offer(
+            now,
+            tenant,
+            interaction,
+            agent,
+            "agent1",
+            "demo.local",
+            vec![phone_binding(now)],
+        );
+        let (sent, _, _) = drain_all(&mut c, now);
+        let ring = requests(&sent, PHONE, Method::Invite)[0].clone();
+        let phone_sdp = b"v=0\r\no=p 1 1 IN IP4 127.0.0.1\r\ns=-\r\nc=IN IP4 127.0.0.1\r\nt=0 0\r\nm=audio 5004 RTP/AVP 0\r\n";
+        let ok = answer(
+            &ring,
+            200,
+            &[("Contact", "<sip:agent1@127.0.0.1:5070>")],
+            phone_sdp,
+        );
+        c.handle_message(now, ok, peer(PHONE));
+        drain_all(&mut c, now);
+        c.accepted(now, interaction, true);
+        let (sent, _, _) = drain_all(&mut c, now);
+        let ok = responses_to(&sent, TRUNK)
+            .into_iter()
+            .find(|r| r.status == StatusCode::OK)
+            .expect("answered");
+        let body = String::from_utf8(ok.body.clone()).expect("utf-8");
+        assert!(
+            body.contains("m=audio 30000 RTP/AVP 0 8 101"),
+            "an offer: {body}"
+        );
+        let tag = ok.headers.to().expect("to").tag().expect("tag").to_string();
+        let head = format!(
+            "ACK sip:switchboard@127.0.0.1:5060 SIP/2.0\r\nVia: SIP/2.0/UDP 127.0.0.1:5080;branch=z9hG4bKack\r\nFrom: <sip:+4930111@127.0.0.1>;tag=a\r\nTo: <sip:1001@127.0.0.1>;tag={tag}\r\nCall-ID: late\r\nCSeq: 1 ACK\r\n"
+        );
+        let answer_sdp = "v=0\r\no=c 1 1 IN IP4 192.0.2.5\r\ns=-\r\nc=IN IP4 192.0.2.5\r\nt=0 0\r\nm=audio 4000 RTP/AVP 8\r\n";
+        c.handle_message(
+            now,
+            with_body(&head, "application/sdp", answer_sdp),
+            peer(TRUNK),
+        );
+        let (_, _, ops) = drain_all(&mut c, now);
+        assert_eq!(
+            ops,
+            vec![MediaOp::Set(
+                Leg::Caller,
+                LegMedia {
+                    law: Law::Alaw,
+                    payload_type: 8,
+                    telephone_event: None,
+                    remote: Some("192.0.2.5:4000".parse().expect("addr")),
+                }
+            )]
+        );
+    }
+
+    #[test]
+    fn an_offer_without_g711_is_refused_and_takes_no_ports() {
+        let tenant = TenantId::from_uuid(uuid::Uuid::from_u128(1));
+        let queue = QueueId::from_uuid(uuid::Uuid::from_u128(4));
+        let mut c = anchored_core(tenant, queue);
+        let now = MonoTime::from_secs(1);
+        let g729 = "v=0\r\no=c 1 1 IN IP4 192.0.2.5\r\ns=-\r\nc=IN IP4 192.0.2.5\r\nt=0 0\r\nm=audio 4000 RTP/AVP 18\r\na=rtpmap:18 G729/8000\r\n";
+        c.handle_message(now, caller_invite(g729), peer(TRUNK));
+        let (sent, notices, ops) = drain_all(&mut c, now);
+        let finals: Vec<u16> = responses_to(&sent, TRUNK)
+            .iter()
+            .filter(|r| r.status.is_final())
+            .map(|r| r.status.as_u16())
+            .collect();
+        assert_eq!(finals, vec![488]);
+        assert!(notices.is_empty() && ops.is_empty());
+        assert_eq!(c.calls_mut().media.as_ref().map(MediaPorts::ready), Some(3));
+        // A garbled body too.
+        c.handle_message(now, caller_invite("v=0\r\nm=audio x\r\n"), peer(TRUNK));
+        let (sent, _, _) = drain_all(&mut c, now);
+        assert!(
+            responses_to(&sent, TRUNK)
+                .iter()
+                .any(|r| r.status.as_u16() == 488)
+        );
+    }
+
+    #[test]
+    fn sip_info_digits_are_read_from_both_content_types() {
+        let info = |ctype: &str, body: &str| match with_body(
+            "INFO sip:x@y SIP/2.0\r\nVia: SIP/2.0/UDP 127.0.0.1:5080;branch=z9hG4bKi\r\nFrom: <sip:a@b>;tag=1\r\nTo: <sip:c@d>;tag=2\r\nCall-ID: i\r\nCSeq: 1 INFO\r\n",
+            ctype,
+            body,
+        ) {
+            Message::Request(r) => info_digit(&r),
+            Message::Response(_) => None,
+        };
+        assert_eq!(
+            info("application/dtmf-relay", "Signal=1\r\nDuration=160\r\n"),
+            Some('1')
+        );
+        assert_eq!(info("application/dtmf-relay", "Signal= #\r\n"), Some('#'));
+        assert_eq!(info("application/dtmf-relay", "Signal=11\r\n"), Some('#'));
+        assert_eq!(info("application/dtmf", "*"), Some('*'));
+        assert_eq!(info("application/dtmf-relay", "Signal=X\r\n"), None);
+        assert_eq!(info("text/plain", "1"), None);
+        assert_eq!(info("application/dtmf-relay", ""), None);
     }
 
     #[test]

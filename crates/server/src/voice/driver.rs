@@ -55,6 +55,7 @@ pub async fn load_directory(store: &Store) -> anyhow::Result<Directory> {
             DidRoute {
                 tenant: n.tenant,
                 queue: n.queue,
+                flow: n.flow,
             },
         );
     }
@@ -117,6 +118,7 @@ pub async fn end_orphans(state: &AppState) {
                 .ask(t.id, |reply| Engine::CallEnded {
                     id: it.id,
                     by: "restart",
+                    hold: std::time::Duration::ZERO,
                     reply,
                 })
                 .await;
@@ -178,15 +180,22 @@ pub async fn notices_loop(
     state: AppState,
     mut notices: mpsc::UnboundedReceiver<CallNotice>,
     sip: mpsc::Sender<Command>,
+    ivr: super::ivr::IvrContext,
 ) {
     while let Some(n) = notices.recv().await {
         let state = state.clone();
         let sip = sip.clone();
-        tokio::spawn(async move { handle_notice(state, n, sip).await });
+        let ivr = ivr.clone();
+        tokio::spawn(async move { handle_notice(state, n, sip, ivr).await });
     }
 }
 
-async fn handle_notice(state: AppState, n: CallNotice, sip: mpsc::Sender<Command>) {
+async fn handle_notice(
+    state: AppState,
+    n: CallNotice,
+    sip: mpsc::Sender<Command>,
+    ivr: super::ivr::IvrContext,
+) {
     match n {
         CallNotice::Incoming {
             call,
@@ -196,6 +205,7 @@ async fn handle_notice(state: AppState, n: CallNotice, sip: mpsc::Sender<Command
             caller,
             display,
             trunk,
+            flow,
         } => {
             let number = caller_number(&caller, state.config.messaging.default_country_code);
             let customer = match &number {
@@ -208,6 +218,12 @@ async fn handle_notice(state: AppState, n: CallNotice, sip: mpsc::Sender<Command
                 _ => "Call from an anonymous caller".to_string(),
             };
             let attributes = json!({"did": did, "caller": number, "trunk": trunk});
+            if let Some(flow) = flow {
+                return super::ivr::open(
+                    &state, call, tenant, flow, queue, subject, customer, attributes, sip, ivr,
+                )
+                .await;
+            }
             let r = state
                 .ask(tenant, |reply| Engine::Create {
                     channel: Channel::Voice,
@@ -230,6 +246,7 @@ async fn handle_notice(state: AppState, n: CallNotice, sip: mpsc::Sender<Command
             let _ = sip.send(Command::Queued { call, result }).await;
         }
         CallNotice::Answered {
+            call,
             tenant,
             interaction,
             agent,
@@ -243,6 +260,9 @@ async fn handle_notice(state: AppState, n: CallNotice, sip: mpsc::Sender<Command
                 .await;
             let ok = matches!(r, Ok(Ok(_)));
             let _ = sip.send(Command::Accepted { interaction, ok }).await;
+            if let (true, Ok(Ok(it))) = (state.config.voice.whisper, r) {
+                whisper(&state, &ivr, call, &it).await;
+            }
         }
         CallNotice::OfferFailed {
             tenant,
@@ -279,7 +299,46 @@ async fn handle_notice(state: AppState, n: CallNotice, sip: mpsc::Sender<Command
             tenant,
             interaction,
             by,
-        } => end(&state, tenant, interaction, by.as_str()).await,
+            hold,
+        } => end_held(&state, tenant, interaction, by.as_str(), hold).await,
+        CallNotice::MediaTimeout {
+            tenant,
+            interaction,
+            leg,
+            hold,
+        } => {
+            tracing::info!(interaction = %interaction, leg = leg.as_str(), "no RTP for the timeout; the call was hung up");
+            end_held(&state, tenant, interaction, "rtp_timeout", hold).await
+        }
+        CallNotice::Hold {
+            tenant,
+            interaction,
+            held,
+            lasted,
+        } => {
+            let (kind, data) = if held {
+                ("interaction.held", json!({"by": "agent"}))
+            } else {
+                (
+                    "interaction.resumed",
+                    json!({"by": "agent", "hold_s": lasted.as_secs_f64()}),
+                )
+            };
+            let step = crate::engine::FlowStep::Note {
+                kind: kind.into(),
+                data,
+            };
+            let r = state
+                .ask(tenant, |reply| Engine::Flow {
+                    id: interaction,
+                    step,
+                    reply,
+                })
+                .await;
+            if let Ok(Err(e)) = r {
+                tracing::debug!(error = %e.message, "could not record a hold");
+            }
+        }
         CallNotice::Refer {
             tenant,
             interaction,
@@ -332,6 +391,65 @@ async fn handle_notice(state: AppState, n: CallNotice, sip: mpsc::Sender<Command
     }
 }
 
+/// The whisper: "Call from queue X, caller Y" spoken to the agent's leg only, as the call is
+/// bridged (`[voice] whisper`).
+async fn whisper(
+    state: &AppState,
+    ivr: &super::ivr::IvrContext,
+    call: super::calls::CallKey,
+    it: &switchboard_store::Interaction,
+) {
+    let queue = match it.queue {
+        Some(q) => state
+            .store
+            .queues(it.tenant)
+            .await
+            .ok()
+            .and_then(|qs| qs.into_iter().find(|r| r.id == q))
+            .map(|r| r.name),
+        None => None,
+    };
+    let text = whisper_text(
+        queue.as_deref(),
+        it.attributes.get("caller").and_then(|v| v.as_str()),
+    );
+    let Some(samples) = ivr.prompts.speak("en", &text).await else {
+        return;
+    };
+    let media = ivr.registry.lock().ok().and_then(|r| r.get(&call).cloned());
+    if let Some(m) = media {
+        let clip = switchboard_media::player::Clip {
+            samples,
+            looping: false,
+            id: 0,
+        };
+        let _ = m
+            .send(super::media::MediaCommand::Play(
+                switchboard_media::relay::Leg::Agent,
+                clip,
+            ))
+            .await;
+    }
+}
+
+/// What the whisper says: the queue, and the caller's number digit by digit.
+pub(crate) fn whisper_text(queue: Option<&str>, caller: Option<&str>) -> String {
+    let caller = caller
+        .map(|n| {
+            n.chars()
+                .filter(char::is_ascii_digit)
+                .map(String::from)
+                .collect::<Vec<_>>()
+                .join(" ")
+        })
+        .filter(|n| !n.is_empty())
+        .unwrap_or_else(|| "anonymous".into());
+    match queue {
+        Some(q) => format!("Call from queue {q}, caller {caller}."),
+        None => format!("Call for you, caller {caller}."),
+    }
+}
+
 /// A number to call out: normalised to E.164, and the name of the tenant's outbound trunk it
 /// goes through (422 without one).
 pub(crate) async fn outbound_number(
@@ -360,10 +478,22 @@ pub(crate) async fn outbound_number(
 }
 
 async fn end(state: &AppState, tenant: TenantId, interaction: InteractionId, by: &'static str) {
+    end_held(state, tenant, interaction, by, std::time::Duration::ZERO).await
+}
+
+/// Ends a call's interaction; `hold` is the time the caller was held (not talk time).
+async fn end_held(
+    state: &AppState,
+    tenant: TenantId,
+    interaction: InteractionId,
+    by: &'static str,
+    hold: std::time::Duration,
+) {
     let r = state
         .ask(tenant, |reply| Engine::CallEnded {
             id: interaction,
             by,
+            hold,
             reply,
         })
         .await;
@@ -459,5 +589,14 @@ mod tests {
             Some("+442079460000")
         );
         assert_eq!(caller_number("anonymous", None), None);
+    }
+
+    #[test]
+    fn the_whisper_names_the_queue_and_spells_the_number() {
+        assert_eq!(
+            whisper_text(Some("sales"), Some("+4420")),
+            "Call from queue sales, caller 4 4 2 0."
+        );
+        assert_eq!(whisper_text(None, None), "Call for you, caller anonymous.");
     }
 }

@@ -5,12 +5,16 @@
 //!
 //! Ports come from a [`PortPool`] over the configured range; each leg has one socket (RTP; RTCP
 //! is not relayed, see the bridge's docs).
-#![allow(dead_code)] // the B2BUA's media anchoring (voice part 2) uses it next; the bench does now
+//!
+//! The B2BUA starts one per call on two sockets the SIP engine task bound ahead
+//! ([`spawn_on`]); prompts and music are played to a leg with [`MediaCommand::Play`], and the
+//! call's flow listens to its digits with [`MediaCommand::Listen`].
 
 use std::net::{IpAddr, SocketAddr};
 use std::ops::RangeInclusive;
 use std::path::PathBuf;
 use std::sync::Mutex;
+use switchboard_media::player::Clip;
 use switchboard_media::relay::{Bridge, Leg, LegMedia, Output};
 use switchboard_media::wav;
 use tokio::io::{AsyncSeekExt, AsyncWriteExt};
@@ -84,6 +88,19 @@ pub enum MediaCommand {
     Pause,
     /// Resume it.
     Resume,
+    /// Play a clip to a leg (after what plays already).
+    Play(Leg, Clip),
+    /// Play a clip of the call's flow to the caller, unless the agent is connected already
+    /// (the flow's music must not outlive the queue).
+    FlowPlay(Clip),
+    /// The agent is connected: what plays to the caller stops, and the flow plays no more.
+    Bridged,
+    /// Stop what is played to a leg.
+    StopPlay(Leg),
+    /// Send digits and played-out clips to this listener (the call's flow) too.
+    Listen(mpsc::UnboundedSender<MediaEvent>),
+    /// A key the signaling learned of (SIP INFO), for the listener.
+    Digit(Leg, char),
     /// End the call's media: the task finishes the recording and stops.
     Stop,
 }
@@ -95,6 +112,17 @@ pub enum MediaEvent {
     Digit(Leg, char),
     /// A leg sent nothing for the timeout.
     TimedOut(Leg),
+    /// A clip played to a leg has been played out.
+    Played(Leg, u64),
+    /// A recording is finished (the file is complete).
+    Recorded {
+        /// The file.
+        path: PathBuf,
+        /// Its length in 8 kHz frames.
+        frames: u64,
+        /// Paused spans (first frame, end frame).
+        paused: Vec<(u64, u64)>,
+    },
     /// The task ended: packets relayed each way and the recording's length in 8 kHz frames.
     Stopped {
         /// Packets from the caller relayed to the agent.
@@ -125,14 +153,59 @@ pub async fn start(
 ) -> std::io::Result<MediaHandle> {
     let caller = pool.bind().await?;
     let agent = pool.bind().await?;
-    let (tx, rx) = mpsc::channel(16);
+    let (utx, mut urx) = mpsc::unbounded_channel();
+    tokio::spawn(async move {
+        while let Some((_, e)) = urx.recv().await {
+            if events.send(e).await.is_err() {
+                break;
+            }
+        }
+    });
+    spawn_on(caller, agent, timeout_ms, 0, utx)
+}
+
+/// Starts a call's media task on two bound sockets; its events go to `events` with `tag`.
+pub fn spawn_on(
+    caller: UdpSocket,
+    agent: UdpSocket,
+    timeout_ms: u64,
+    tag: u64,
+    events: mpsc::UnboundedSender<(u64, MediaEvent)>,
+) -> std::io::Result<MediaHandle> {
+    let (tx, rx) = mpsc::channel(64);
     let handle = MediaHandle {
         tx,
         caller_addr: caller.local_addr()?,
         agent_addr: agent.local_addr()?,
     };
-    tokio::spawn(run(caller, agent, Bridge::new(timeout_ms), rx, events));
+    let sink = Sink {
+        tag,
+        events,
+        listener: None,
+    };
+    tokio::spawn(run(caller, agent, Bridge::new(timeout_ms), rx, sink));
     Ok(handle)
+}
+
+/// Where a task's events go.
+struct Sink {
+    tag: u64,
+    events: mpsc::UnboundedSender<(u64, MediaEvent)>,
+    listener: Option<mpsc::UnboundedSender<MediaEvent>>,
+}
+
+impl Sink {
+    fn send(&self, e: MediaEvent) {
+        let _ = self.events.send((self.tag, e));
+    }
+
+    fn listener(&mut self, e: MediaEvent) {
+        if let Some(l) = &self.listener
+            && l.send(e).is_err()
+        {
+            self.listener = None;
+        }
+    }
 }
 
 /// A recording file being written.
@@ -146,12 +219,13 @@ async fn run(
     agent: UdpSocket,
     mut bridge: Bridge,
     mut rx: mpsc::Receiver<MediaCommand>,
-    events: mpsc::Sender<MediaEvent>,
+    mut sink: Sink,
 ) {
     // The task's own monotonic milliseconds (a bridge needs only differences).
     let origin = tokio::time::Instant::now();
     let now_ms = move || origin.elapsed().as_millis() as u64;
     let mut recording: Option<RecordingFile> = None;
+    let mut bridged = false;
     let (mut buf_c, mut buf_a) = (vec![0u8; 2048], vec![0u8; 2048]);
     loop {
         let wake = bridge
@@ -188,6 +262,21 @@ async fn run(
                 Some(MediaCommand::Resume) => {
                     bridge.resume_recording();
                 }
+                Some(MediaCommand::Play(leg, clip)) => bridge.play(now_ms(), leg, clip),
+                Some(MediaCommand::FlowPlay(clip)) => {
+                    if !bridged {
+                        bridge.play(now_ms(), Leg::Caller, clip);
+                    }
+                }
+                Some(MediaCommand::Bridged) => {
+                    bridged = true;
+                    bridge.stop_playing(Leg::Caller);
+                }
+                Some(MediaCommand::StopPlay(leg)) => {
+                    bridge.stop_playing(leg);
+                }
+                Some(MediaCommand::Listen(l)) => sink.listener = Some(l),
+                Some(MediaCommand::Digit(leg, d)) => sink.listener(MediaEvent::Digit(leg, d)),
                 Some(MediaCommand::Stop) | None => break,
             },
             _ = sleep_until(wake) => bridge.handle_timeout(now_ms()),
@@ -210,11 +299,11 @@ async fn run(
                     }
                 }
                 Output::Digit { leg, digit, .. } => {
-                    let _ = events.send(MediaEvent::Digit(leg, digit)).await;
+                    sink.send(MediaEvent::Digit(leg, digit));
+                    sink.listener(MediaEvent::Digit(leg, digit));
                 }
-                Output::TimedOut(leg) => {
-                    let _ = events.send(MediaEvent::TimedOut(leg)).await;
-                }
+                Output::TimedOut(leg) => sink.send(MediaEvent::TimedOut(leg)),
+                Output::Played { leg, id } => sink.listener(MediaEvent::Played(leg, id)),
             }
         }
     }
@@ -226,23 +315,262 @@ async fn run(
         }
     }
     let frames = bridge.recorder().map_or(0, |r| r.frames());
+    let paused = bridge
+        .recorder()
+        .map(|r| r.paused_spans())
+        .unwrap_or_default();
     if let (Some(mut r), Some(h)) = (recording, bridge.recording_header()) {
         let done = async {
             r.file.seek(std::io::SeekFrom::Start(0)).await?;
             r.file.write_all(&h).await?;
             r.file.sync_all().await
         };
-        if let Err(e) = done.await {
-            tracing::error!(error = %e, path = %r.path.display(), "cannot finish the recording");
+        match done.await {
+            Err(e) => {
+                tracing::error!(error = %e, path = %r.path.display(), "cannot finish the recording")
+            }
+            Ok(()) => sink.send(MediaEvent::Recorded {
+                path: r.path,
+                frames,
+                paused,
+            }),
         }
     }
-    let _ = events
-        .send(MediaEvent::Stopped {
-            caller_relayed: bridge.relayed(Leg::Caller),
-            agent_relayed: bridge.relayed(Leg::Agent),
-            recorded_frames: frames,
-        })
-        .await;
+    sink.send(MediaEvent::Stopped {
+        caller_relayed: bridge.relayed(Leg::Caller),
+        agent_relayed: bridge.relayed(Leg::Agent),
+        recorded_frames: frames,
+    });
+}
+
+/// The SIP engine task's side of anchored media: RTP sockets bound ahead for the core to hand
+/// out ([`super::calls::MediaPorts`]), each call's media task, music on hold, and the
+/// recording hook.
+pub struct Anchor {
+    ip: IpAddr,
+    range: RangeInclusive<u16>,
+    cursor: u16,
+    timeout_ms: u64,
+    inband: bool,
+    reserve: std::collections::HashMap<u16, std::net::UdpSocket>,
+    calls: std::collections::HashMap<super::calls::CallKey, Running>,
+    events: mpsc::UnboundedSender<(u64, MediaEvent)>,
+    registry: super::ivr::Registry,
+    prompts: std::sync::Arc<super::prompts::Prompts>,
+    recordings: tokio::sync::broadcast::Sender<RecordingDone>,
+}
+
+struct Running {
+    tx: mpsc::Sender<MediaCommand>,
+    interaction: Option<switchboard_model::InteractionId>,
+}
+
+/// A finished recording of a live call (the hook for the recordings module).
+#[derive(Debug, Clone, PartialEq)]
+pub struct RecordingDone {
+    /// The call's interaction, when it had one.
+    pub interaction: Option<switchboard_model::InteractionId>,
+    /// The stereo WAV (caller left, agent right).
+    pub path: PathBuf,
+    /// Its duration.
+    pub duration: std::time::Duration,
+    /// Paused spans as (from, to) offsets into the file.
+    pub paused: Vec<(std::time::Duration, std::time::Duration)>,
+}
+
+/// What to do to a live call's recording.
+#[derive(Debug, Clone, PartialEq)]
+// Used by the recordings module (built alongside) through `VoiceHandle::record`.
+#[allow(dead_code)]
+pub enum RecordingAction {
+    /// Start recording into this file.
+    Start(PathBuf),
+    /// Pause (the span becomes silence).
+    Pause,
+    /// Resume.
+    Resume,
+}
+
+/// How many RTP ports are kept bound and ready (two per call).
+const READY_PORTS: usize = 16;
+
+impl Anchor {
+    /// Media on `ip`, ports of `range`, legs silent for `timeout_ms` end the call (0: never).
+    #[allow(clippy::too_many_arguments)]
+    pub fn new(
+        ip: IpAddr,
+        range: RangeInclusive<u16>,
+        timeout_ms: u64,
+        inband: bool,
+        events: mpsc::UnboundedSender<(u64, MediaEvent)>,
+        registry: super::ivr::Registry,
+        prompts: std::sync::Arc<super::prompts::Prompts>,
+        recordings: tokio::sync::broadcast::Sender<RecordingDone>,
+    ) -> Anchor {
+        // Start somewhere in the range (by process id): several servers on one machine, as in
+        // tests, then rarely try the same ports.
+        let span = u32::from(range.end().saturating_sub(*range.start())).max(1);
+        let offset = (std::process::id() % span) as u16 & !1;
+        let cursor = range.start().saturating_add(offset) & !1;
+        Anchor {
+            ip,
+            cursor: cursor.max(*range.start()),
+            range,
+            timeout_ms,
+            inband,
+            reserve: Default::default(),
+            calls: Default::default(),
+            events,
+            registry,
+            prompts,
+            recordings,
+        }
+    }
+
+    /// Binds ports until the core has enough ready.
+    pub fn top_up(&mut self, ports: &mut super::calls::MediaPorts) {
+        let (start, end) = (*self.range.start(), *self.range.end());
+        // A bounded number of binds per call: a range used up costs little on every message.
+        let mut tries = (usize::from(end.saturating_sub(start)) / 2 + 1).min(4 * READY_PORTS);
+        while ports.ready() < READY_PORTS && tries > 0 {
+            tries -= 1;
+            let port = self.cursor;
+            self.cursor = match port.checked_add(2) {
+                Some(p) if p <= end => p,
+                _ => start + (start & 1),
+            };
+            if self.reserve.contains_key(&port) {
+                continue;
+            }
+            match std::net::UdpSocket::bind(SocketAddr::new(self.ip, port)) {
+                Ok(s) if s.set_nonblocking(true).is_ok() => {
+                    self.reserve.insert(port, s);
+                    ports.add_ready(port);
+                }
+                Ok(_) => {}
+                Err(e) if e.kind() == std::io::ErrorKind::AddrInUse => {}
+                Err(e) => {
+                    tracing::error!(error = %e, port, "cannot bind an RTP port");
+                    return;
+                }
+            }
+        }
+    }
+
+    fn send(&self, call: super::calls::CallKey, cmd: MediaCommand) {
+        if let Some(r) = self.calls.get(&call) {
+            // A task that cannot keep up loses this command, not the engine its pace.
+            let _ = r.tx.try_send(cmd);
+        }
+    }
+
+    /// Carries out the core's `op` for `call`; false when the media could not start.
+    pub fn handle(&mut self, call: super::calls::CallKey, op: super::calls::MediaOp) -> bool {
+        use super::calls::MediaOp;
+        match op {
+            MediaOp::Start {
+                caller_port,
+                agent_port,
+            } => {
+                let (Some(c), Some(a)) = (
+                    self.reserve.remove(&caller_port),
+                    self.reserve.remove(&agent_port),
+                ) else {
+                    return false;
+                };
+                let (Ok(c), Ok(a)) = (UdpSocket::from_std(c), UdpSocket::from_std(a)) else {
+                    return false;
+                };
+                let Ok(h) = spawn_on(c, a, self.timeout_ms, call.0, self.events.clone()) else {
+                    return false;
+                };
+                if self.inband {
+                    let _ = h.tx.try_send(MediaCommand::DetectInBand(Leg::Caller, true));
+                }
+                if let Ok(mut r) = self.registry.lock() {
+                    r.insert(call, h.tx.clone());
+                }
+                self.calls.insert(
+                    call,
+                    Running {
+                        tx: h.tx,
+                        interaction: None,
+                    },
+                );
+            }
+            MediaOp::Set(leg, m) => self.send(call, MediaCommand::SetMedia(leg, m)),
+            MediaOp::Hold(true) => {
+                self.send(call, MediaCommand::StopPlay(Leg::Caller));
+                let clip = Clip {
+                    samples: self.prompts.hold_music(),
+                    looping: true,
+                    id: 0,
+                };
+                self.send(call, MediaCommand::Play(Leg::Caller, clip));
+            }
+            MediaOp::Hold(false) => self.send(call, MediaCommand::StopPlay(Leg::Caller)),
+            MediaOp::Bridged { interaction } => {
+                if let Some(r) = self.calls.get_mut(&call) {
+                    r.interaction = interaction.or(r.interaction);
+                }
+                self.send(call, MediaCommand::Bridged);
+            }
+            MediaOp::Digit(d) => self.send(call, MediaCommand::Digit(Leg::Caller, d)),
+            MediaOp::Stop => {
+                // The entry stays until the task reports it stopped (a recording's end names
+                // its interaction).
+                self.send(call, MediaCommand::Stop);
+                if let Ok(mut r) = self.registry.lock() {
+                    r.remove(&call);
+                }
+            }
+        }
+        true
+    }
+
+    /// A call's task has stopped.
+    pub fn stopped(&mut self, call: u64) {
+        self.calls.remove(&super::calls::CallKey(call));
+    }
+
+    /// Starts, pauses or resumes the recording of a live call.
+    pub fn record(
+        &mut self,
+        call: super::calls::CallKey,
+        interaction: switchboard_model::InteractionId,
+        action: RecordingAction,
+    ) {
+        if let Some(r) = self.calls.get_mut(&call) {
+            r.interaction = Some(interaction);
+        }
+        let cmd = match action {
+            RecordingAction::Start(p) => MediaCommand::Record(p),
+            RecordingAction::Pause => MediaCommand::Pause,
+            RecordingAction::Resume => MediaCommand::Resume,
+        };
+        self.send(call, cmd);
+    }
+
+    /// A media task's event that is not the core's business (a finished recording).
+    pub fn finished_recording(
+        &self,
+        call: u64,
+        path: PathBuf,
+        frames: u64,
+        paused: Vec<(u64, u64)>,
+    ) {
+        let at = |f: u64| std::time::Duration::from_micros(f * 125);
+        let interaction = self
+            .calls
+            .get(&super::calls::CallKey(call))
+            .and_then(|r| r.interaction);
+        let _ = self.recordings.send(RecordingDone {
+            interaction,
+            path,
+            duration: at(frames),
+            paused: paused.into_iter().map(|(a, b)| (at(a), at(b))).collect(),
+        });
+    }
 }
 
 async fn open_recording(path: &PathBuf) -> std::io::Result<tokio::fs::File> {
@@ -335,12 +663,21 @@ mod tests {
             tokio::time::sleep(std::time::Duration::from_millis(20)).await;
         }
         h.tx.send(MediaCommand::Stop).await.expect("send");
+        let mut recorded = None;
         let stopped = loop {
             match erx.recv().await.expect("event") {
                 e @ MediaEvent::Stopped { .. } => break e,
+                MediaEvent::Recorded {
+                    path: p,
+                    frames,
+                    paused,
+                } => recorded = Some((p, frames, paused)),
                 _ => continue,
             }
         };
+        let (rec_path, rec_frames, rec_paused) = recorded.expect("the recording is reported");
+        assert_eq!(rec_path, path);
+        assert!(rec_paused.is_empty());
         let MediaEvent::Stopped {
             caller_relayed,
             recorded_frames,
@@ -350,6 +687,7 @@ mod tests {
             unreachable!("matched above");
         };
         assert_eq!(caller_relayed, 25);
+        assert_eq!(rec_frames, recorded_frames);
         let w = wav::parse(&std::fs::read(&path).expect("recording")).expect("wav");
         assert_eq!(w.samples.len() as u64, recorded_frames * 2);
         // about half a second of audio, caller on the left
@@ -364,6 +702,95 @@ mod tests {
             .filter(|s| s.abs() > 5000)
             .count();
         assert!(left_loud >= 25 * 160 * 9 / 10, "{left_loud}");
+        let _ = std::fs::remove_dir_all(dir);
+    }
+
+    /// The recording hook on the SIP engine's side: a call's media started on ports bound
+    /// ahead, recorded, paused and resumed, stopped: the finished file is reported with its
+    /// interaction, duration and paused span, and is the call's stereo timeline.
+    #[tokio::test]
+    async fn the_anchor_records_a_call_and_reports_the_file() {
+        use super::super::calls::{CallKey, MediaOp, MediaPorts};
+        let dir = std::env::temp_dir().join(format!("sb-anchor-{}", std::process::id()));
+        let (etx, mut erx) = mpsc::unbounded_channel();
+        let (rtx, mut rrx) = tokio::sync::broadcast::channel(4);
+        let ip: IpAddr = "127.0.0.1".parse().expect("ip");
+        let mut anchor = Anchor::new(
+            ip,
+            42000..=42999,
+            0,
+            false,
+            etx,
+            Default::default(),
+            std::sync::Arc::new(super::super::prompts::Prompts::new(&dir, None)),
+            rtx,
+        );
+        let mut ports = MediaPorts::new(ip);
+        anchor.top_up(&mut ports);
+        assert_eq!(ports.ready(), READY_PORTS);
+        let (caller_port, agent_port) = ports.take_pair().expect("ports");
+        let call = CallKey(7);
+        assert!(anchor.handle(
+            call,
+            MediaOp::Start {
+                caller_port,
+                agent_port
+            }
+        ));
+        let phone = UdpSocket::bind("127.0.0.1:0").await.expect("bind");
+        let media = LegMedia {
+            law: Law::Ulaw,
+            payload_type: 0,
+            telephone_event: None,
+            remote: Some(phone.local_addr().expect("addr")),
+        };
+        anchor.handle(call, MediaOp::Set(Leg::Caller, media));
+        anchor.handle(call, MediaOp::Set(Leg::Agent, media));
+        let interaction = switchboard_model::InteractionId::from_uuid(uuid::Uuid::from_u128(9));
+        let path = dir.join("call.wav");
+        anchor.record(call, interaction, RecordingAction::Start(path.clone()));
+        let to = SocketAddr::new(ip, caller_port);
+        for seq in 0..40u16 {
+            if seq == 10 {
+                anchor.record(call, interaction, RecordingAction::Pause);
+            }
+            if seq == 20 {
+                anchor.record(call, interaction, RecordingAction::Resume);
+            }
+            let d = rtp(0, seq, &[Law::Ulaw.encode_sample(8000); 160]);
+            phone.send_to(&d, to).await.expect("send");
+            tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+        }
+        anchor.handle(call, MediaOp::Stop);
+        // The engine loop hands the task's events to the anchor.
+        loop {
+            let (tag, e) = erx.recv().await.expect("event");
+            assert_eq!(tag, 7);
+            match e {
+                MediaEvent::Recorded {
+                    path,
+                    frames,
+                    paused,
+                } => anchor.finished_recording(tag, path, frames, paused),
+                MediaEvent::Stopped { .. } => {
+                    anchor.stopped(tag);
+                    break;
+                }
+                _ => {}
+            }
+        }
+        let done = rrx.recv().await.expect("reported");
+        assert_eq!(done.interaction, Some(interaction));
+        assert_eq!(done.path, path);
+        let ms = done.duration.as_millis();
+        assert!((700..=1300).contains(&ms), "{ms} ms for 0.8 s of packets");
+        assert_eq!(done.paused.len(), 1, "{:?}", done.paused);
+        let (from, until) = done.paused[0];
+        let span = (until - from).as_millis();
+        assert!((120..=320).contains(&span), "paused {span} ms of 200");
+        let w = wav::parse(&std::fs::read(&path).expect("file")).expect("wav");
+        assert_eq!((w.channels, w.rate), (2, 8000));
+        assert_eq!(w.samples.len() as u128 / 2, done.duration.as_micros() / 125);
         let _ = std::fs::remove_dir_all(dir);
     }
 }

@@ -29,7 +29,9 @@
 
 mod calls;
 mod driver;
+mod ivr;
 pub mod media;
+mod prompts;
 pub use driver::{caller_number, parse_network};
 pub(crate) use driver::{customer_for, outbound_number};
 mod transport;
@@ -127,6 +129,13 @@ pub(crate) enum Command {
     },
     /// The interaction ended through the API.
     HangUp(InteractionId),
+    /// Start, pause or resume the recording of a live call.
+    Record {
+        /// The call's interaction.
+        interaction: InteractionId,
+        /// What to do.
+        action: media::RecordingAction,
+    },
 }
 
 /// Current bindings per address-of-record, as the engine last reported them.
@@ -143,6 +152,7 @@ pub struct VoiceHandle {
     agents: Arc<RwLock<HashMap<(TenantId, AgentId), Aor>>>,
     commands: mpsc::Sender<Command>,
     tasks: Vec<JoinHandle<()>>,
+    recordings: tokio::sync::broadcast::Sender<media::RecordingDone>,
 }
 
 // The lookups are the B2BUA's entry points (issue 4, next step); tests use them meanwhile.
@@ -195,6 +205,14 @@ impl VoiceHandle {
         }
     }
 
+    /// The handle that records live calls (cheap to clone).
+    pub fn recorder(&self) -> CallRecorder {
+        CallRecorder {
+            commands: self.commands.clone(),
+            recordings: self.recordings.clone(),
+        }
+    }
+
     /// Stops the listener's tasks.
     pub fn stop(self) {
         for t in self.tasks {
@@ -211,6 +229,48 @@ impl CredentialReloader {
             .send(Command::Directory(d))
             .await
             .map_err(|_| anyhow::anyhow!("the SIP engine has stopped"))
+    }
+}
+
+/// Records live calls: the hook the recordings module (per-queue policy, the API) drives.
+/// Files are stereo WAV, caller left and agent right, on the call's timeline (a pause is
+/// silence); [`CallRecorder::subscribe`] reports each finished file.
+#[derive(Clone)]
+pub struct CallRecorder {
+    commands: mpsc::Sender<Command>,
+    recordings: tokio::sync::broadcast::Sender<media::RecordingDone>,
+}
+
+// Used by the recordings module (built alongside); tests use it meanwhile.
+#[allow(dead_code)]
+impl CallRecorder {
+    /// Starts (into a file), pauses or resumes recording the call of `interaction`; false when
+    /// the SIP engine has stopped. A call this process does not hold is ignored.
+    pub async fn record(&self, interaction: InteractionId, action: media::RecordingAction) -> bool {
+        self.commands
+            .send(Command::Record {
+                interaction,
+                action,
+            })
+            .await
+            .is_ok()
+    }
+
+    /// Finished recordings (interaction, path, duration, paused spans), as they complete.
+    pub fn subscribe(&self) -> tokio::sync::broadcast::Receiver<media::RecordingDone> {
+        self.recordings.subscribe()
+    }
+
+    /// Where a call's recording goes by default: `<data_dir>/recordings/<tenant>/<id>.wav`.
+    pub fn default_path(
+        data_dir: &std::path::Path,
+        tenant: TenantId,
+        interaction: InteractionId,
+    ) -> std::path::PathBuf {
+        data_dir
+            .join("recordings")
+            .join(tenant.to_string())
+            .join(format!("{interaction}.wav"))
     }
 }
 
@@ -312,6 +372,27 @@ pub async fn start(state: AppState, addr: SocketAddr) -> anyhow::Result<VoiceHan
         local
     };
     let mut core = ua::SipCore::new(registrar, transactions, advertised);
+    let vc = &state.config.voice;
+    let media_ip = vc.rtp_ip.unwrap_or(advertised.ip());
+    core.calls_mut().media = Some(calls::MediaPorts::new(media_ip));
+    let prompts = Arc::new(prompts::Prompts::new(
+        &state.config.data_dir,
+        vc.moh_dir.as_deref(),
+    ));
+    let registry: ivr::Registry = Default::default();
+    let (media_tx, media_events) = mpsc::unbounded_channel();
+    let (recordings, _) = tokio::sync::broadcast::channel(64);
+    let anchor = media::Anchor::new(
+        media_ip,
+        vc.rtp_ports.clone(),
+        vc.rtp_timeout.as_millis() as u64,
+        vc.inband_dtmf,
+        media_tx,
+        registry.clone(),
+        prompts.clone(),
+        recordings.clone(),
+    );
+    let ivr_ctx = ivr::IvrContext { prompts, registry };
     let (creds, agents) = load_credentials(&state.store).await?;
     let accounts = creds.len();
     core.registrar_mut().replace_credentials(creds);
@@ -336,11 +417,14 @@ pub async fn start(state: AppState, addr: SocketAddr) -> anyhow::Result<VoiceHan
             connections.clone(),
             table.clone(),
             notices_tx,
+            anchor,
+            media_events,
         )),
         tokio::spawn(driver::notices_loop(
             state.clone(),
             notices,
             commands.clone(),
+            ivr_ctx,
         )),
         tokio::spawn(driver::voice_events_loop(
             voice_events,
@@ -364,6 +448,7 @@ pub async fn start(state: AppState, addr: SocketAddr) -> anyhow::Result<VoiceHan
         agents,
         commands,
         tasks,
+        recordings,
     })
 }
 

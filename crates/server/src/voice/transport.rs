@@ -178,6 +178,7 @@ async fn connection(
 }
 
 /// The engine: owns the core, wakes at its deadlines, sends what it says.
+#[allow(clippy::too_many_arguments)]
 pub async fn engine_loop(
     mut core: SipCore,
     clock: Clock,
@@ -186,10 +187,31 @@ pub async fn engine_loop(
     connections: Connections,
     table: Arc<RwLock<BindingTable>>,
     notices: mpsc::UnboundedSender<CallNotice>,
+    mut anchor: super::media::Anchor,
+    mut media_events: mpsc::UnboundedReceiver<(u64, super::media::MediaEvent)>,
 ) {
+    use super::media::MediaEvent;
     loop {
+        if let Some(ports) = core.calls_mut().media.as_mut() {
+            anchor.top_up(ports);
+        }
         let deadline = core.poll_timeout();
         tokio::select! {
+            ev = media_events.recv() => {
+                let Some((call, ev)) = ev else { break };
+                let now = clock.mono();
+                match ev {
+                    MediaEvent::TimedOut(leg) => {
+                        core.media_timed_out(now, super::calls::CallKey(call), leg)
+                    }
+                    MediaEvent::Recorded { path, frames, paused } => {
+                        anchor.finished_recording(call, path, frames, paused)
+                    }
+                    MediaEvent::Stopped { .. } => anchor.stopped(call),
+                    MediaEvent::Digit(..) | MediaEvent::Played(..) => {}
+                }
+                core.flush_calls(now);
+            }
             cmd = commands.recv() => {
                 let Some(cmd) = cmd else { break };
                 let now = clock.mono();
@@ -220,6 +242,11 @@ pub async fn engine_loop(
                         number,
                     } => core.transfer_out(now, interaction, number.expose()),
                     Command::HangUp(i) => core.hang_up(now, i),
+                    Command::Record { interaction, action } => {
+                        if let Some(call) = core.call_of(interaction) {
+                            anchor.record(call, interaction, action);
+                        }
+                    }
                 }
                 core.flush_calls(now);
             }
@@ -234,6 +261,13 @@ pub async fn engine_loop(
                 }
                 CoreOutput::Call(n) => {
                     let _ = notices.send(n);
+                }
+                CoreOutput::Media { call, op } => {
+                    if !anchor.handle(call, op) {
+                        let now = clock.mono();
+                        core.media_failed(now, call);
+                        core.flush_calls(now);
+                    }
                 }
                 CoreOutput::Bindings { aor, bindings } => {
                     if let Ok(mut t) = table.write() {

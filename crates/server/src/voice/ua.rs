@@ -47,6 +47,13 @@ pub enum CoreOutput {
     },
     /// The B2BUA needs the routing engine.
     Call(CallNotice),
+    /// Something for a call's media task.
+    Media {
+        /// The call.
+        call: super::calls::CallKey,
+        /// What to do.
+        op: super::calls::MediaOp,
+    },
 }
 
 /// The metric label of a message: the method of a request (`other` for extensions, so the
@@ -423,7 +430,9 @@ mod tests {
                 CoreOutput::Transmit { bytes, .. } => {
                     parse(&bytes).ok().and_then(|m| m.as_response().cloned())
                 }
-                CoreOutput::Bindings { .. } | CoreOutput::Call(_) => None,
+                CoreOutput::Bindings { .. } | CoreOutput::Call(_) | CoreOutput::Media { .. } => {
+                    None
+                }
             })
             .collect()
     }

@@ -9,8 +9,10 @@ step() { printf '\n==> %s\n' "$*"; }
 
 # Debian packages the end-to-end tests use: SIPp and baresip (its headless core) for voice, espeak-ng (spoken prompts) and sox (test audio) for media, Node
 # for the browser tests (which install Chromium and fonts themselves, tests/e2e/run.sh), curl for
-# readiness checks, swaks for email.
-need_pkgs=(sip-tester baresip-core espeak-ng sox curl swaks)
+# readiness checks, swaks for email, Dovecot for IMAP polling and Postfix as the MTA in front
+# (each test starts a private instance on a free port with its own config under /tmp; the
+# system services are not used).
+need_pkgs=(sip-tester baresip-core espeak-ng sox curl swaks dovecot-imapd postfix)
 command -v node >/dev/null 2>&1 || need_pkgs+=(nodejs)
 command -v npm >/dev/null 2>&1 || need_pkgs+=(npm)
 if ((${#need_pkgs[@]})); then

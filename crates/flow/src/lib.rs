@@ -22,6 +22,6 @@ mod run;
 mod text;
 
 pub use def::*;
-pub use hours::{Schedule, is_open};
+pub use hours::{Schedule, ScheduleError, Span, add_open_time, is_open};
 pub use run::*;
 pub use text::{Text, substitute};

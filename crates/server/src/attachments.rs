@@ -110,13 +110,13 @@ pub fn clean_name(name: &str) -> String {
     }
 }
 
-async fn upload(
-    State(s): State<AppState>,
-    Query(q): Query<CustomerQuery>,
-    headers: HeaderMap,
+/// The body of an upload, checked against `[chat] max_attachment_bytes` and
+/// `attachment_types`, and its content type.
+async fn read_upload(
+    s: &AppState,
+    headers: &HeaderMap,
     body: Body,
-) -> Result<Response, ApiError> {
-    let sess = session(&s, &q, &headers).await?;
+) -> Result<(String, Bytes), ApiError> {
     let max = s.config.chat_max_attachment_bytes;
     let too_large = || {
         ApiError::new(
@@ -162,6 +162,57 @@ async fn upload(
             format!("the file's content is not {content_type}"),
         ));
     }
+    Ok((content_type, bytes))
+}
+
+/// Who uploaded a file on the staff side.
+pub fn staff_uploader(caller: &crate::auth::Caller) -> String {
+    format!("user:{}", caller.user.id)
+}
+
+/// `?name=` of a staff upload.
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+pub struct StaffUploadQuery {
+    /// The file name shown and sent.
+    pub name: Option<String>,
+}
+
+/// A file uploaded by staff (the raw body, with its `Content-Type`), to send with a message
+/// (`attachments` of `POST /api/v1/interactions/{id}/messages`). Same limits as the chat's.
+#[utoipa::path(post, path = "/api/v1/attachments", tag = "interactions", params(StaffUploadQuery),
+    request_body(content = Vec<u8>, content_type = "application/octet-stream"),
+    responses((status = 201, description = "The stored file: id, name, content_type, size"),
+        (status = 413, body = crate::api::views::ErrorBody), (status = 422, body = crate::api::views::ErrorBody)))]
+pub async fn upload_for_staff(
+    State(s): State<AppState>,
+    caller: crate::auth::Caller,
+    Query(q): Query<StaffUploadQuery>,
+    headers: HeaderMap,
+    body: Body,
+) -> Result<Response, ApiError> {
+    let (content_type, bytes) = read_upload(&s, &headers, body).await?;
+    let name = clean_name(q.name.as_deref().unwrap_or("file"));
+    let a = store(
+        &s,
+        caller.user.tenant,
+        staff_uploader(&caller),
+        name,
+        content_type,
+        &bytes,
+    )
+    .await?;
+    metrics::counter!("switchboard_attachments_total", "from" => "staff").increment(1);
+    Ok((StatusCode::CREATED, axum::Json(a.summary())).into_response())
+}
+
+async fn upload(
+    State(s): State<AppState>,
+    Query(q): Query<CustomerQuery>,
+    headers: HeaderMap,
+    body: Body,
+) -> Result<Response, ApiError> {
+    let sess = session(&s, &q, &headers).await?;
+    let (content_type, bytes) = read_upload(&s, &headers, body).await?;
     let name = clean_name(q.name.as_deref().unwrap_or("file"));
     let a = store(
         &s,

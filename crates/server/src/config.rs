@@ -87,6 +87,64 @@ pub struct EmailConfig {
     pub tls_cert: Option<PathBuf>,
     /// PEM private key for STARTTLS (`tls_key`).
     pub tls_key: Option<PathBuf>,
+    /// Verify SPF, DKIM and DMARC of received mail (`verify_auth`, default true).
+    pub verify_auth: bool,
+    /// DNS servers for the verification (`dns_servers`, `IP:PORT`); empty: the system's.
+    pub dns_servers: Vec<std::net::SocketAddr>,
+    /// How long one DNS query may take (`dns_timeout_ms`, default 2000).
+    pub dns_timeout: Duration,
+    /// Mailboxes fetched by IMAP (`[[email.imap]]`).
+    pub imap: Vec<ImapMailbox>,
+    /// How often overdue email interactions are looked for (`sla_check_secs`, default 30).
+    pub sla_check: Duration,
+}
+
+/// How an IMAP connection is protected (`security`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ImapSecurity {
+    /// TLS from the start (port 993).
+    Tls,
+    /// Plain, then STARTTLS (RFC 3501 6.2.1).
+    StartTls,
+    /// No TLS at all (a mailbox on loopback or a private network only).
+    Plain,
+}
+
+/// A mailbox fetched by IMAP: its new mail is delivered to the email address `address`.
+#[derive(Clone)]
+pub struct ImapMailbox {
+    /// The email channel account (its address) the mail is for (`address`).
+    pub address: String,
+    /// Server host (`host`).
+    pub host: String,
+    /// Server port (`port`; default 993 for tls, 143 otherwise).
+    pub port: u16,
+    /// `tls`, `starttls` or `plain` (`security`, default tls).
+    pub security: ImapSecurity,
+    /// Login (`user`).
+    pub user: String,
+    /// Password (`password`).
+    pub password: switchboard_model::Sensitive<String>,
+    /// Folder (`folder`, default INBOX).
+    pub folder: String,
+    /// Poll interval when the server has no IDLE, and the longest IDLE (`poll_interval_secs`,
+    /// default 60).
+    pub poll_interval: Duration,
+    /// Extra PEM CA certificates to trust (`ca_file`), e.g. a private CA.
+    pub ca_file: Option<PathBuf>,
+}
+
+impl std::fmt::Debug for ImapMailbox {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ImapMailbox")
+            .field("address", &self.address)
+            .field("host", &self.host)
+            .field("port", &self.port)
+            .field("security", &self.security)
+            .field("user", &self.user)
+            .field("folder", &self.folder)
+            .finish_non_exhaustive()
+    }
 }
 
 impl Default for EmailConfig {
@@ -99,6 +157,11 @@ impl Default for EmailConfig {
             max_sessions: 1000,
             tls_cert: None,
             tls_key: None,
+            verify_auth: true,
+            dns_servers: Vec::new(),
+            dns_timeout: Duration::from_millis(2000),
+            imap: Vec::new(),
+            sla_check: Duration::from_secs(30),
         }
     }
 }
@@ -113,6 +176,105 @@ struct FileEmail {
     max_sessions: Option<usize>,
     tls_cert: Option<PathBuf>,
     tls_key: Option<PathBuf>,
+    verify_auth: Option<bool>,
+    dns_servers: Option<Vec<String>>,
+    dns_timeout_ms: Option<u64>,
+    sla_check_secs: Option<u64>,
+    #[serde(default)]
+    imap: Vec<FileImap>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct FileImap {
+    address: String,
+    host: String,
+    port: Option<u16>,
+    security: Option<String>,
+    user: String,
+    password: String,
+    folder: Option<String>,
+    poll_interval_secs: Option<u64>,
+    ca_file: Option<PathBuf>,
+}
+
+impl FileImap {
+    fn into_mailbox(self, i: usize) -> Result<ImapMailbox, ConfigError> {
+        let key = |k: &str| format!("email.imap[{i}].{k}");
+        let security = match self.security.as_deref().unwrap_or("tls") {
+            "tls" => ImapSecurity::Tls,
+            "starttls" => ImapSecurity::StartTls,
+            "plain" => ImapSecurity::Plain,
+            other => {
+                return Err(err(
+                    &key("security"),
+                    format!("{other:?} is not tls, starttls or plain"),
+                ));
+            }
+        };
+        if self.host.is_empty()
+            || self
+                .host
+                .chars()
+                .any(|c| c.is_whitespace() || c.is_control())
+        {
+            return Err(err(&key("host"), "a host name or IP address"));
+        }
+        let address = self.address.trim().to_lowercase();
+        if !address.contains('@') {
+            return Err(err(
+                &key("address"),
+                "the email address (channel account) the mail is for",
+            ));
+        }
+        let bad_atom = |v: &str| v.is_empty() || v.chars().any(|c| c.is_control());
+        if bad_atom(&self.user) {
+            return Err(err(&key("user"), "a login without control characters"));
+        }
+        if self.password.chars().any(|c| c.is_control()) {
+            return Err(err(&key("password"), "no control characters"));
+        }
+        let folder = self.folder.unwrap_or_else(|| "INBOX".into());
+        if bad_atom(&folder) {
+            return Err(err(
+                &key("folder"),
+                "a folder name without control characters",
+            ));
+        }
+        let poll = self.poll_interval_secs.unwrap_or(60);
+        if poll == 0 || poll > 3600 {
+            return Err(err(&key("poll_interval_secs"), "between 1 and 3600"));
+        }
+        Ok(ImapMailbox {
+            address,
+            port: self.port.unwrap_or(if security == ImapSecurity::Tls {
+                993
+            } else {
+                143
+            }),
+            host: self.host,
+            security,
+            user: self.user,
+            password: switchboard_model::Sensitive::new(self.password),
+            folder,
+            poll_interval: Duration::from_secs(poll),
+            ca_file: self.ca_file,
+        })
+    }
+}
+
+/// DNS servers: `IP` (port 53) or `IP:PORT` each.
+fn parse_dns_servers<'a>(
+    key: &str,
+    list: impl Iterator<Item = &'a str>,
+) -> Result<Vec<std::net::SocketAddr>, ConfigError> {
+    list.map(str::trim)
+        .map(|d| {
+            d.parse::<std::net::SocketAddr>()
+                .or_else(|_| d.parse::<std::net::IpAddr>().map(|ip| (ip, 53).into()))
+                .map_err(|_| err(key, format!("{d:?} is not IP or IP:PORT")))
+        })
+        .collect()
 }
 
 /// `host:port` of a relay (a name or an IP; IPv6 in brackets).
@@ -168,6 +330,31 @@ impl FileEmail {
         }
         m.tls_cert = self.tls_cert;
         m.tls_key = self.tls_key;
+        if let Some(v) = self.verify_auth {
+            m.verify_auth = v;
+        }
+        if let Some(list) = self.dns_servers {
+            m.dns_servers =
+                parse_dns_servers("email.dns_servers", list.iter().map(String::as_str))?;
+        }
+        if let Some(ms) = self.dns_timeout_ms {
+            if ms == 0 || ms > 30_000 {
+                return Err(err("email.dns_timeout_ms", "between 1 and 30000"));
+            }
+            m.dns_timeout = Duration::from_millis(ms);
+        }
+        if let Some(n) = self.sla_check_secs {
+            if n == 0 || n > 3600 {
+                return Err(err("email.sla_check_secs", "between 1 and 3600"));
+            }
+            m.sla_check = Duration::from_secs(n);
+        }
+        m.imap = self
+            .imap
+            .into_iter()
+            .enumerate()
+            .map(|(i, f)| f.into_mailbox(i))
+            .collect::<Result<_, _>>()?;
         Ok(())
     }
 }
@@ -701,6 +888,14 @@ impl Config {
         if let Some(h) = env("SWITCHBOARD_SMTP") {
             c.smtp = parse_addr("SWITCHBOARD_SMTP", &h)?;
         }
+        if let Some(d) = env("SWITCHBOARD_DNS").filter(|d| !d.is_empty()) {
+            if d == "off" {
+                c.email.verify_auth = false;
+            } else {
+                c.email.verify_auth = true;
+                c.email.dns_servers = parse_dns_servers("SWITCHBOARD_DNS", d.split(','))?;
+            }
+        }
         if let Some(r) = env("SWITCHBOARD_SMTP_RELAY").filter(|r| !r.is_empty()) {
             c.email.relay = Some(parse_relay("SWITCHBOARD_SMTP_RELAY", &r)?);
         }
@@ -756,6 +951,70 @@ mod tests {
             Config::load(None, &no_env).expect("defaults").http.port(),
             8080
         );
+    }
+
+    #[test]
+    fn email_keys_dns_and_imap_mailboxes() {
+        let dir = std::env::temp_dir().join(format!("sb-config-email-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).expect("tmp");
+        let f = dir.join("c.toml");
+        let load = |text: &str, env: &dyn Fn(&str) -> Option<String>| {
+            std::fs::write(&f, text).expect("write");
+            Config::load(Some(&f), env)
+        };
+        let c = load(
+            "[email]\ndns_servers = [\"127.0.0.1:5353\", \"::1\"]\ndns_timeout_ms = 300\n\
+             [[email.imap]]\naddress = \"Support@Demo.Example\"\nhost = \"imap.example.test\"\n\
+             user = \"u\"\npassword = \"p\"\n",
+            &no_env,
+        )
+        .expect("valid");
+        assert_eq!(c.email.dns_servers.len(), 2);
+        assert_eq!(c.email.dns_servers[1].port(), 53);
+        assert_eq!(c.email.dns_timeout, Duration::from_millis(300));
+        let m = &c.email.imap[0];
+        assert_eq!(
+            (m.address.as_str(), m.port, m.security, m.folder.as_str()),
+            ("support@demo.example", 993, ImapSecurity::Tls, "INBOX")
+        );
+        assert_eq!(m.poll_interval, Duration::from_secs(60));
+        assert!(
+            !format!("{m:?}").contains("password"),
+            "the password is not logged"
+        );
+        // SWITCHBOARD_DNS wins: off, or a list.
+        let off = load("", &|k| (k == "SWITCHBOARD_DNS").then(|| "off".into())).expect("valid");
+        assert!(!off.email.verify_auth);
+        let e = load("", &|k| (k == "SWITCHBOARD_DNS").then(|| "resolver".into()))
+            .expect_err("not an address");
+        assert_eq!(e.key, "SWITCHBOARD_DNS");
+        for (bad, key) in [
+            (
+                "[[email.imap]]\naddress = \"a@b\"\nhost = \"h\"\nuser = \"u\"\npassword = \"p\"\nsecurity = \"ssl3\"\n",
+                "email.imap[0].security",
+            ),
+            (
+                "[[email.imap]]\naddress = \"nobody\"\nhost = \"h\"\nuser = \"u\"\npassword = \"p\"\n",
+                "email.imap[0].address",
+            ),
+            (
+                "[[email.imap]]\naddress = \"a@b\"\nhost = \"h\"\nuser = \"u\\r\\nx\"\npassword = \"p\"\n",
+                "email.imap[0].user",
+            ),
+            (
+                "[[email.imap]]\naddress = \"a@b\"\nhost = \"h\"\nuser = \"u\"\npassword = \"p\"\npoll_interval_secs = 0\n",
+                "email.imap[0].poll_interval_secs",
+            ),
+            ("[email]\ndns_timeout_ms = 0\n", "email.dns_timeout_ms"),
+            (
+                "[email]\ndns_servers = [\"dns.example\"]\n",
+                "email.dns_servers",
+            ),
+            ("[email]\nsla_check_secs = 0\n", "email.sla_check_secs"),
+        ] {
+            let e = load(bad, &no_env).expect_err(bad);
+            assert_eq!(e.key, key, "{bad}");
+        }
     }
 
     #[test]

@@ -260,6 +260,8 @@ async fn serve(cfg: config::Config) -> anyhow::Result<()> {
     let recording_sweep =
         recordings::start_sweeper(state.recordings.clone(), cfg.recording_sweep_interval);
     let (smtp_addr, smtp) = email::start(state.clone(), cfg.smtp).await?;
+    let imap = email::imap::start(&state);
+    let sla = email::sla::start(state.clone());
     let voice = voice::start(state.clone(), cfg.sip).await?;
     let _ = state.sip_accounts.set(voice.reloader());
     let _ = state.call_recorder.set(voice.recorder());
@@ -277,6 +279,8 @@ async fn serve(cfg: config::Config) -> anyhow::Result<()> {
     tracing::info!("shutting down: draining engines");
     voice.stop();
     smtp.abort();
+    imap.iter().for_each(tokio::task::JoinHandle::abort);
+    sla.abort();
     state.stop_engines().await;
     outbox.abort();
     recording_sweep.abort();

@@ -96,6 +96,9 @@ pub struct QueueConfig {
     /// Call recording: which calls, and how long recordings are kept.
     #[serde(default)]
     pub recording: RecordingPolicy,
+    /// The service-level clock of its email interactions (docs/email.md).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub email_sla: Option<EmailSla>,
 }
 
 /// A queue's call-recording policy (docs/voice.md, "Recordings").
@@ -138,6 +141,38 @@ impl RecordingPolicy {
     /// decision is `switchboard_routing::should_record`).
     pub fn records(&self, interaction: switchboard_model::InteractionId) -> bool {
         switchboard_routing::should_record(self.policy, self.percent, interaction)
+    }
+}
+
+/// Emails are answered within `hours`, counted only while `business_hours` is open (always,
+/// without it).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct EmailSla {
+    /// Hours to the first answer (e.g. 4; fractions allowed, up to 8760).
+    pub hours: f64,
+    /// When the clock runs: a weekly schedule in an IANA zone with holidays
+    /// (`{"time_zone", "open": [{"days", "from", "to"}], "holidays"}`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<Object>)]
+    pub business_hours: Option<switchboard_flow::Schedule>,
+}
+
+impl EmailSla {
+    /// The due time of an email interaction created at `created_ms` (wall ms); `None` when the
+    /// business hours never open.
+    pub fn due_at(&self, created_ms: i64) -> Option<i64> {
+        let budget = Duration::try_from_secs_f64(self.hours * 3600.0).ok()?;
+        match &self.business_hours {
+            None => created_ms.checked_add(i64::try_from(budget.as_millis()).ok()?),
+            Some(b) => {
+                let start = jiff::Timestamp::from_millisecond(created_ms).ok()?;
+                switchboard_flow::add_open_time(b, start, budget)
+                    .ok()
+                    .flatten()
+                    .map(|t| t.as_millisecond())
+            }
+        }
     }
 }
 
@@ -251,6 +286,24 @@ impl QueueConfig {
         }
         if !(1..=86_400).contains(&self.expected_handle_time_s) {
             return Err(invalid("expected_handle_time_s", "must be 1-86400 seconds"));
+        }
+        if let Some(sla) = &self.email_sla {
+            if !(sla.hours > 0.0 && sla.hours <= 8760.0) {
+                return Err(invalid(
+                    "email_sla.hours",
+                    "must be more than 0, at most 8760",
+                ));
+            }
+            if let Some(b) = &sla.business_hours {
+                b.check()
+                    .map_err(|e| invalid("email_sla.business_hours", e.to_string()))?;
+                if sla.due_at(0).is_none() {
+                    return Err(invalid(
+                        "email_sla.business_hours",
+                        "is never open: add opening spans",
+                    ));
+                }
+            }
         }
         let mut last = 0;
         for (i, o) in self.overflow.iter().enumerate() {

@@ -121,6 +121,7 @@ pub async fn send(
         None,
         &text,
         crate::messaging::OutboundKind::Text,
+        json!([]),
     )
     .await?;
     if let Some(e) = s.store.put_thread(&thread, Some(event)).await? {

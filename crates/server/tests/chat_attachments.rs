@@ -272,4 +272,40 @@ async fn a_customer_sends_files_within_the_limits_and_only_the_right_people_get_
         .expect("download");
     assert_eq!(r.status(), 200);
     assert_eq!(r.bytes().await.expect("bytes").len(), png().len());
+
+    // the agent answers with a file of their own (uploaded on the staff side): the customer
+    // gets it in the message frame and downloads it by session
+    let up = common::send(
+        http.post(s.url("/api/v1/attachments?name=label.png"))
+            .bearer_auth(&agent.token)
+            .header("Content-Type", "image/png")
+            .body(png()),
+    )
+    .await
+    .expect(201);
+    let label = up["id"].as_str().expect("id").to_owned();
+    agent
+        .post(
+            &format!("/api/v1/interactions/{id}/messages"),
+            json!({"text": "Here is your label", "attachments": [label]}),
+        )
+        .await
+        .expect(201);
+    let frame = loop {
+        let f = next(&mut ws, "message").await;
+        if f["text"] == "Here is your label" {
+            break f;
+        }
+    };
+    assert_eq!(frame["attachments"][0]["name"], "label.png", "{frame}");
+    let got = http
+        .get(s.url(&format!(
+            "/chat/attachments/{label}?{}",
+            query(&[("tenant", "demo"), ("session", token.as_str())])
+        )))
+        .send()
+        .await
+        .expect("download");
+    assert_eq!(got.status(), 200);
+    assert_eq!(got.bytes().await.expect("bytes").to_vec(), png());
 }

@@ -12,6 +12,7 @@ mod messaging_support;
 use base64::Engine as _;
 use common::{Server, Session, TempDir};
 use helpers::id_of;
+use mail_parser::MimeHeaders as _;
 use messaging_support::{accept_offer, chat};
 use serde_json::{Value, json};
 use std::net::SocketAddr;
@@ -1043,4 +1044,1256 @@ async fn a_chat_transcript_asked_for_in_the_widget_is_mailed_when_the_chat_ends(
     assert_eq!(sent, 1, "{it}");
     tokio::time::sleep(Duration::from_millis(300)).await;
     assert_eq!(sink.mails().len(), 1);
+}
+
+// ----- SPF / DKIM / DMARC -----
+
+/// A small authoritative DNS server on loopback UDP answering TXT queries from a table (names
+/// lower-case, without the final dot); other names get NXDOMAIN, other types an empty answer.
+struct Dns {
+    addr: SocketAddr,
+}
+
+impl Dns {
+    async fn start(records: Vec<(&str, String)>) -> Dns {
+        let sock = tokio::net::UdpSocket::bind("127.0.0.1:0")
+            .await
+            .expect("bind dns");
+        let addr = sock.local_addr().expect("addr");
+        let table: std::collections::HashMap<String, Vec<String>> =
+            records
+                .into_iter()
+                .fold(Default::default(), |mut m, (k, v)| {
+                    m.entry(k.to_owned()).or_default().push(v);
+                    m
+                });
+        tokio::spawn(async move {
+            let mut buf = [0u8; 1500];
+            loop {
+                let Ok((n, from)) = sock.recv_from(&mut buf).await else {
+                    return;
+                };
+                if let Some(answer) = dns_answer(&buf[..n], &table) {
+                    let _ = sock.send_to(&answer, from).await;
+                }
+            }
+        });
+        Dns { addr }
+    }
+}
+
+/// RFC 1035 4.1: the response to one query.
+fn dns_answer(q: &[u8], table: &std::collections::HashMap<String, Vec<String>>) -> Option<Vec<u8>> {
+    if q.len() < 12 {
+        return None;
+    }
+    let mut i = 12;
+    let mut labels = Vec::new();
+    loop {
+        let len = *q.get(i)? as usize;
+        i += 1;
+        if len == 0 {
+            break;
+        }
+        labels.push(String::from_utf8_lossy(q.get(i..i + len)?).to_ascii_lowercase());
+        i += len;
+    }
+    let qtype = u16::from_be_bytes([*q.get(i)?, *q.get(i + 1)?]);
+    let question = &q[12..i + 4];
+    let name = labels.join(".");
+    let found = table.get(&name);
+    let answers: Vec<&String> = match (found, qtype) {
+        (Some(v), 16) => v.iter().collect(),
+        _ => Vec::new(),
+    };
+    let rcode = if found.is_none() && !table.keys().any(|k| k.ends_with(&format!(".{name}"))) {
+        3
+    } else {
+        0
+    };
+    let mut r = Vec::new();
+    r.extend_from_slice(&q[0..2]);
+    r.extend_from_slice(&[0x84 | (q[2] & 1), 0x80 | rcode]);
+    r.extend_from_slice(&[0, 1]);
+    r.extend_from_slice(&(answers.len() as u16).to_be_bytes());
+    r.extend_from_slice(&[0, 0, 0, 0]);
+    r.extend_from_slice(question);
+    for a in answers {
+        let mut rdata = Vec::new();
+        for chunk in a.as_bytes().chunks(255) {
+            rdata.push(chunk.len() as u8);
+            rdata.extend_from_slice(chunk);
+        }
+        r.extend_from_slice(&[0xc0, 0x0c, 0, 16, 0, 1, 0, 0, 0, 60]);
+        r.extend_from_slice(&(rdata.len() as u16).to_be_bytes());
+        r.extend_from_slice(&rdata);
+    }
+    Some(r)
+}
+
+/// A test DKIM key (Ed25519, PKCS#8) and the DNS records of example.test: the key under
+/// selector `sel`, SPF allowing 127.0.0.1, and a DMARC reject policy.
+fn test_key() -> (Vec<u8>, Vec<(&'static str, String)>) {
+    use mail_auth::common::crypto::Ed25519Key;
+    let pkcs8 = Ed25519Key::generate_pkcs8().expect("generate a test key");
+    let key = Ed25519Key::from_pkcs8_der(&pkcs8).expect("key");
+    let public = base64::engine::general_purpose::STANDARD.encode(key.public_key());
+    let records = vec![
+        (
+            "sel._domainkey.example.test",
+            format!("v=DKIM1; k=ed25519; p={public}"),
+        ),
+        ("example.test", "v=spf1 ip4:127.0.0.1 -all".to_owned()),
+        ("_dmarc.example.test", "v=DMARC1; p=reject".to_owned()),
+    ];
+    (pkcs8, records)
+}
+
+/// A mail from sara@example.test signed with the test key by example.test.
+fn signed_mail(pkcs8: &[u8], message_id: &str, text: &str) -> Vec<u8> {
+    use mail_auth::common::crypto::Ed25519Key;
+    use mail_auth::common::headers::HeaderWriter;
+    use mail_auth::dkim::DkimSigner;
+    let key = Ed25519Key::from_pkcs8_der(pkcs8).expect("key");
+    let body = format!(
+        "From: Sara <sara@example.test>\r\nTo: support@demo.example\r\nSubject: Signed order question\r\nMessage-ID: <{message_id}>\r\nDate: Fri, 04 Dec 2026 10:00:00 +0000\r\n\r\n{text}\r\n"
+    );
+    let sig = DkimSigner::from_key(key)
+        .domain("example.test")
+        .selector("sel")
+        .headers(["From", "To", "Subject", "Message-ID", "Date"])
+        .sign(body.as_bytes())
+        .expect("sign");
+    let mut raw = sig.to_header().into_bytes();
+    raw.extend_from_slice(body.as_bytes());
+    raw
+}
+
+/// Sends raw mail (CRLF line ends, no final dot) with SMTP dot-stuffing.
+async fn deliver_mail(s: &Server, raw: &[u8]) -> Vec<String> {
+    let mut data = Vec::new();
+    for line in raw.split_inclusive(|b| *b == b'\n') {
+        if line.starts_with(b".") {
+            data.push(b'.');
+        }
+        data.extend_from_slice(line);
+    }
+    data.extend_from_slice(b".\r\n");
+    smtp_talk(
+        s,
+        &[
+            b"EHLO mx.example.test\r\n",
+            b"MAIL FROM:<sara@example.test>\r\n",
+            b"RCPT TO:<support@demo.example>\r\n",
+            b"DATA\r\n",
+            &data,
+        ],
+    )
+    .await
+}
+
+/// The `headers.auth` of the mail with this Message-ID, once its interaction exists.
+async fn auth_of(admin: &Session, message_id: &str) -> Value {
+    for _ in 0..200 {
+        for it in email_interactions(admin).await {
+            let v = email_view(admin, it["id"].as_str().expect("id")).await;
+            if let Some(m) = v["email"]["mails"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .find(|m| m["rfc_message_id"] == message_id)
+            {
+                return m["headers"]["auth"].clone();
+            }
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    panic!("no stored mail {message_id}");
+}
+
+fn server_with_dns(dir: &TempDir, dns: &str, timeout_ms: u64) -> Server {
+    let cfg = dir.0.join("switchboard.toml");
+    std::fs::write(&cfg, format!("[email]\ndns_timeout_ms = {timeout_ms}\n"))
+        .expect("write config");
+    Server::start_with(
+        &dir.0,
+        &["--config", cfg.to_str().expect("utf8")],
+        &[("SWITCHBOARD_DNS", dns)],
+    )
+}
+
+#[tokio::test]
+async fn spf_dkim_and_dmarc_are_verified_and_shown_a_tampered_body_fails() {
+    let dir = TempDir::new("email-auth");
+    let (key, mut records) = test_key();
+    records.push(("strict.example.test", "v=spf1 -all".to_owned()));
+    let dns = Dns::start(records).await;
+    let s = server_with_dns(&dir, &dns.addr.to_string(), 1000);
+    let admin = s.login("admin", "admin").await;
+
+    let raw = signed_mail(&key, "signed-1@example.test", "Where is order 77?");
+    let replies = deliver_mail(&s, &raw).await;
+    assert!(
+        replies.last().expect("reply").starts_with("250"),
+        "{replies:?}"
+    );
+    let auth = auth_of(&admin, "signed-1@example.test").await;
+    assert_eq!(auth["verified"], true, "{auth}");
+    assert_eq!(auth["spf"]["result"], "pass", "{auth}");
+    assert_eq!(auth["spf"]["domain"], "example.test", "{auth}");
+    assert_eq!(auth["dkim"][0]["result"], "pass", "{auth}");
+    assert_eq!(auth["dkim"][0]["domain"], "example.test", "{auth}");
+    assert_eq!(auth["dkim"][0]["selector"], "sel", "{auth}");
+    assert_eq!(auth["dmarc"]["result"], "pass", "{auth}");
+    assert_eq!(auth["dmarc"]["policy"], "reject", "{auth}");
+    assert_eq!(auth["dmarc"]["dkim_aligned"], "pass", "{auth}");
+
+    // The body changed after signing: the body hash no longer matches (RFC 6376 6.1.3).
+    let raw = signed_mail(&key, "signed-2@example.test", "Where is order 77?");
+    let tampered = String::from_utf8(raw)
+        .expect("utf8")
+        .replace("order 77?", "order 78?");
+    let replies = deliver_mail(&s, tampered.as_bytes()).await;
+    assert!(
+        replies.last().expect("reply").starts_with("250"),
+        "a failing signature does not refuse the mail: {replies:?}"
+    );
+    let auth = auth_of(&admin, "signed-2@example.test").await;
+    assert_eq!(auth["dkim"][0]["result"], "fail", "{auth}");
+    assert_eq!(auth["dkim"][0]["domain"], "example.test", "{auth}");
+    // SPF still passes aligned, so DMARC passes on SPF (RFC 7489 4.2).
+    assert_eq!(auth["spf"]["result"], "pass", "{auth}");
+    assert_ne!(auth["dmarc"]["dkim_aligned"], "pass", "{auth}");
+    assert_eq!(auth["dmarc"]["result"], "pass", "{auth}");
+    assert_eq!(auth["dmarc"]["spf_aligned"], "pass", "{auth}");
+
+    // A domain whose SPF allows no host at all (`-all`): SPF fails, the mail is kept.
+    let replies = smtp_talk(
+        &s,
+        &[
+            b"EHLO mx.example.test\r\n",
+            b"MAIL FROM:<bob@strict.example.test>\r\n",
+            b"RCPT TO:<support@demo.example>\r\n",
+            b"DATA\r\n",
+            b"From: bob@strict.example.test\r\nMessage-ID: <strict-1@example.test>\r\nSubject: hi\r\n\r\nhello\r\n.\r\n",
+        ],
+    )
+    .await;
+    assert!(
+        replies.last().expect("reply").starts_with("250"),
+        "{replies:?}"
+    );
+    let auth = auth_of(&admin, "strict-1@example.test").await;
+    assert_eq!(auth["spf"]["result"], "fail", "{auth}");
+    assert_eq!(auth["spf"]["domain"], "strict.example.test", "{auth}");
+    assert_eq!(auth["dkim"], json!([]), "{auth}");
+}
+
+#[tokio::test]
+async fn without_dns_mail_is_accepted_quickly_with_temperror() {
+    let dir = TempDir::new("email-auth-nodns");
+    // A DNS server that never answers: a bound socket nobody reads.
+    let silent = std::net::UdpSocket::bind("127.0.0.1:0").expect("bind");
+    let s = server_with_dns(&dir, &silent.local_addr().expect("addr").to_string(), 300);
+    let admin = s.login("admin", "admin").await;
+    let (key, _) = test_key();
+    let raw = signed_mail(&key, "nodns-1@example.test", "Anyone there?");
+    let started = tokio::time::Instant::now();
+    let replies = deliver_mail(&s, &raw).await;
+    let took = started.elapsed();
+    assert!(
+        replies.last().expect("reply").starts_with("250"),
+        "{replies:?}"
+    );
+    assert!(took < Duration::from_secs(5), "the 250 took {took:?}");
+    let auth = auth_of(&admin, "nodns-1@example.test").await;
+    assert_eq!(auth["spf"]["result"], "temperror", "{auth}");
+    assert_eq!(auth["dkim"][0]["result"], "temperror", "{auth}");
+    assert_eq!(auth["dmarc"]["result"], "temperror", "{auth}");
+    // Right after a timeout the resolver rests: the next mail is not slowed down at all.
+    let raw = signed_mail(&key, "nodns-2@example.test", "Still there?");
+    let started = tokio::time::Instant::now();
+    let replies = deliver_mail(&s, &raw).await;
+    assert!(
+        replies.last().expect("reply").starts_with("250"),
+        "{replies:?}"
+    );
+    assert!(
+        started.elapsed() < Duration::from_secs(2),
+        "{:?}",
+        started.elapsed()
+    );
+    let auth = auth_of(&admin, "nodns-2@example.test").await;
+    assert_eq!(auth["dkim"][0]["result"], "temperror", "{auth}");
+}
+
+// ----- IMAP polling against a real Dovecot -----
+
+/// A private Dovecot (IMAP only, plain text on loopback) with one passwd-file user `sara` /
+/// `secret`, all under a temp dir; stopped when dropped.
+struct Dovecot {
+    port: u16,
+    child: std::process::Child,
+    /// Its sockets: a short path of its own (a Unix socket path has at most 107 bytes).
+    run: std::path::PathBuf,
+}
+
+impl Dovecot {
+    fn start(dir: &std::path::Path) -> Dovecot {
+        Dovecot::start_with(dir, None, "")
+    }
+
+    /// With `tls` (certificate and key PEM files), STARTTLS is offered and required for login.
+    fn start_with(
+        dir: &std::path::Path,
+        tls: Option<(&std::path::Path, &std::path::Path)>,
+        extra: &str,
+    ) -> Dovecot {
+        let bin = ["/usr/sbin/dovecot", "/usr/local/sbin/dovecot"]
+            .into_iter()
+            .find(|p| std::path::Path::new(p).exists())
+            .unwrap_or_else(|| {
+                panic!("dovecot is not installed: apt-get install -y dovecot-imapd (scripts/test.sh installs it)")
+            });
+        let root = dir.join("dovecot");
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .and_then(|l| l.local_addr())
+            .expect("a free port")
+            .port();
+        let run = std::path::PathBuf::from(format!("/tmp/sbdv-{}-{port}", std::process::id()));
+        std::fs::create_dir_all(&run).expect("dovecot run dir");
+        for d in ["state", "mail"] {
+            std::fs::create_dir_all(root.join(d)).expect("dovecot dirs");
+        }
+        // The mail user is `nobody` (Dovecot refuses uid 0 for mail).
+        std::os::unix::fs::chown(root.join("mail"), Some(65534), Some(65534))
+            .expect("chown the maildir to nobody (the tests run as root)");
+        let r = root.display();
+        let b = run.display();
+        std::fs::write(
+            root.join("passwd"),
+            format!("sara:{{PLAIN}}secret:65534:65534::{r}/home::\n"),
+        )
+        .expect("passwd");
+        std::fs::write(
+            root.join("dovecot.conf"),
+            format!(
+                "base_dir = {b}\nstate_dir = {r}/state\nlog_path = {r}/dovecot.log\n\
+                 protocols = imap\nlisten = 127.0.0.1\n{ssl}\
+                 auth_mechanisms = plain login\nmail_location = maildir:{r}/mail/%u\n\
+                 first_valid_uid = 1\nmailbox_idle_check_interval = 1 secs\n\
+                 passdb {{\n driver = passwd-file\n args = scheme=PLAIN username_format=%u {r}/passwd\n}}\n\
+                 userdb {{\n driver = passwd-file\n args = username_format=%u {r}/passwd\n}}\n\
+                 service imap-login {{\n inet_listener imap {{\n  address = 127.0.0.1\n  port = {port}\n }}\n inet_listener imaps {{\n  port = 0\n }}\n}}\n\
+                 service pop3-login {{\n inet_listener pop3 {{\n  port = 0\n }}\n}}\n{extra}\n",
+                ssl = match tls {
+                    None => "ssl = no\ndisable_plaintext_auth = no\n".to_owned(),
+                    Some((cert, key)) => format!(
+                        "ssl = required\nssl_cert = <{}\nssl_key = <{}\n",
+                        cert.display(),
+                        key.display()
+                    ),
+                }
+            ),
+        )
+        .expect("dovecot.conf");
+        let child = Command::new(bin)
+            .args(["-F", "-c"])
+            .arg(root.join("dovecot.conf"))
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .expect("start dovecot");
+        let d = Dovecot { port, child, run };
+        for _ in 0..100 {
+            if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
+                return d;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        panic!(
+            "dovecot did not listen on {port}: {}",
+            std::fs::read_to_string(root.join("dovecot.log")).unwrap_or_default()
+        );
+    }
+}
+
+impl Dovecot {
+    fn log(&self, dir: &std::path::Path) -> String {
+        std::fs::read_to_string(dir.join("dovecot").join("dovecot.log")).unwrap_or_default()
+    }
+}
+
+/// A test CA and a certificate it signed for 127.0.0.1 and localhost: (ca.pem, cert.pem,
+/// key.pem) under `dir`, made with the openssl command.
+fn test_certificates(
+    dir: &std::path::Path,
+) -> (std::path::PathBuf, std::path::PathBuf, std::path::PathBuf) {
+    let run = |args: &[&str]| {
+        let out = Command::new("openssl")
+            .args(args)
+            .current_dir(dir)
+            .output()
+            .expect("openssl runs");
+        assert!(
+            out.status.success(),
+            "openssl {args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    };
+    std::fs::write(
+        dir.join("leaf.ext"),
+        "basicConstraints = CA:FALSE\nsubjectAltName = IP:127.0.0.1, DNS:localhost\n",
+    )
+    .expect("ext");
+    run(&[
+        "req",
+        "-x509",
+        "-newkey",
+        "rsa:2048",
+        "-nodes",
+        "-days",
+        "2",
+        "-subj",
+        "/CN=Switchboard Test CA",
+        "-keyout",
+        "ca.key",
+        "-out",
+        "ca.pem",
+    ]);
+    run(&[
+        "req",
+        "-newkey",
+        "rsa:2048",
+        "-nodes",
+        "-subj",
+        "/CN=localhost",
+        "-keyout",
+        "key.pem",
+        "-out",
+        "leaf.csr",
+    ]);
+    run(&[
+        "x509",
+        "-req",
+        "-in",
+        "leaf.csr",
+        "-CA",
+        "ca.pem",
+        "-CAkey",
+        "ca.key",
+        "-CAcreateserial",
+        "-days",
+        "2",
+        "-extfile",
+        "leaf.ext",
+        "-out",
+        "cert.pem",
+    ]);
+    (
+        dir.join("ca.pem"),
+        dir.join("cert.pem"),
+        dir.join("key.pem"),
+    )
+}
+
+impl Drop for Dovecot {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        let _ = std::fs::remove_dir_all(&self.run);
+    }
+}
+
+/// A logged-in IMAP connection of the test (a few commands by hand).
+struct Imap {
+    r: BufReader<tokio::net::tcp::OwnedReadHalf>,
+    w: tokio::net::tcp::OwnedWriteHalf,
+    n: u32,
+}
+
+impl Imap {
+    async fn login(port: u16) -> Imap {
+        let c = tokio::net::TcpStream::connect(("127.0.0.1", port))
+            .await
+            .expect("connect dovecot");
+        let (r, w) = c.into_split();
+        let mut i = Imap {
+            r: BufReader::new(r),
+            w,
+            n: 0,
+        };
+        let mut greeting = String::new();
+        i.r.read_line(&mut greeting).await.expect("greeting");
+        let ok = i.cmd("LOGIN sara secret").await;
+        assert!(ok.contains(" OK"), "{ok}");
+        let ok = i.cmd("SELECT INBOX").await;
+        assert!(ok.contains(" OK"), "{ok}");
+        i
+    }
+
+    /// Sends a command (with a literal after `{n+}` given inline) and reads to its tagged end.
+    async fn cmd(&mut self, c: &str) -> String {
+        self.n += 1;
+        let tag = format!("t{}", self.n);
+        self.w
+            .write_all(format!("{tag} {c}\r\n").as_bytes())
+            .await
+            .expect("write");
+        let mut all = String::new();
+        loop {
+            let mut l = String::new();
+            if self.r.read_line(&mut l).await.unwrap_or(0) == 0 {
+                return all;
+            }
+            all.push_str(&l);
+            if l.starts_with(&format!("{tag} ")) {
+                return all;
+            }
+        }
+    }
+
+    async fn append(&mut self, mail: &str, flags: &str) {
+        let r = self
+            .cmd(&format!(
+                "APPEND INBOX ({flags}) {{{}+}}\r\n{mail}",
+                mail.len()
+            ))
+            .await;
+        assert!(r.contains(" OK"), "{r}");
+    }
+}
+
+fn imap_mail(id: &str, subject: &str) -> String {
+    format!(
+        "Return-Path: <noor@example.test>\r\nFrom: Noor <noor@example.test>\r\nTo: support@demo.example\r\nSubject: {subject}\r\nMessage-ID: <{id}>\r\nDate: Fri, 04 Dec 2026 09:00:00 +0000\r\n\r\nSent to the mailbox the business keeps elsewhere.\r\n"
+    )
+}
+
+/// The subjects of the tenant's email interactions.
+async fn email_subjects(admin: &Session) -> Vec<String> {
+    let mut v: Vec<String> = email_interactions(admin)
+        .await
+        .iter()
+        .filter_map(|i| i["subject"].as_str().map(str::to_owned))
+        .collect();
+    v.sort();
+    v
+}
+
+async fn wait_subjects(admin: &Session, want: &[&str]) -> Vec<String> {
+    let mut got = Vec::new();
+    for _ in 0..300 {
+        got = email_subjects(admin).await;
+        if want.iter().all(|w| got.iter().any(|g| g == w)) {
+            return got;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    panic!("wanted {want:?}, the interactions are {got:?}");
+}
+
+#[tokio::test]
+async fn imap_mail_is_imported_once_flagged_seen_and_new_mail_comes_by_idle() {
+    let dir = TempDir::new("email-imap");
+    let dovecot = Dovecot::start(&dir.0);
+    let mut imap = Imap::login(dovecot.port).await;
+    // Already read in another client: not ours to import. Unread: imported.
+    imap.append(&imap_mail("old-1@example.test", "Read long ago"), "\\Seen")
+        .await;
+    imap.append(
+        &imap_mail("imap-1@example.test", "Unread in the mailbox"),
+        "",
+    )
+    .await;
+
+    let cfg = dir.0.join("switchboard.toml");
+    std::fs::write(
+        &cfg,
+        format!(
+            "[[email.imap]]\naddress = \"support@demo.example\"\nhost = \"127.0.0.1\"\nport = {}\n\
+             security = \"plain\"\nuser = \"sara\"\npassword = \"secret\"\nfolder = \"INBOX\"\n\
+             poll_interval_secs = 60\n",
+            dovecot.port
+        ),
+    )
+    .expect("config");
+    let args = ["--config", cfg.to_str().expect("utf8")];
+    let s = Server::start_with(&dir.0, &args, &[]);
+    let admin = s.login("admin", "admin").await;
+    let got = wait_subjects(&admin, &["Unread in the mailbox"]).await;
+    assert_eq!(got, ["Unread in the mailbox"], "the seen mail stays out");
+
+    // Stored raw and parsed, like mail over SMTP; then flagged \Seen on the server.
+    let it = &email_interactions(&admin).await[0];
+    let view = email_view(&admin, it["id"].as_str().expect("id")).await;
+    let mail = &view["email"]["mails"][0];
+    assert_eq!(mail["rfc_message_id"], "imap-1@example.test", "{view}");
+    assert_eq!(mail["headers"]["from"], "noor@example.test", "{view}");
+    assert!(mail["raw_size"].as_u64().unwrap_or(0) > 100, "{view}");
+    let mut seen = String::new();
+    for _ in 0..100 {
+        seen = imap.cmd("UID SEARCH UNSEEN").await;
+        if seen.lines().any(|l| l.trim() == "* SEARCH") {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert!(
+        seen.lines().any(|l| l.trim() == "* SEARCH"),
+        "nothing left unseen: {seen}"
+    );
+
+    // New mail while we IDLE: it comes within seconds, though the poll interval is a minute.
+    imap.append(
+        &imap_mail("imap-2@example.test", "Arrived while idling"),
+        "",
+    )
+    .await;
+    wait_subjects(&admin, &["Arrived while idling", "Unread in the mailbox"]).await;
+
+    // A restart: even with the mail marked unseen again, nothing is imported twice (the
+    // UIDVALIDITY/UID in the store), and what arrived meanwhile is.
+    drop(s);
+    let r = imap.cmd("UID STORE 1:* -FLAGS (\\Seen)").await;
+    assert!(r.contains(" OK"), "{r}");
+    imap.append(
+        &imap_mail("imap-3@example.test", "Arrived while we were down"),
+        "",
+    )
+    .await;
+    let s = Server::start_with(&dir.0, &args, &[]);
+    let admin = s.login("admin", "admin").await;
+    let got = wait_subjects(
+        &admin,
+        &[
+            "Arrived while idling",
+            "Arrived while we were down",
+            "Unread in the mailbox",
+        ],
+    )
+    .await;
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    let got_later = email_subjects(&admin).await;
+    assert_eq!(got, got_later);
+    assert_eq!(
+        got_later,
+        [
+            "Arrived while idling",
+            "Arrived while we were down",
+            "Unread in the mailbox"
+        ],
+        "each mail once, the one read elsewhere never"
+    );
+}
+
+// ----- replies with files and an HTML alternative -----
+
+#[tokio::test]
+async fn an_agent_reply_carries_files_and_a_safe_html_alternative() {
+    let dir = TempDir::new("email-files");
+    let sink = Sink::start().await;
+    let relay = sink.addr.to_string();
+    let s = Server::start_with(&dir.0, &[], &[("SWITCHBOARD_SMTP_RELAY", &relay)]);
+    let admin = s.login("admin", "admin").await;
+    let agent = agent(&s).await;
+    let replies = deliver_raw(
+        &s,
+        b"MAIL FROM:<omid@example.test>\r\n",
+        b"From: Omid <omid@example.test>\r\nTo: support@demo.example\r\nSubject: Invoice please\r\nMessage-ID: <inv-1@example.test>\r\n\r\nCould you send my invoice?\r\n.\r\n",
+    )
+    .await;
+    assert!(
+        replies.last().expect("reply").starts_with("250"),
+        "{replies:?}"
+    );
+    let id = accept_offer(&agent).await;
+    sink.wait(1).await; // the acknowledgement
+
+    // The agent uploads two files, then replies with them.
+    let pdf = b"%PDF-1.4\n% a tiny invoice\n1 0 obj <<>> endobj\ntrailer <<>>\n%%EOF\n".to_vec();
+    let up = agent
+        .post_bytes(
+            "/api/v1/attachments?name=invoice%20123.pdf",
+            "application/pdf",
+            pdf.clone(),
+        )
+        .await
+        .expect(201);
+    let png = b"\x89PNG\r\n\x1a\n\0\0\0\rIHDR fake but well-started".to_vec();
+    let up2 = agent
+        .post_bytes(
+            "/api/v1/attachments?name=stamp.png",
+            "image/png",
+            png.clone(),
+        )
+        .await
+        .expect(201);
+    // A file whose bytes are not what it claims is refused.
+    agent
+        .post_bytes(
+            "/api/v1/attachments?name=x.pdf",
+            "application/pdf",
+            b"<html>".to_vec(),
+        )
+        .await
+        .expect_error(422, "attachment_content_mismatch");
+    let text = "Dear Omid,\n\nyour invoice is attached <b>as promised</b> & more: https://example.test/inv?id=1&x=2\n\nسپاس";
+    let reply = agent
+        .post(
+            &format!("/api/v1/interactions/{id}/messages"),
+            json!({"text": text, "attachments": [id_of(&up), id_of(&up2)]}),
+        )
+        .await
+        .expect(201);
+    assert_eq!(
+        reply["attachments"].as_array().map(Vec::len),
+        Some(2),
+        "{reply}"
+    );
+    let reply_id = id_of(&reply);
+
+    let mails = sink.wait(2).await;
+    let out = &mails[1];
+    let raw = String::from_utf8_lossy(&out.data).to_string();
+    let p = out.parsed();
+    assert!(
+        out.header("Content-Type").starts_with("multipart/mixed"),
+        "{raw}"
+    );
+    assert!(raw.contains("multipart/alternative"), "{raw}");
+    assert_eq!(
+        p.body_text(0).expect("text").trim().replace("\r\n", "\n"),
+        text.trim()
+    );
+    let html = p.body_html(0).expect("an HTML alternative").to_string();
+    assert!(
+        html.contains("&lt;b&gt;as promised&lt;/b&gt; &amp; more"),
+        "the HTML is the text escaped: {html}"
+    );
+    assert!(!html.contains("<b>"), "{html}");
+    assert!(
+        html.contains("<a href=\"https://example.test/inv?id=1&amp;x=2\">"),
+        "{html}"
+    );
+    assert!(html.contains("dir=\"auto\""), "{html}");
+    let files: Vec<_> = p.attachments().collect();
+    assert_eq!(files.len(), 2, "{raw}");
+    assert_eq!(files[0].attachment_name(), Some("invoice 123.pdf"));
+    assert_eq!(files[0].contents(), pdf.as_slice());
+    assert_eq!(
+        files[0]
+            .content_type()
+            .map(|c| format!("{}/{}", c.ctype(), c.subtype().unwrap_or(""))),
+        Some("application/pdf".to_owned())
+    );
+    assert_eq!(files[1].attachment_name(), Some("stamp.png"));
+    assert_eq!(files[1].contents(), png.as_slice());
+    // Threading as for any reply.
+    assert_eq!(out.header("In-Reply-To"), "<inv-1@example.test>");
+    wait_delivery(&admin, &id, &reply_id, "sent").await;
+    // The stored copy lists the files; they can be downloaded from the interaction.
+    let v = email_view(&admin, &id).await;
+    let stored = v["email"]["mails"]
+        .as_array()
+        .expect("mails")
+        .iter()
+        .find(|m| m["message_id"] == reply_id.as_str())
+        .cloned()
+        .expect("stored");
+    assert_eq!(
+        stored["headers"]["attachments"][0]["name"], "invoice 123.pdf",
+        "{stored}"
+    );
+    assert_eq!(stored["headers"]["has_html"], true);
+    let got = reqwest::Client::new()
+        .get(s.url(&format!(
+            "/api/v1/interactions/{id}/attachments/{}",
+            id_of(&up)
+        )))
+        .bearer_auth(&agent.token)
+        .send()
+        .await
+        .expect("download");
+    assert_eq!(got.status(), 200);
+    assert_eq!(got.bytes().await.expect("bytes").as_ref(), pdf.as_slice());
+    // A file already sent cannot be sent again.
+    agent
+        .post(
+            &format!("/api/v1/interactions/{id}/messages"),
+            json!({"text": "again", "attachments": [id_of(&up)]}),
+        )
+        .await
+        .expect_error(422, "unknown_attachment");
+}
+
+// ----- the email service-level clock -----
+
+async fn support_queue(admin: &Session) -> String {
+    let qs = admin.get("/api/v1/queues").await.expect(200);
+    qs.as_array()
+        .into_iter()
+        .flatten()
+        .find(|q| q["name"] == "support")
+        .and_then(|q| q["id"].as_str())
+        .expect("the demo's support queue")
+        .to_owned()
+}
+
+async fn mail_in(s: &Server, id: &str, subject: &str) -> Vec<String> {
+    let data = format!(
+        "From: Lale <lale@example.test>\r\nTo: support@demo.example\r\nSubject: {subject}\r\nMessage-ID: <{id}>\r\n\r\nHello.\r\n.\r\n"
+    );
+    deliver_raw(s, b"MAIL FROM:<lale@example.test>\r\n", data.as_bytes()).await
+}
+
+async fn interaction_with_subject(admin: &Session, subject: &str) -> Value {
+    for _ in 0..200 {
+        if let Some(it) = email_interactions(admin)
+            .await
+            .into_iter()
+            .find(|i| i["subject"] == subject)
+        {
+            return admin
+                .get(&format!(
+                    "/api/v1/interactions/{}",
+                    it["id"].as_str().expect("id")
+                ))
+                .await
+                .expect(200);
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    panic!("no interaction {subject:?}");
+}
+
+#[tokio::test]
+async fn email_interactions_carry_a_due_time_in_business_hours_and_breaches_are_events() {
+    let dir = TempDir::new("email-sla");
+    let cfg = dir.0.join("switchboard.toml");
+    std::fs::write(&cfg, "[email]\nsla_check_secs = 1\n").expect("config");
+    let s = Server::start_with(&dir.0, &["--config", cfg.to_str().expect("utf8")], &[]);
+    let admin = s.login("admin", "admin").await;
+    let queue = support_queue(&admin).await;
+
+    // Without an email_sla, no due time.
+    mail_in(&s, "sla-0@example.test", "No clock").await;
+    let it = interaction_with_subject(&admin, "No clock").await;
+    assert!(it["attributes"]["email_sla"].is_null(), "{it}");
+    let created: jiff::Timestamp = it["created_at"]
+        .as_str()
+        .expect("created_at")
+        .parse()
+        .expect("RFC 3339");
+    let today = created.to_zoned_datetime(jiff::tz::TimeZone::UTC).date();
+    let days: Vec<String> = (0..3)
+        .map(|n| {
+            today
+                .checked_add(jiff::Span::new().days(n))
+                .expect("date")
+                .to_string()
+        })
+        .collect();
+
+    // Open around the clock, except three holidays from today: 4 hours are due at 04:00 on
+    // the day after them.
+    admin
+        .patch(
+            &format!("/api/v1/queues/{queue}"),
+            json!({"email_sla": {"hours": 4, "business_hours": {
+                "time_zone": "UTC",
+                "open": [{"days": ["mon","tue","wed","thu","fri","sat","sun"], "from": "00:00", "to": "24:00"}],
+                "holidays": days}}}),
+        )
+        .await
+        .expect(200);
+    // A schedule that never opens is refused.
+    admin
+        .patch(
+            &format!("/api/v1/queues/{queue}"),
+            json!({"email_sla": {"hours": 4, "business_hours": {"time_zone": "UTC", "open": []}}}),
+        )
+        .await
+        .expect_error(422, "invalid_value");
+    mail_in(&s, "sla-1@example.test", "Over the holidays").await;
+    let it = interaction_with_subject(&admin, "Over the holidays").await;
+    let sla = &it["attributes"]["email_sla"];
+    let after = today.checked_add(jiff::Span::new().days(3)).expect("date");
+    assert_eq!(sla["due_at"], format!("{after}T04:00:00.000Z"), "{it}");
+    assert_eq!(sla["hours"], 4.0);
+    assert_eq!(sla["business_hours"], true);
+
+    // A clock of 1.8 s without business hours: breached, reported once as an event.
+    admin
+        .patch(
+            &format!("/api/v1/queues/{queue}"),
+            json!({"email_sla": {"hours": 0.0005}}),
+        )
+        .await
+        .expect(200);
+    mail_in(&s, "sla-2@example.test", "Quick one").await;
+    let it = interaction_with_subject(&admin, "Quick one").await;
+    let id = it["id"].as_str().expect("id").to_owned();
+    assert_eq!(it["attributes"]["email_sla"]["business_hours"], false);
+    let mut breaches = Vec::new();
+    for _ in 0..100 {
+        let v = admin
+            .get(&format!("/api/v1/interactions/{id}"))
+            .await
+            .expect(200);
+        breaches = v["events"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter(|e| e["type"] == "email.sla_breached")
+            .cloned()
+            .collect();
+        if !breaches.is_empty() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert_eq!(breaches.len(), 1, "{breaches:?}");
+    assert_eq!(
+        breaches[0]["data"]["due_at"],
+        it["attributes"]["email_sla"]["due_at"]
+    );
+    // Not reported again by later sweeps; the holiday one is not due.
+    tokio::time::sleep(Duration::from_millis(2500)).await;
+    let v = admin
+        .get(&format!("/api/v1/interactions/{id}"))
+        .await
+        .expect(200);
+    let n = v["events"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter(|e| e["type"] == "email.sla_breached")
+        .count();
+    assert_eq!(n, 1);
+    let held = interaction_with_subject(&admin, "Over the holidays").await;
+    assert!(
+        !held["events"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .any(|e| e["type"] == "email.sla_breached"),
+        "{held}"
+    );
+    assert!(
+        s.metrics()
+            .await
+            .contains("switchboard_email_sla_breached_total 1")
+    );
+}
+
+// ----- a real MTA in front: Postfix relaying to our SMTP port -----
+
+/// A private Postfix (its own config, queue and log under a short temp path) that accepts mail
+/// for demo.example on a free loopback port and relays it to `to`; stopped when dropped.
+struct Postfix {
+    port: u16,
+    child: std::process::Child,
+    root: std::path::PathBuf,
+}
+
+impl Postfix {
+    fn start(to: SocketAddr) -> Postfix {
+        let master = "/usr/lib/postfix/sbin/master";
+        assert!(
+            std::path::Path::new(master).exists(),
+            "postfix is not installed: apt-get install -y postfix (scripts/test.sh installs it)"
+        );
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .and_then(|l| l.local_addr())
+            .expect("a free port")
+            .port();
+        // Short: Postfix's Unix sockets live under the queue directory (107 bytes at most).
+        let root = std::path::PathBuf::from(format!("/tmp/sbpf-{}-{port}", std::process::id()));
+        let etc = root.join("etc");
+        let queue = root.join("queue");
+        std::fs::create_dir_all(queue.join("pid")).expect("postfix dirs");
+        std::fs::create_dir_all(&etc).expect("postfix etc");
+        // The accounts the package made: `getent passwd postfix`, `getent group postdrop`.
+        let id = |db: &str, name: &str| -> u32 {
+            let out = Command::new("getent")
+                .args([db, name])
+                .output()
+                .expect("getent");
+            String::from_utf8_lossy(&out.stdout)
+                .split(':')
+                .nth(2)
+                .and_then(|n| n.trim().parse().ok())
+                .unwrap_or_else(|| panic!("no {name} account: apt-get install -y postfix"))
+        };
+        let (postfix, postdrop) = (id("passwd", "postfix"), id("group", "postdrop"));
+        use std::os::unix::fs::PermissionsExt as _;
+        for (d, group, mode) in [
+            ("active", None, 0o700),
+            ("bounce", None, 0o700),
+            ("corrupt", None, 0o700),
+            ("defer", None, 0o700),
+            ("deferred", None, 0o700),
+            ("flush", None, 0o700),
+            ("hold", None, 0o700),
+            ("incoming", None, 0o700),
+            ("private", None, 0o700),
+            ("saved", None, 0o700),
+            ("trace", None, 0o700),
+            ("maildrop", Some(postdrop), 0o730),
+            ("public", Some(postdrop), 0o710),
+        ] {
+            let p = queue.join(d);
+            std::fs::create_dir_all(&p).expect("queue dir");
+            std::os::unix::fs::chown(&p, Some(postfix), group).expect("chown (tests run as root)");
+            std::fs::set_permissions(&p, std::fs::Permissions::from_mode(mode)).expect("chmod");
+        }
+        let data = root.join("data");
+        std::fs::create_dir_all(&data).expect("data dir");
+        std::os::unix::fs::chown(&data, Some(postfix), None).expect("chown");
+        let r = root.display();
+        std::fs::write(
+            etc.join("main.cf"),
+            format!(
+                "compatibility_level = 3.6\nqueue_directory = {r}/queue\ndata_directory = {r}/data\n\
+                 mail_owner = postfix\nsetgid_group = postdrop\ninet_interfaces = 127.0.0.1\n\
+                 inet_protocols = ipv4\nmyhostname = mx.demo.example\nmydestination =\n\
+                 relay_domains = demo.example\n\
+                 transport_maps = inline:{{ demo.example=smtp:[{}]:{} }}\n\
+                 mynetworks = 127.0.0.0/8\n\
+                 smtpd_relay_restrictions = permit_mynetworks, reject_unauth_destination\n\
+                 smtp_dns_support_level = disabled\nsmtpd_peername_lookup = no\n\
+                 maillog_file_prefixes = /tmp/\nmaillog_file = {r}/maillog\n",
+                to.ip(),
+                to.port()
+            ),
+        )
+        .expect("main.cf");
+        let stock = std::fs::read_to_string("/etc/postfix/master.cf").expect("stock master.cf");
+        // Our port instead of 25, and no chroot (the queue is not set up as one).
+        let mut master_cf = String::new();
+        for line in stock.lines() {
+            let mut cols: Vec<&str> = line.split_whitespace().collect();
+            if line.starts_with(|c: char| c.is_ascii_alphanumeric()) && cols.len() >= 8 {
+                let listen = format!("127.0.0.1:{port}");
+                if cols[0] == "smtp" && cols[1] == "inet" {
+                    cols[0] = &listen;
+                    cols[4] = "n";
+                    master_cf.push_str(&cols.join(" "));
+                } else {
+                    cols[4] = "n";
+                    master_cf.push_str(&cols.join(" "));
+                }
+            } else {
+                master_cf.push_str(line);
+            }
+            master_cf.push('\n');
+        }
+        std::fs::write(etc.join("master.cf"), master_cf).expect("master.cf");
+        let child = Command::new(master)
+            .arg("-c")
+            .arg(&etc)
+            .arg("-d")
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .expect("start postfix");
+        let p = Postfix { port, child, root };
+        for _ in 0..100 {
+            if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
+                return p;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        panic!(
+            "postfix did not listen on {port}: {}",
+            std::fs::read_to_string(p.root.join("maillog")).unwrap_or_default()
+        );
+    }
+
+    fn log(&self) -> String {
+        std::fs::read_to_string(self.root.join("maillog")).unwrap_or_default()
+    }
+}
+
+impl Drop for Postfix {
+    fn drop(&mut self) {
+        // SIGTERM: the master stops its children too.
+        let _ = Command::new("kill")
+            .arg(self.child.id().to_string())
+            .status();
+        let _ = self.child.wait();
+        let _ = std::fs::remove_dir_all(&self.root);
+    }
+}
+
+#[tokio::test]
+async fn postfix_in_front_relays_signed_mail_that_verifies() {
+    let started = tokio::time::Instant::now();
+    let dir = TempDir::new("email-postfix");
+    let (key, records) = test_key();
+    let dns = Dns::start(records).await;
+    let s = server_with_dns(&dir, &dns.addr.to_string(), 1000);
+    let admin = s.login("admin", "admin").await;
+    let postfix = Postfix::start(s.smtp.expect("smtp"));
+
+    let raw = signed_mail(&key, "via-postfix-1@example.test", "Relayed by our MX.");
+    let path = dir.0.join("signed.eml");
+    std::fs::write(&path, &raw).expect("write mail");
+    let out = Command::new("swaks")
+        .args(["--server", "127.0.0.1", "--port", &postfix.port.to_string()])
+        .args(["--helo", "client.example.test", "--timeout", "20"])
+        .args([
+            "--from",
+            "sara@example.test",
+            "--to",
+            "support@demo.example",
+        ])
+        .args(["--data", &format!("@{}", path.display())])
+        .output()
+        .expect("swaks runs");
+    let text = String::from_utf8_lossy(&out.stdout).to_string();
+    assert!(
+        out.status.success() && text.contains("250 2.0.0 Ok"),
+        "{text}"
+    );
+
+    let auth = auth_of(&admin, "via-postfix-1@example.test").await;
+    // Postfix added its Received line above the signature: DKIM still passes, and SPF checks
+    // Postfix's address (127.0.0.1, allowed by example.test's record).
+    assert_eq!(
+        auth["dkim"][0]["result"],
+        "pass",
+        "{auth}\n{}",
+        postfix.log()
+    );
+    assert_eq!(auth["spf"]["result"], "pass", "{auth}");
+    assert_eq!(auth["dmarc"]["result"], "pass", "{auth}");
+    assert!(
+        postfix.log().contains("status=sent"),
+        "postfix relayed it: {}",
+        postfix.log()
+    );
+    let it = &email_interactions(&admin).await[0];
+    assert_eq!(it["subject"], "Signed order question");
+    drop(postfix);
+    assert!(
+        started.elapsed() < Duration::from_secs(20),
+        "took {:?}",
+        started.elapsed()
+    );
+}
+
+#[tokio::test]
+async fn imap_over_starttls_checks_the_servers_certificate() {
+    let dir = TempDir::new("email-imaps");
+    let (ca, cert, key) = test_certificates(&dir.0);
+    let dovecot = Dovecot::start_with(&dir.0, Some((&cert, &key)), "");
+    // The test's own client appends in clear: Dovecot trusts loopback for that, but our
+    // server's login below must go over TLS (`ssl = required`).
+    let mut imap = Imap::login(dovecot.port).await;
+    imap.append(&imap_mail("tls-1@example.test", "Fetched over TLS"), "")
+        .await;
+    let config = |ca_file: Option<&std::path::Path>| {
+        let mut c = format!(
+            "[[email.imap]]\naddress = \"support@demo.example\"\nhost = \"127.0.0.1\"\nport = {}\n\
+             security = \"starttls\"\nuser = \"sara\"\npassword = \"secret\"\npoll_interval_secs = 1\n",
+            dovecot.port
+        );
+        if let Some(ca) = ca_file {
+            c.push_str(&format!("ca_file = {:?}\n", ca.display().to_string()));
+        }
+        c
+    };
+
+    // A certificate from a CA nobody trusts: no login, nothing imported, errors counted.
+    let untrusted = TempDir::new("email-imaps-untrusted");
+    let cfg = untrusted.0.join("switchboard.toml");
+    std::fs::write(&cfg, config(None)).expect("config");
+    let s = Server::start_with(
+        &untrusted.0,
+        &["--config", cfg.to_str().expect("utf8")],
+        &[],
+    );
+    let admin = s.login("admin", "admin").await;
+    let mut errors = 0.0;
+    for _ in 0..100 {
+        let m = s.metrics().await;
+        errors = m
+            .lines()
+            .find_map(|l| l.strip_prefix("switchboard_imap_errors_total "))
+            .and_then(|v| v.trim().parse::<f64>().ok())
+            .unwrap_or(0.0);
+        if errors >= 1.0 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert!(errors >= 1.0, "the failed handshake is counted");
+    assert!(email_interactions(&admin).await.is_empty());
+    drop(s);
+
+    // With the CA as ca_file: STARTTLS, LOGIN over TLS, imported.
+    let cfg = dir.0.join("switchboard.toml");
+    std::fs::write(&cfg, config(Some(&ca))).expect("config");
+    let s = Server::start_with(&dir.0, &["--config", cfg.to_str().expect("utf8")], &[]);
+    let admin = s.login("admin", "admin").await;
+    wait_subjects(&admin, &["Fetched over TLS"]).await;
+    let log = dovecot.log(&dir.0);
+    assert!(
+        log.lines()
+            .any(|l| l.contains("Login: user=<sara>") && l.contains("TLS")),
+        "our server logged in over TLS: {log}"
+    );
+}
+
+#[tokio::test]
+async fn an_imap_server_without_idle_is_polled() {
+    let dir = TempDir::new("email-imap-poll");
+    // Dovecot announcing no IDLE: we must not use it.
+    let dovecot = Dovecot::start_with(&dir.0, None, "imap_capability = IMAP4rev1 LITERAL+ UIDPLUS");
+    let cfg = dir.0.join("switchboard.toml");
+    std::fs::write(
+        &cfg,
+        format!(
+            "[email]\nmax_message_bytes = 4096\n\
+             [[email.imap]]\naddress = \"support@demo.example\"\nhost = \"127.0.0.1\"\nport = {}\n\
+             security = \"plain\"\nuser = \"sara\"\npassword = \"secret\"\npoll_interval_secs = 1\n",
+            dovecot.port
+        ),
+    )
+    .expect("config");
+    let s = Server::start_with(&dir.0, &["--config", cfg.to_str().expect("utf8")], &[]);
+    let admin = s.login("admin", "admin").await;
+    // Give it time to log in and find the folder empty, then deliver.
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    let mut imap = Imap::login(dovecot.port).await;
+    let caps = imap.cmd("CAPABILITY").await;
+    assert!(!caps.contains("IDLE"), "{caps}");
+    // Over `max_message_bytes`: not fetched, left unseen in the mailbox.
+    let big = imap_mail("big-1@example.test", "Too big for us")
+        .replace("Sent to the mailbox", &"x".repeat(8000));
+    imap.append(&big, "").await;
+    imap.append(&imap_mail("poll-1@example.test", "Found by polling"), "")
+        .await;
+    let got = wait_subjects(&admin, &["Found by polling"]).await;
+    assert_eq!(got, ["Found by polling"]);
+    // (The imported one is flagged right after it is stored.)
+    let mut unseen = String::new();
+    for _ in 0..100 {
+        unseen = imap.cmd("UID SEARCH UNSEEN").await;
+        if unseen.lines().any(|l| l.trim() == "* SEARCH 1") {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert!(
+        unseen.lines().any(|l| l.trim() == "* SEARCH 1"),
+        "the big one stays unseen: {unseen}"
+    );
+    assert!(
+        s.metrics()
+            .await
+            .contains("switchboard_email_refused_total{reason=\"imap_too_large\"} 1")
+    );
 }

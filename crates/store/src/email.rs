@@ -200,4 +200,76 @@ impl Store {
             .await?;
         row.as_ref().map(email_from_row).transpose()
     }
+
+    /// How far an IMAP mailbox was imported: `(uid_validity, last_uid)`.
+    pub async fn imap_state(&self, mailbox: &str) -> Result<Option<(i64, i64)>> {
+        let row =
+            sqlx::query("SELECT uid_validity, last_uid FROM imap_mailboxes WHERE mailbox = $1")
+                .bind(mailbox)
+                .fetch_optional(self.pool())
+                .await?;
+        Ok(match row {
+            Some(r) => Some((r.try_get(0)?, r.try_get(1)?)),
+            None => None,
+        })
+    }
+
+    /// Records that an IMAP mailbox was imported up to `last_uid` under `uid_validity`.
+    pub async fn set_imap_state(
+        &self,
+        tenant: TenantId,
+        mailbox: &str,
+        uid_validity: i64,
+        last_uid: i64,
+        now: i64,
+    ) -> Result<()> {
+        sqlx::query(
+            "INSERT INTO imap_mailboxes (mailbox, tenant_id, uid_validity, last_uid, updated_at)
+             VALUES ($1, $2, $3, $4, $5)
+             ON CONFLICT (mailbox) DO UPDATE SET tenant_id = $2, uid_validity = $3,
+               last_uid = $4, updated_at = $5",
+        )
+        .bind(mailbox)
+        .bind(tenant.to_string())
+        .bind(uid_validity)
+        .bind(last_uid)
+        .bind(now)
+        .execute(self.pool())
+        .await?;
+        Ok(())
+    }
+
+    /// Open email interactions whose service-level clock (`attributes.email_sla.due_at_ms`) ran
+    /// out at `now` without an answer by an agent before it, and not yet reported
+    /// (`email.sla_breached`): `(tenant, interaction, due_at_ms)`, at most `limit`.
+    pub async fn email_sla_breaches(
+        &self,
+        now: i64,
+        limit: i64,
+    ) -> Result<Vec<(TenantId, InteractionId, i64)>> {
+        let rows = sqlx::query(
+            "SELECT i.tenant_id, i.id, CAST(json_extract(i.attributes, '$.email_sla.due_at_ms') AS INTEGER) AS due
+             FROM interactions i
+             WHERE i.channel = 'email' AND i.ended_at IS NULL
+               AND CAST(json_extract(i.attributes, '$.email_sla.due_at_ms') AS INTEGER) <= $1
+               AND NOT EXISTS (SELECT 1 FROM events e WHERE e.interaction_id = i.id AND e.kind = 'email.sla_breached')
+               AND NOT EXISTS (SELECT 1 FROM messages m WHERE m.interaction_id = i.id AND m.sender = 'agent'
+                               AND m.internal = 0
+                               AND m.created_at <= CAST(json_extract(i.attributes, '$.email_sla.due_at_ms') AS INTEGER))
+             ORDER BY due LIMIT $2",
+        )
+        .bind(now)
+        .bind(limit)
+        .fetch_all(self.pool())
+        .await?;
+        rows.iter()
+            .map(|r| {
+                Ok((
+                    parse("interactions", &r.try_get::<String, _>(0)?)?,
+                    parse("interactions", &r.try_get::<String, _>(1)?)?,
+                    r.try_get(2)?,
+                ))
+            })
+            .collect()
+    }
 }

@@ -21,6 +21,7 @@ const SQLITE: &[(i64, &str)] = &[
         include_str!("../migrations/sqlite/0009_voice_outbound.sql"),
     ),
     (10, include_str!("../migrations/sqlite/0010_recordings.sql")),
+    (11, include_str!("../migrations/sqlite/0011_imap.sql")),
 ];
 
 pub(crate) async fn apply(pool: &SqlitePool) -> Result<()> {

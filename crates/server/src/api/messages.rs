@@ -63,6 +63,10 @@ pub struct NewMessageBody {
     /// An internal note for colleagues instead of a reply.
     #[serde(default)]
     pub internal: bool,
+    /// Ids of files uploaded with `POST /api/v1/attachments`, sent with the reply (email and
+    /// chat; at most 5).
+    #[serde(default)]
+    pub attachments: Vec<String>,
 }
 
 /// Body of `POST /api/v1/interactions/{id}/typing`.
@@ -174,6 +178,23 @@ pub async fn post(
         None => None,
     }
     .unwrap_or_else(|| caller.user.display_name.clone());
+    let files = if b.attachments.is_empty() {
+        json!([])
+    } else {
+        if b.internal {
+            return Err(ApiError::unprocessable(
+                "invalid_value",
+                "attachments: internal notes carry no files",
+            ));
+        }
+        crate::attachments::for_message(
+            &s,
+            it.tenant,
+            &crate::attachments::staff_uploader(&caller),
+            &b.attachments,
+        )
+        .await?
+    };
     // A conversation with a messaging route (SMS, WhatsApp, ..., or continued there) replies
     // through the provider.
     if !b.internal
@@ -186,6 +207,7 @@ pub async fn post(
             (caller.user.id.to_string(), name),
             &text,
             crate::messaging::OutboundKind::Text,
+            files,
         )
         .await?;
         return Ok((StatusCode::CREATED, ApiJson(view(message_json(&m)))));
@@ -200,7 +222,7 @@ pub async fn post(
             text,
             internal: b.internal,
             client_id: None,
-            attachments: json!([]),
+            attachments: files,
         },
     )
     .await?;

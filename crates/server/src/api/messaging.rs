@@ -537,6 +537,7 @@ pub async fn send_template(
             language: b.language,
             parameters: b.parameters,
         },
+        serde_json::json!([]),
     )
     .await?;
     Ok((

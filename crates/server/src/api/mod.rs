@@ -104,6 +104,7 @@ pub fn api_routes() -> (Router<AppState>, utoipa::openapi::OpenApi) {
         .routes(routes!(messages::typing))
         .routes(routes!(messages::read))
         .routes(routes!(messages::attachment))
+        .routes(routes!(crate::attachments::upload_for_staff))
         .routes(routes!(
             interactions::list_customers,
             interactions::create_customer

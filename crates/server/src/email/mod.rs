@@ -7,9 +7,14 @@
 //!
 //! Email addresses are channel accounts with provider `email` (settings `address`,
 //! `display_name`?, `ack_text`?, `response_time`?). The SMTP session itself is sans-IO in
-//! [`smtp`]; reading a mail is pure in [`parse`].
+//! [`smtp`]; reading a mail is pure in [`parse`]. [`auth`] verifies SPF/DKIM/DMARC of each
+//! received mail (recorded, never refusing), [`imap`] fetches mailboxes kept elsewhere into the
+//! same intake, and [`sla`] gives email interactions a due time in business hours.
 
+pub mod auth;
+pub mod imap;
 pub mod parse;
+pub mod sla;
 pub mod smtp;
 
 use crate::engine::Command;
@@ -18,7 +23,7 @@ use crate::messaging::providers::SendOutcome;
 use crate::state::AppState;
 use lettre::AsyncTransport;
 use lettre::message::header::{ContentType, HeaderName, HeaderValue};
-use lettre::message::{Mailbox, Message as MailMessage};
+use lettre::message::{Attachment, Mailbox, Message as MailMessage, MultiPart, SinglePart};
 use parse::{AutoKind, ParsedMail};
 use serde_json::{Value, json};
 use std::collections::HashMap;
@@ -41,6 +46,8 @@ const SHARDS: usize = 64;
 pub struct Email {
     shards: Vec<tokio::sync::Mutex<()>>,
     relay: Option<lettre::AsyncSmtpTransport<lettre::Tokio1Executor>>,
+    /// SPF/DKIM/DMARC of received mail.
+    pub verifier: auth::Verifier,
 }
 
 impl Email {
@@ -58,6 +65,7 @@ impl Email {
         Email {
             shards: (0..SHARDS).map(|_| tokio::sync::Mutex::new(())).collect(),
             relay,
+            verifier: auth::Verifier::new(&cfg.email),
         }
     }
 
@@ -96,7 +104,7 @@ pub async fn start(
     let sessions = std::sync::Arc::new(tokio::sync::Semaphore::new(s.config.email.max_sessions));
     let task = tokio::spawn(async move {
         loop {
-            let (stream, _peer) = match listener.accept().await {
+            let (stream, peer) = match listener.accept().await {
                 Ok(x) => x,
                 Err(e) => {
                     tracing::warn!(error = %e, "smtp: accept failed");
@@ -117,7 +125,7 @@ pub async fn start(
             };
             tokio::spawn(async move {
                 let _ = stream.set_nodelay(true);
-                session(&s, stream, tls).await;
+                session(&s, stream, peer, tls).await;
                 drop(permit);
             });
         }
@@ -157,6 +165,7 @@ pub fn tls_acceptor(
 async fn session(
     s: &AppState,
     stream: tokio::net::TcpStream,
+    peer: SocketAddr,
     tls: Option<tokio_rustls::TlsAcceptor>,
 ) {
     let cfg = &s.config.email;
@@ -170,7 +179,7 @@ async fn session(
     if io.get_mut().write_all(greeting.as_bytes()).await.is_err() {
         return;
     }
-    let Some(io) = drive(s, io, &mut sess).await else {
+    let Some(io) = drive(s, io, peer, &mut sess).await else {
         return;
     };
     let Some(acceptor) = tls else { return };
@@ -179,7 +188,13 @@ async fn session(
     match acceptor.accept(tcp).await {
         Ok(stream) => {
             sess.handle_tls();
-            drive(s, BufReader::with_capacity(64 * 1024, stream), &mut sess).await;
+            drive(
+                s,
+                BufReader::with_capacity(64 * 1024, stream),
+                peer,
+                &mut sess,
+            )
+            .await;
         }
         Err(_) => {
             metrics::counter!("switchboard_email_refused_total", "reason" => "tls_handshake")
@@ -192,6 +207,7 @@ async fn session(
 async fn drive<S>(
     s: &AppState,
     mut io: BufReader<S>,
+    peer: SocketAddr,
     sess: &mut smtp::Session,
 ) -> Option<BufReader<S>>
 where
@@ -244,7 +260,7 @@ where
                 Some(sess.handle_recipient(found))
             }
             smtp::Step::Store(env) => {
-                let outcome = deliver(s, &accounts, &env).await;
+                let outcome = deliver(s, &accounts, peer, &env).await;
                 accounts.clear();
                 Some(sess.handle_stored(outcome))
             }
@@ -281,8 +297,21 @@ where
 async fn deliver(
     s: &AppState,
     accounts: &HashMap<String, ChannelAccount>,
+    peer: SocketAddr,
     env: &smtp::Envelope,
 ) -> Result<String, (bool, String)> {
+    // Verified once per mail, whatever the number of its recipients.
+    let origin = auth::Origin {
+        // A v4 client on a dual-stack socket is checked as v4 (SPF `ip4:`).
+        ip: Some(peer.ip().to_canonical()),
+        helo: env.helo.clone(),
+        mail_from: env.mail_from.clone(),
+    };
+    let checks = s
+        .email
+        .verifier
+        .verify(&env.data, &origin, s.clock.wall_ms())
+        .await;
     let mut done: Vec<String> = Vec::new();
     let mut ids = Vec::new();
     for rcpt in &env.rcpt_to {
@@ -294,7 +323,7 @@ async fn deliver(
             continue;
         }
         done.push(key);
-        match receive(s, a, &env.mail_from, &env.data).await {
+        match receive(s, a, &env.mail_from, &env.data, &checks).await {
             Ok(id) => ids.push(id),
             Err(e) => {
                 metrics::counter!("switchboard_email_refused_total", "reason" => if e.0 { "unreadable" } else { "temporary" }).increment(1);
@@ -313,12 +342,14 @@ async fn deliver(
 /// ticket reference in the subject) joins its interaction if that has not ended; anything else
 /// is a new interaction in the account's queue, acknowledged if the account says so and the
 /// mail was written by a person. Raw and parsed mail are stored in one transaction before this
-/// returns (and the SMTP client hears 250). `Err((permanent, reason))` otherwise.
+/// returns (and the SMTP client hears 250). `Err((permanent, reason))` otherwise. `checks` are
+/// the SPF/DKIM/DMARC results ([`auth::Verifier::verify`]), recorded with the mail.
 pub async fn receive(
     s: &AppState,
     a: &ChannelAccount,
     mail_from: &str,
     raw: &[u8],
+    checks: &Value,
 ) -> Result<String, (bool, String)> {
     let temporary = |e: ApiError| {
         tracing::warn!(error = %e.message, account = %a.id, "email: cannot store a received mail");
@@ -357,7 +388,7 @@ pub async fn receive(
     {
         return Ok(id);
     }
-    intake(s, a, &p, &sender, raw, attachments)
+    intake(s, a, &p, &sender, raw, attachments, checks)
         .await
         .map_err(temporary)
 }
@@ -381,6 +412,7 @@ async fn intake(
     sender: &str,
     raw: &[u8],
     attachments: Value,
+    checks: &Value,
 ) -> Result<String, ApiError> {
     let tenant = a.tenant;
     let now = s.clock.wall_ms();
@@ -398,6 +430,7 @@ async fn intake(
     let (it, ticket_ref, thread) = match existing {
         Some(it) => (it, None, None),
         None => {
+            let sla = sla::attributes(s, tenant, a.queue, now).await?;
             let subject: String = if p.subject.is_empty() {
                 "(no subject)".into()
             } else {
@@ -409,7 +442,7 @@ async fn intake(
                     queue: a.queue,
                     subject: Some(subject),
                     customer: Some(customer),
-                    attributes: json!({"channel_account_id": a.id, "email_auto": p.auto.map(AutoKind::as_str)}),
+                    attributes: json!({"channel_account_id": a.id, "email_auto": p.auto.map(AutoKind::as_str), "email_sla": sla}),
                     priority: None,
                     reply,
                 })
@@ -449,7 +482,11 @@ async fn intake(
         direction: "in".into(),
         rfc_message_id: p.message_id.clone(),
         subject: Sensitive::new(p.subject.clone()),
-        parsed: Sensitive::new(p.summary(&attachments)),
+        parsed: Sensitive::new({
+            let mut v = p.summary(&attachments);
+            v["auth"] = checks.clone();
+            v
+        }),
         raw: Sensitive::new(raw.to_vec()),
         ticket_ref,
     };
@@ -568,6 +605,7 @@ pub async fn compose(
         .or_else(|| it.subject.clone())
         .unwrap_or_default();
     let subject = reply_subject(&base, &ticket);
+    let mut attachments: Vec<SinglePart> = Vec::new();
     let address = setting(a, "address");
     let domain = address.rsplit('@').next().unwrap_or("switchboard.invalid");
     let rfc_id = format!("{}@{domain}", msg.id);
@@ -631,12 +669,47 @@ pub async fn compose(
                 "All".into(),
             ));
     }
-    let mail = b
-        .header(ContentType::TEXT_PLAIN)
-        .body(msg.body.expose().clone())
-        .map_err(|e| {
-            ApiError::unprocessable("invalid_message", format!("cannot build the mail: {e}"))
-        })?;
+    // RFC 2046 5.1.4: the text and its HTML rendering as alternatives (the plain one first),
+    // then the files, in one multipart/mixed.
+    let text = msg.body.expose().clone();
+    let alternative = MultiPart::alternative_plain_html(text.clone(), html_of(&text));
+    let mut files = Vec::new();
+    for f in msg.attachments.as_array().into_iter().flatten() {
+        let id = f["id"].as_str().unwrap_or_default();
+        let Some(rec) = s.store.attachment(it.tenant, id).await? else {
+            return Err(ApiError::unprocessable(
+                "unknown_attachment",
+                format!("attachment {id} is not stored"),
+            ));
+        };
+        let path = s
+            .messaging
+            .media
+            .path(&rec.sha256)
+            .ok_or_else(|| ApiError::internal("an attachment without a valid hash"))?;
+        let bytes = tokio::fs::read(&path).await.map_err(ApiError::internal)?;
+        let ct = ContentType::parse(&rec.content_type).unwrap_or_else(|_| {
+            ContentType::parse("application/octet-stream").expect("a valid type")
+        });
+        files.push(
+            json!({"id": rec.id, "name": rec.name, "content_type": rec.content_type,
+            "size": rec.size, "sha256": rec.sha256}),
+        );
+        attachments.push(Attachment::new(parse::one_line(&rec.name)).body(bytes, ct));
+    }
+    let built = if attachments.is_empty() {
+        b.multipart(alternative)
+    } else {
+        let mixed = attachments
+            .into_iter()
+            .fold(MultiPart::mixed().multipart(alternative), |m, a| {
+                m.singlepart(a)
+            });
+        b.multipart(mixed)
+    };
+    let mail = built.map_err(|e| {
+        ApiError::unprocessable("invalid_message", format!("cannot build the mail: {e}"))
+    })?;
     let raw = mail.formatted();
     Ok(EmailRecord {
         direction: "out".into(),
@@ -649,10 +722,73 @@ pub async fn compose(
             "in_reply_to": last_in.map(|m| vec![m.record.rfc_message_id.clone()]).unwrap_or_default(),
             "references": references,
             "auto": (msg.sender == Sender::System).then_some("auto_reply"),
+            "has_html": true,
+            "attachments": files,
         })),
         raw: Sensitive::new(raw),
         ticket_ref: new_ticket.then_some(ticket),
     })
+}
+
+/// The HTML alternative of a reply: the text escaped (never markup of its own), paragraphs at
+/// blank lines, line breaks kept, links for `http(s)://` addresses, and `dir="auto"` so Arabic
+/// and Persian read right to left.
+pub fn html_of(text: &str) -> String {
+    fn escape(s: &str, out: &mut String) {
+        for c in s.chars() {
+            match c {
+                '&' => out.push_str("&amp;"),
+                '<' => out.push_str("&lt;"),
+                '>' => out.push_str("&gt;"),
+                '"' => out.push_str("&quot;"),
+                '\'' => out.push_str("&#39;"),
+                c if c.is_control() && c != '\n' => {}
+                c => out.push(c),
+            }
+        }
+    }
+    fn line(l: &str, out: &mut String) {
+        let mut first = true;
+        for word in l.split(' ') {
+            if !first {
+                out.push(' ');
+            }
+            first = false;
+            let is_link = (word.starts_with("https://") || word.starts_with("http://"))
+                && word.len() > 8
+                && !word.contains(['"', '<', '>', '\'']);
+            if is_link {
+                let (url, tail) = match word.trim_end_matches(['.', ',', ')', ';', '!', '?']) {
+                    u if u.len() > 8 => (u, &word[u.len()..]),
+                    _ => (word, ""),
+                };
+                out.push_str("<a href=\"");
+                escape(url, out);
+                out.push_str("\">");
+                escape(url, out);
+                out.push_str("</a>");
+                escape(tail, out);
+            } else {
+                escape(word, out);
+            }
+        }
+    }
+    let text = text.replace("\r\n", "\n").replace('\r', "\n");
+    let mut out = String::from(
+        "<!DOCTYPE html>\n<html><head><meta charset=\"utf-8\"></head><body dir=\"auto\">\n",
+    );
+    for para in text.split("\n\n").filter(|p| !p.trim().is_empty()) {
+        out.push_str("<p dir=\"auto\">");
+        for (i, l) in para.trim_matches('\n').split('\n').enumerate() {
+            if i > 0 {
+                out.push_str("<br>\n");
+            }
+            line(l, &mut out);
+        }
+        out.push_str("</p>\n");
+    }
+    out.push_str("</body></html>\n");
+    out
 }
 
 /// `Re: <subject> [#ticket]`, on one line, without earlier `Re:` prefixes or ticket tags.
@@ -736,6 +872,25 @@ mod tests {
         );
         assert_eq!(reply_subject("", "SB-1"), "Re: [#SB-1]");
         assert_eq!(reply_subject("سفارش ۱۲۳", "SB-1"), "Re: سفارش ۱۲۳ [#SB-1]");
+    }
+
+    #[test]
+    fn the_html_alternative_escapes_everything_and_keeps_lines_and_links() {
+        let h = html_of(
+            "Hello <b>Sara</b> & \"you\"\r\nsecond line\n\nSee https://example.test/a?b=1&c=2.\n<script>alert(1)</script>",
+        );
+        assert!(h.contains("<p dir=\"auto\">Hello &lt;b&gt;Sara&lt;/b&gt; &amp; &quot;you&quot;<br>\nsecond line</p>"), "{h}");
+        assert!(h.contains("<a href=\"https://example.test/a?b=1&amp;c=2\">https://example.test/a?b=1&amp;c=2</a>."), "{h}");
+        assert!(h.contains("&lt;script&gt;alert(1)&lt;/script&gt;"), "{h}");
+        assert!(!h.contains("<script"), "{h}");
+        let h = html_of("javascript:alert(1) \"><img src=x onerror=alert(1)>");
+        assert!(!h.contains("<img") && !h.contains("href"), "{h}");
+        let fa = html_of("سلام، سفارش شما ارسال شد.");
+        assert!(
+            fa.contains("<p dir=\"auto\">سلام، سفارش شما ارسال شد.</p>"),
+            "{fa}"
+        );
+        assert_eq!(html_of("\u{0}\u{7}x"), html_of("x"));
     }
 
     #[test]

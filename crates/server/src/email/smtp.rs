@@ -32,6 +32,8 @@ pub struct Envelope {
     pub rcpt_to: Vec<String>,
     /// The message, CRLF line ends, without the final dot.
     pub data: Vec<u8>,
+    /// The domain the client gave in EHLO/HELO (for SPF, RFC 7208 2.3).
+    pub helo: String,
 }
 
 /// What the driver does next.
@@ -70,6 +72,7 @@ pub struct Session {
     limits: Limits,
     phase: Phase,
     tls: bool,
+    helo: String,
     mail_from: String,
     rcpt_to: Vec<String>,
     data: Vec<u8>,
@@ -99,6 +102,17 @@ fn path_and_params(arg: &str) -> Option<(String, &str)> {
     Some((addr.to_lowercase(), rest[end + 1..].trim()))
 }
 
+/// The EHLO/HELO argument as a domain: its first word, at most 255 characters, lower-case.
+fn helo_domain(arg: &str) -> String {
+    arg.split_whitespace()
+        .next()
+        .unwrap_or_default()
+        .chars()
+        .take(255)
+        .collect::<String>()
+        .to_ascii_lowercase()
+}
+
 impl Session {
     /// A new session; the first step is the greeting.
     pub fn new(limits: Limits) -> (Session, String) {
@@ -108,6 +122,7 @@ impl Session {
                 limits,
                 phase: Phase::Greeted,
                 tls: false,
+                helo: String::new(),
                 mail_from: String::new(),
                 rcpt_to: Vec::new(),
                 data: Vec::new(),
@@ -164,6 +179,7 @@ impl Session {
             "EHLO" => {
                 self.reset();
                 self.phase = Phase::Ready;
+                self.helo = helo_domain(arg);
                 let mut r = format!("250-{} greets {}\r\n", self.limits.hostname, arg.trim());
                 r.push_str(&format!("250-SIZE {}\r\n", self.limits.max_message_bytes));
                 r.push_str("250-PIPELINING\r\n250-8BITMIME\r\n250-SMTPUTF8\r\n");
@@ -176,6 +192,7 @@ impl Session {
             "HELO" => {
                 self.reset();
                 self.phase = Phase::Ready;
+                self.helo = helo_domain(arg);
                 Step::Reply(format!("250 {}\r\n", self.limits.hostname))
             }
             "STARTTLS" => {
@@ -311,6 +328,7 @@ impl Session {
                 mail_from: std::mem::take(&mut self.mail_from),
                 rcpt_to: std::mem::take(&mut self.rcpt_to),
                 data: std::mem::take(&mut self.data),
+                helo: self.helo.clone(),
             };
             self.reset();
             if too_big {

@@ -411,6 +411,7 @@ pub async fn receive_message(
                     None,
                     &reply,
                     OutboundKind::Text,
+                    json!([]),
                 )
                 .await?;
             }
@@ -692,7 +693,17 @@ pub async fn send_to_customer(
     author: (String, String),
     text: &str,
     kind: OutboundKind,
+    attachments: Value,
 ) -> Result<Message, ApiError> {
+    if !attachments.as_array().is_none_or(Vec::is_empty) && thread.channel != Channel::Email {
+        return Err(ApiError::unprocessable(
+            "attachments_not_supported",
+            format!(
+                "files are sent by email and chat; not on {}",
+                thread.channel
+            ),
+        ));
+    }
     if let Some((keyword, _)) = s
         .store
         .opt_out(
@@ -742,7 +753,17 @@ pub async fn send_to_customer(
             }
         }
     }
-    queue_outbound(s, it, thread, Sender::Agent, Some(author), text, kind).await
+    queue_outbound(
+        s,
+        it,
+        thread,
+        Sender::Agent,
+        Some(author),
+        text,
+        kind,
+        attachments,
+    )
+    .await
 }
 
 /// Queues an automatic message (Sender::System) to the customer through the conversation's
@@ -761,6 +782,7 @@ pub(crate) async fn queue_system_message(
         None,
         text,
         OutboundKind::Text,
+        json!([]),
     )
     .await
 }
@@ -768,6 +790,9 @@ pub(crate) async fn queue_system_message(
 /// Stores an outbound message with its delivery row (`queued`) and outbox entry in one
 /// transaction, publishes it and wakes the outbox task. Email is composed here (threading
 /// headers, ticket reference), so the stored copy is exactly what is sent.
+// Each argument is a separate fact of the message (who, to where, what, which files); a struct
+// for them would only be built at each call.
+#[allow(clippy::too_many_arguments)]
 pub(crate) async fn queue_outbound(
     s: &AppState,
     it: &Interaction,
@@ -776,6 +801,7 @@ pub(crate) async fn queue_outbound(
     author: Option<(String, String)>,
     text: &str,
     kind: OutboundKind,
+    attachments: Value,
 ) -> Result<Message, ApiError> {
     let now = s.clock.wall_ms();
     let (author_id, author_name) = match author {
@@ -794,7 +820,7 @@ pub(crate) async fn queue_outbound(
         internal: false,
         client_id: None,
         created_at: now,
-        attachments: json!([]),
+        attachments,
     };
     let request = match &kind {
         OutboundKind::Text => {

@@ -51,6 +51,8 @@ impl Server {
             .env("SWITCHBOARD_SIP", "127.0.0.1:0")
             .env("SWITCHBOARD_SMTP", "127.0.0.1:0")
             .env_remove("SWITCHBOARD_SMTP_RELAY")
+            // No test asks the machine's resolver: those that verify mail bring their own DNS.
+            .env("SWITCHBOARD_DNS", "off")
             .env("SWITCHBOARD_DATA", data)
             .env("SWITCHBOARD_LOG", "warn")
             .env_remove("SWITCHBOARD_DATABASE_URL")
@@ -264,6 +266,16 @@ impl Session {
 
     pub async fn post(&self, path: &str, body: Value) -> Resp {
         send(self.req(reqwest::Method::POST, path).json(&body)).await
+    }
+
+    /// POSTs raw bytes with a content type (uploads).
+    pub async fn post_bytes(&self, path: &str, content_type: &str, body: Vec<u8>) -> Resp {
+        send(
+            self.req(reqwest::Method::POST, path)
+                .header("Content-Type", content_type)
+                .body(body),
+        )
+        .await
     }
 
     pub async fn patch(&self, path: &str, body: Value) -> Resp {

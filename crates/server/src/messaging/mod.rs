@@ -313,10 +313,13 @@ pub async fn receive_message(
 ) -> Result<bool, ApiError> {
     let tenant = a.tenant;
     let kind = p.contact_kind();
-    if s.store
-        .delivery_by_provider_id(a.id, &m.provider_message_id)
-        .await?
-        .is_some()
+    // A message with media is checked for a redelivery before its media is fetched (outside
+    // the intake lock); every message is checked again under the lock.
+    if !m.media.is_empty()
+        && s.store
+            .delivery_by_provider_id(a.id, &m.provider_message_id)
+            .await?
+            .is_some()
     {
         return Ok(false);
     }

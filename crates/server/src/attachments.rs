@@ -110,6 +110,24 @@ pub fn clean_name(name: &str) -> String {
     }
 }
 
+/// A refused upload's body is read and dropped up to this many times the size limit before
+/// the answer, so that a client still sending it gets the answer rather than a reset
+/// connection; a bigger one is cut off.
+const DISCARD_FACTOR: usize = 4;
+
+/// Reads and drops up to `cap` bytes of a refused upload.
+async fn discard(body: Body, cap: usize) {
+    use futures_util::StreamExt;
+    let mut data = body.into_data_stream();
+    let mut seen = 0usize;
+    while let Some(Ok(chunk)) = data.next().await {
+        seen = seen.saturating_add(chunk.len());
+        if seen > cap {
+            break;
+        }
+    }
+}
+
 /// The body of an upload, checked against `[chat] max_attachment_bytes` and
 /// `attachment_types`, and its content type.
 async fn read_upload(
@@ -130,6 +148,7 @@ async fn read_upload(
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.parse::<u64>().ok());
     if declared.is_some_and(|n| n > max as u64) {
+        discard(body, max.saturating_mul(DISCARD_FACTOR)).await;
         return Err(too_large());
     }
     let content_type = headers
@@ -139,6 +158,7 @@ async fn read_upload(
         .map(|v| v.trim().to_ascii_lowercase())
         .unwrap_or_default();
     if !type_allowed(&s.config.chat_attachment_types, &content_type) {
+        discard(body, max).await;
         return Err(ApiError::unprocessable(
             "attachment_type_not_allowed",
             format!(

@@ -141,6 +141,17 @@ test('a customer chats in Persian, an agent answers in Arabic, ends it; the cust
   await ap.waitForFunction(() => [...document.querySelectorAll('#log .files img.thumb')].some((i) => i.complete && i.naturalWidth === 1));
   await shot(cp, 'widget-fa-file');
 
+  // The agent attaches a file to a reply (📎): it is listed before sending, goes with the text,
+  // and the customer gets it as a link with its Persian name.
+  await ap.setInputFiles('#composer-file', { name: 'راهنما.txt', mimeType: 'text/plain', buffer: Buffer.from('مرحله ۱: ...') });
+  await ap.waitForSelector('#composer-files .chip');
+  assert.match(await ap.textContent('#composer-files'), /راهنما\.txt/);
+  await ap.fill('#composer-text', 'این راهنما را ببینید');
+  await ap.keyboard.press('Enter');
+  await until(async () => (await cp.locator(`${W} .msg:not(.mine) .files a`).allTextContents()).some((x) => x.includes('راهنما.txt')), 'the agent\'s file in the widget');
+  assert.equal(await ap.locator('#composer-files .chip').count(), 0, 'sent files leave the composer');
+  await until(async () => (await ap.locator('#log .files a.file').allTextContents()).some((x) => x.includes('راهنما.txt')), 'the sent file on the desktop');
+
   // The customer asks for the transcript by email (the server stores the request).
   await cp.click(`${W} .head button[aria-haspopup]`);
   await cp.click(`${W} .menu button:nth-child(1)`);

@@ -14,6 +14,8 @@ import { $, announce, h, initialLang, isTyping, langSelect, toast, useLang, wire
 const DIGITAL = new Set(['chat', 'email', 'sms', 'whatsapp', 'telegram', 'messenger', 'instagram']);
 const BREAK_REASONS = ['lunch', 'coffee', 'meeting', 'training'];
 const CANNED = ['canned.greeting', 'canned.checking', 'canned.anything_else', 'canned.thanks'];
+/** Channels whose replies carry files (the others answer 422 attachments_not_supported). */
+const FILE_CHANNELS = new Set(['chat', 'email']);
 const CHANNEL_ICON = {
   voice: '☎', chat: '💬', email: '✉', sms: '📱', whatsapp: '🟢', telegram: '✈', messenger: '💭',
   instagram: '📷', video: '🎥', fax: '📠', task: '📋',
@@ -518,15 +520,17 @@ async function transferWork(id, target) {
   refreshStatus();
 }
 
-async function send(id, text, internal) {
+async function send(id, text, internal, files = []) {
   const w = S.work.get(id);
-  if (!w || !text.trim()) return;
+  if (!w || (!text.trim() && !files.length)) return;
   const p = { key: `p${++S.pendingId}`, text, internal, failed: false, at: new Date().toISOString() };
   w.pending.push(p);
   renderMessages();
   typingOff(w);
   try {
-    const r = await api('POST', `/interactions/${id}/messages`, internal ? { text, internal: true } : { text });
+    const body = internal ? { text, internal: true } : { text };
+    if (files.length) body.attachments = files.map((f) => f.id);
+    const r = await api('POST', `/interactions/${id}/messages`, body);
     w.pending = w.pending.filter((x) => x !== p);
     const m = r && (r.message || r);
     if (m && m.seq !== undefined) addMessage(w, normalizeMessage({ from: 'agent', internal, ...m }, p.at));
@@ -855,19 +859,59 @@ function buildComposer(w, canReply) {
       form.requestSubmit();
     }
   });
+  // Files go with replies on channels that carry them (chat, email): uploaded at once, sent
+  // with the next reply, listed above the bar until then.
+  if (!w.files) w.files = [];
+  const canAttach = canReply && FILE_CHANNELS.has(w.it.channel);
+  const chips = h('ul', { class: 'chips', id: 'composer-files', 'aria-live': 'polite' });
+  const renderChips = () => {
+    chips.replaceChildren(...w.files.map((f) => h('li', { class: 'chip', dir: 'auto' },
+      `${f.name} (${fmtBytes(f.size)})`,
+      h('button', {
+        type: 'button', class: 'ghost', 'aria-label': t('agent.remove_file', { name: f.name }),
+        onclick: () => { w.files = w.files.filter((x) => x !== f); renderChips(); },
+      }, '×'))));
+    chips.hidden = !w.files.length;
+  };
+  renderChips();
+  const fileInput = h('input', { type: 'file', id: 'composer-file', multiple: true, hidden: true });
+  fileInput.addEventListener('change', async () => {
+    const picked = [...fileInput.files];
+    fileInput.value = '';
+    for (const f of picked) {
+      try {
+        const a = await api('POST', `/attachments?name=${encodeURIComponent(f.name)}`, f, f.type || 'application/octet-stream');
+        w.files.push({ id: a.id, name: f.name, size: f.size });
+        renderChips();
+      } catch (e) {
+        toast(t('agent.file_refused', { name: f.name, message: e.message }));
+      }
+    }
+  });
+  const attachBtn = canAttach
+    ? h('button', { type: 'button', class: 'ghost', id: 'btn-attach', 'aria-label': t('agent.attach'), title: t('agent.attach'), onclick: () => fileInput.click() }, '📎')
+    : null;
   form.addEventListener('submit', (e) => {
     e.preventDefault();
     const text = ta.value;
-    if (!text.trim()) return;
+    const files = w.note ? [] : w.files;
+    if (!text.trim() && !files.length) return;
     ta.value = '';
     w.draft = '';
-    send(w.it.id, text, w.note);
+    if (files.length) {
+      w.files = [];
+      renderChips();
+    }
+    send(w.it.id, text, w.note, files);
   });
   form.append(
+    chips,
     ta,
     h('div', { class: 'composer-bar' },
       canReply ? h('label', { class: 'check' }, noteBox, ' ', t('agent.internal')) : null,
       canned,
+      canAttach ? fileInput : null,
+      attachBtn,
       h('span', { class: 'spacer' }),
       sendBtn));
   return form;

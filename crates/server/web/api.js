@@ -56,18 +56,21 @@ export async function fetchBlob(path) {
   return res.blob();
 }
 
-/** A JSON request to `/api/v1` + `path`; resolves to the parsed body (null for 204). */
-export async function api(method, path, body) {
+/**
+ * A request to `/api/v1` + `path`; resolves to the parsed JSON answer (null for 204). `body` is
+ * sent as JSON, or as it is (a File or Blob) with `rawType` as its Content-Type.
+ */
+export async function api(method, path, body, rawType) {
   const s = session.get();
   const headers = { Accept: 'application/json' };
   if (s) headers.Authorization = `Bearer ${s.token}`;
-  if (body !== undefined) headers['Content-Type'] = 'application/json';
+  if (body !== undefined) headers['Content-Type'] = rawType || 'application/json';
   let res;
   try {
     res = await fetch(`/api/v1${path}`, {
       method,
       headers,
-      body: body === undefined ? undefined : JSON.stringify(body),
+      body: body === undefined || rawType ? body : JSON.stringify(body),
       cache: 'no-store',
     });
   } catch (e) {

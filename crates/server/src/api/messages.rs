@@ -150,10 +150,10 @@ pub async fn post(
 ) -> ApiResult<(StatusCode, ApiJson<MessageView>)> {
     let it = conversation(&s, &caller, id).await?;
     let text = b.text.trim().to_owned();
-    if text.is_empty() || text.chars().count() > 4000 {
+    if (text.is_empty() && b.attachments.is_empty()) || text.chars().count() > 4000 {
         return Err(ApiError::unprocessable(
             "invalid_value",
-            "text: 1 to 4000 characters",
+            "text: 1 to 4000 characters (it may be empty when files are attached)",
         ));
     }
     if !b.internal {

@@ -69,25 +69,34 @@ pub enum BenchCommand {
 
 /// Runs `switchboard bench ...`.
 pub fn run(cmd: BenchCommand) -> ExitCode {
-    let args = match cmd {
-        BenchCommand::Chat(args) => args,
-        BenchCommand::Sip(args) => return crate::bench_sip::run(args),
-        BenchCommand::Email(args) => return crate::bench_email::run(args),
-        BenchCommand::Webhooks(args) => return crate::bench_webhooks::run(args),
-        BenchCommand::Rtp(args) => return crate::bench_rtp::run(args),
-        BenchCommand::RtpRelay(args) => return crate::bench_rtp::relay(args),
-    };
+    match cmd {
+        BenchCommand::Chat(args) => block_on("chat", async { chat(args).await.map(|()| true) }),
+        BenchCommand::Sip(args) => crate::bench_sip::run(args),
+        BenchCommand::Email(args) => crate::bench_email::run(args),
+        BenchCommand::Webhooks(args) => crate::bench_webhooks::run(args),
+        BenchCommand::Rtp(args) => crate::bench_rtp::run(args),
+        BenchCommand::RtpRelay(args) => crate::bench_rtp::relay(args),
+    }
+}
+
+/// Runs benchmark `name` on a new runtime: success when it finished and its figures met its
+/// own checks (`Ok(true)`); failure with the error printed otherwise.
+pub(crate) fn block_on(
+    name: &str,
+    bench: impl std::future::Future<Output = anyhow::Result<bool>>,
+) -> ExitCode {
     let rt = match tokio::runtime::Runtime::new() {
         Ok(rt) => rt,
         Err(e) => {
-            eprintln!("switchboard bench: {e}");
+            eprintln!("switchboard bench {name}: {e}");
             return ExitCode::FAILURE;
         }
     };
-    match rt.block_on(chat(args)) {
-        Ok(()) => ExitCode::SUCCESS,
+    match rt.block_on(bench) {
+        Ok(true) => ExitCode::SUCCESS,
+        Ok(false) => ExitCode::FAILURE,
         Err(e) => {
-            eprintln!("switchboard bench: {e:#}");
+            eprintln!("switchboard bench {name}: {e:#}");
             ExitCode::FAILURE
         }
     }

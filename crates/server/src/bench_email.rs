@@ -43,21 +43,7 @@ pub struct EmailBenchArgs {
 
 /// Runs the benchmark.
 pub fn run(a: EmailBenchArgs) -> ExitCode {
-    let rt = match tokio::runtime::Runtime::new() {
-        Ok(rt) => rt,
-        Err(e) => {
-            eprintln!("switchboard bench email: {e}");
-            return ExitCode::FAILURE;
-        }
-    };
-    match rt.block_on(bench(a)) {
-        Ok(true) => ExitCode::SUCCESS,
-        Ok(false) => ExitCode::FAILURE,
-        Err(e) => {
-            eprintln!("switchboard bench email: {e:#}");
-            ExitCode::FAILURE
-        }
-    }
+    crate::bench::block_on("email", bench(a))
 }
 
 /// A mail of about `size` bytes.

@@ -84,20 +84,7 @@ struct Figures {
 
 /// Runs the benchmark.
 pub fn run(args: RtpBenchArgs) -> ExitCode {
-    let rt = match tokio::runtime::Runtime::new() {
-        Ok(rt) => rt,
-        Err(e) => {
-            eprintln!("switchboard bench rtp: {e}");
-            return ExitCode::FAILURE;
-        }
-    };
-    match rt.block_on(bench(args)) {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(e) => {
-            eprintln!("switchboard bench rtp: {e:#}");
-            ExitCode::FAILURE
-        }
-    }
+    crate::bench::block_on("rtp", async { bench(args).await.map(|()| true) })
 }
 
 /// CPU seconds (user + system) and resident KiB of a process.

@@ -53,21 +53,7 @@ pub struct WebhookBenchArgs {
 
 /// Runs the benchmark.
 pub fn run(a: WebhookBenchArgs) -> ExitCode {
-    let rt = match tokio::runtime::Runtime::new() {
-        Ok(rt) => rt,
-        Err(e) => {
-            eprintln!("switchboard bench webhooks: {e}");
-            return ExitCode::FAILURE;
-        }
-    };
-    match rt.block_on(bench(a)) {
-        Ok(true) => ExitCode::SUCCESS,
-        Ok(false) => ExitCode::FAILURE,
-        Err(e) => {
-            eprintln!("switchboard bench webhooks: {e:#}");
-            ExitCode::FAILURE
-        }
-    }
+    crate::bench::block_on("webhooks", bench(a))
 }
 
 /// The app secret the bench's account is created with.

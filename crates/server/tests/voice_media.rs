@@ -1368,3 +1368,81 @@ async fn a_caller_leaves_a_voicemail_that_agents_find_with_its_recording() {
         "{types:?}"
     );
 }
+
+/// A `callback` node of the IVR: the caller hears the confirmation and is hung up at once; the
+/// call back joins the node's queue. Offered to agent1, its phone answers, the provider refuses
+/// the number (486): the phone is hung up and the interaction goes to wrap-up as
+/// `callback_failed`.
+#[tokio::test]
+async fn a_callback_node_queues_a_call_back_and_an_unreached_number_ends_it_callback_failed() {
+    let dir = TempDir::new("media-callback-node");
+    let s = Server::start(&dir.0);
+    let sip = s.sip.expect("sip");
+    let admin = s.login("admin", "admin").await;
+    let provider = Ua::new(UdpSocket::bind("127.0.0.1:0").expect("bind"), sip);
+    outbound_to(&admin, provider.local()).await;
+    admin
+        .post(
+            "/api/v1/flows",
+            serde_json::json!({"name": "cbnode", "definition": {"start": "cb", "nodes": {
+                "cb": {"type": "callback", "queue": "sales"}}}}),
+        )
+        .await
+        .expect(201);
+    admin
+        .put(
+            "/api/v1/voice/numbers/2002",
+            serde_json::json!({"queue": "support", "flow": "cbnode"}),
+        )
+        .await
+        .expect(200);
+    let phone = AgentPhone::register(sip, "agent1");
+    let caller = tokio::task::spawn_blocking(move || {
+        let c = Caller::dial(sip, "2002");
+        let heard = c.ua.collect_rtp(15_000, 1000);
+        let bye = c.ua.wait_request(10, Method::Bye);
+        c.ua.send(&Message::Response(Response::for_request(
+            &bye,
+            StatusCode::OK,
+            "OK",
+        )));
+        heard
+    })
+    .await
+    .expect("caller");
+    let spoken = spoken_len("Thank you. We will call you back at 4 4 2 0 7 9 4 6 0 1 2 3.");
+    let audio = decode(&caller, 8, Law::Alaw);
+    assert!(
+        audio.len() * 10 >= spoken * 8,
+        "the confirmation is heard: {} samples of {spoken}",
+        audio.len()
+    );
+    let it = wait_state(&admin, |c| {
+        c["attributes"]["callback"]["number"].is_string()
+    })
+    .await;
+    assert_eq!(it["state"], "queued", "{it}");
+    assert_eq!(it["queue_id"], queue_id(&admin, "sales").await.as_str());
+    let id = it["id"].as_str().expect("id").to_owned();
+
+    let _agent = available(&s, "agent1").await;
+    tokio::task::spawn_blocking(move || {
+        let invite = phone.ua.wait_request(15, Method::Invite);
+        ok_with_sdp(&phone.ua, &invite, "phone");
+        let out = provider.wait_request(15, Method::Invite);
+        assert!(out.uri.to_string().contains(CALLER_NUMBER), "{}", out.uri);
+        let busy = Response::for_request(&out, StatusCode::BUSY_HERE, "Busy Here");
+        provider.send(&Message::Response(busy));
+        phone.ua.wait_request(10, Method::Ack);
+        phone.bye(10);
+    })
+    .await
+    .expect("not reached");
+    let it = admin
+        .wait_for(&id, |v| v["state"] == "wrap_up" || v["state"] == "ended")
+        .await;
+    // (sales has no wrap-up time: it ends at once, with the disposition.)
+    assert_eq!(it["disposition"], "callback_failed", "{it}");
+    let ended = &events_of(&it, "interaction.call_ended")[0];
+    assert_eq!(ended["data"]["by"], "number", "{ended}");
+}

@@ -155,6 +155,12 @@ pub enum Node {
         /// Offer a call back instead of waiting (voice).
         #[serde(default)]
         callback: bool,
+        /// Voice: the key that asks for the call back (default `1`).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        callback_key: Option<String>,
+        /// Voice: replaces the built-in call back offer (`{{key}}`).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        callback_text: Option<Text>,
         /// Replaces the built-in position text (`{{position}}`, `{{wait}}`).
         #[serde(default, skip_serializing_if = "Option::is_none")]
         position_text: Option<Text>,
@@ -499,10 +505,16 @@ impl FlowDef {
                 Node::Queue {
                     queue,
                     announce_every_s,
+                    callback_key,
                     ..
                 } => {
                     if queue.trim().is_empty() {
                         return Err(bad("a queue node needs a queue name".into()));
+                    }
+                    if let Some(k) = callback_key
+                        && !is_key(k)
+                    {
+                        return Err(bad(format!("callback_key {k:?} is not one of 0-9, * or #")));
                     }
                     if *announce_every_s == Some(0) {
                         return Err(bad("announce_every_s must be at least 1".into()));

@@ -248,6 +248,8 @@ const KEY_SELF_SERVICE: &str = "1";
 const KEY_FOLLOW_UP: &str = "2";
 const KEY_CALLBACK: &str = "3";
 const KEY_KEEP_WAITING: &str = "9";
+/// The key a caller presses for a call back, unless the queue node names another.
+pub const DEFAULT_CALLBACK_KEY: &str = "1";
 
 /// One interaction's run through a flow. See the crate docs for the driving loop.
 #[derive(Debug, Clone)]
@@ -691,6 +693,8 @@ impl FlowRun {
                 self_service_url,
                 email_follow_up,
                 callback,
+                callback_key,
+                callback_text,
                 position_text,
                 long_wait_text,
                 queue,
@@ -702,6 +706,8 @@ impl FlowRun {
                 self_service_url: self_service_url.as_deref(),
                 email_follow_up: *email_follow_up,
                 callback: *callback,
+                callback_key: callback_key.as_deref().unwrap_or(DEFAULT_CALLBACK_KEY),
+                callback_text: callback_text.as_ref(),
                 position_text: position_text.as_ref(),
                 long_wait_text: long_wait_text.as_ref(),
             }),
@@ -727,13 +733,43 @@ impl FlowRun {
             q.position_text.cloned().unwrap_or_else(builtin::position),
         );
         let has_offer = q.self_service_url.is_some() || q.email_follow_up || q.callback;
+        let voice_offer = (self.channel == Channel::Voice && q.callback).then(|| {
+            (
+                q.callback_text
+                    .cloned()
+                    .unwrap_or_else(builtin::callback_offer),
+                q.callback_key.to_owned(),
+            )
+        });
         let mut last = last_announce;
+        let mut announced = false;
         if let Some(every) = every
             && last.is_none_or(|l| now.mono.saturating_since(l) >= every)
         {
             let w = builtin::wait(wait.as_secs(), &self.lang);
             self.say_with(&text, &[("position", position.to_string()), ("wait", w)]);
             last = Some(now.mono);
+            announced = true;
+        }
+        if self.channel == Channel::Voice {
+            // Calls: the only other way is a call back, offered by a key once the wait is
+            // long enough (at once without `long_wait_s`), and again with each announcement.
+            let Some((offer_text, key)) = voice_offer else {
+                return (last, offer);
+            };
+            let due = long_wait.is_none_or(|lw| wait >= lw);
+            let offer = match offer {
+                Offer::NotYet if due => {
+                    self.say_also(announced, &offer_text, key);
+                    Offer::Open
+                }
+                Offer::Open if announced => {
+                    self.say_also(announced, &offer_text, key);
+                    Offer::Open
+                }
+                o => o,
+            };
+            return (last, offer);
         }
         let mut offer = offer;
         if offer == Offer::NotYet && has_offer && long_wait.is_some_and(|lw| wait >= lw) {
@@ -743,6 +779,25 @@ impl FlowRun {
             offer = Offer::Open;
         }
         (last, offer)
+    }
+
+    /// Says the call back offer; right after an announcement, as part of it (one prompt: a
+    /// second one would cut the first on a call).
+    fn say_also(&mut self, after_announcement: bool, t: &Text, key: String) {
+        self.say_with(t, &[("key", key)]);
+        let n = self.outputs.len();
+        if !after_announcement
+            || n < 2
+            || !matches!(self.outputs.get(n - 2), Some(Output::Say { .. }))
+        {
+            return;
+        }
+        if let Some(Output::Say { text: add, .. }) = self.outputs.pop_back()
+            && let Some(Output::Say { text, .. }) = self.outputs.back_mut()
+        {
+            text.push(' ');
+            text.push_str(&add);
+        }
     }
 
     fn long_wait_menu(&self, node: &str) -> Option<Output> {
@@ -786,6 +841,32 @@ impl FlowRun {
             last_announce,
             offer,
         };
+        if self.channel == Channel::Voice {
+            // Calls: only the call back key means something, once offered.
+            let key = self.queue_node(&node).and_then(|q| {
+                (q.callback && offer == Offer::Open).then(|| q.callback_key.to_owned())
+            });
+            let queue = self.queue_node(&node).map(|q| q.queue.to_owned());
+            return match (key, queue) {
+                (Some(k), Some(queue)) if answer.trim() == k => {
+                    self.outputs.push_back(Output::Chosen {
+                        node: node.clone(),
+                        key: k,
+                        label: self.text(&builtin::callback()),
+                    });
+                    let queue = substitute(&queue, &self.attributes);
+                    self.outputs.push_back(Output::Callback {
+                        queue,
+                        number: None,
+                    });
+                    self.outputs.push_back(Output::End {
+                        reason: "callback_requested".into(),
+                    });
+                    (State::Finished, true)
+                }
+                _ => (queued(offer), false),
+            };
+        }
         match offer {
             Offer::Open => {
                 let Some(Output::Menu { options, .. }) = self.long_wait_menu(&node) else {
@@ -1081,6 +1162,8 @@ struct QueueNode<'a> {
     self_service_url: Option<&'a str>,
     email_follow_up: bool,
     callback: bool,
+    callback_key: &'a str,
+    callback_text: Option<&'a Text>,
     position_text: Option<&'a Text>,
     long_wait_text: Option<&'a Text>,
 }

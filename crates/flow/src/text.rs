@@ -162,6 +162,17 @@ pub(crate) mod builtin {
         ])
     }
 
+    pub fn callback_offer() -> Text {
+        Text::of(&[
+            ("en", "To be called back instead of waiting, press {{key}}."),
+            ("ar", "لكي نتصل بك بدلاً من الانتظار، اضغط {{key}}."),
+            (
+                "fa",
+                "برای اینکه به جای انتظار با شما تماس بگیریم، {{key}} را فشار دهید.",
+            ),
+        ])
+    }
+
     pub fn ask_email() -> Text {
         Text::of(&[
             ("en", "Please type your email address."),

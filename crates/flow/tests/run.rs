@@ -589,3 +589,59 @@ fn follow_up_takes_an_email_outside_hours() {
         json!("sam@example.org")
     );
 }
+
+#[test]
+fn a_queued_caller_is_offered_a_call_back_by_its_key_and_other_keys_do_nothing() {
+    let d = def(json!({
+        "start": "q",
+        "nodes": {"q": {"type": "queue", "queue": "support", "announce_every_s": 30,
+            "long_wait_s": 60, "callback": true, "callback_key": "7"}}
+    }));
+    let voice = Context {
+        channel: Channel::Voice,
+        ..ctx("en")
+    };
+    let mut run = FlowRun::start(d, voice, at(0));
+    let outs = drain(&mut run);
+    assert!(matches!(outs.as_slice(), [Output::Queue(q)] if q.callback));
+    // Before the offer the key means nothing.
+    assert!(!run.handle_input(at(1), Input::Digits("7".into())));
+    let update = |p, w| Input::QueueUpdate {
+        position: p,
+        wait: Duration::from_secs(w),
+    };
+    // A short wait: the position only, no offer.
+    run.handle_input(at(30), update(2, 40));
+    let s = says(&drain(&mut run));
+    assert_eq!(s.len(), 1, "{s:?}");
+    // A long wait: the offer, with the configured key; on calls there is no chat menu.
+    run.handle_input(at(60), update(2, 90));
+    let outs = drain(&mut run);
+    assert!(!outs.iter().any(|o| matches!(o, Output::Menu { .. })));
+    let s = says(&outs);
+    assert_eq!(
+        s.len(),
+        1,
+        "one prompt, the offer after the position: {s:?}"
+    );
+    assert!(
+        s[0].starts_with("You are number 2") && s[0].contains("press 7"),
+        "{s:?}"
+    );
+    // Another key is ignored; the call back key asks for the call back.
+    assert!(!run.handle_input(at(61), Input::Digits("1".into())));
+    assert!(run.handle_input(at(62), Input::Digits("7".into())));
+    let outs = drain(&mut run);
+    assert!(
+        outs.iter()
+            .any(|o| matches!(o, Output::Callback { queue, number: None } if queue == "support"))
+    );
+    assert_eq!(ended(&outs).as_deref(), Some("callback_requested"));
+    assert!(run.is_finished());
+}
+
+#[test]
+fn a_bad_callback_key_is_refused() {
+    let v = json!({"start": "q", "nodes": {"q": {"type": "queue", "queue": "s", "callback": true, "callback_key": "12"}}});
+    assert!(FlowDef::from_json(&v).is_err());
+}

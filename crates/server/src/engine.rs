@@ -280,6 +280,43 @@ pub enum FlowStep {
         /// Why.
         reason: String,
     },
+    /// Attributes merged into the interaction (no event), e.g. a voicemail being recorded.
+    Attributes(Value),
+    /// The caller asked to be called back at `number` (E.164) and is hung up: the interaction
+    /// waits as a call back ([`CALLBACK`] attribute), at its place if it was queued already,
+    /// else in `queue` as a new arrival. Offered to an agent, it rings the agent's phone and
+    /// then dials the number (like click-to-dial).
+    Callback {
+        /// The queue, for an interaction still in its flow.
+        queue: Option<QueueId>,
+        /// The number to call.
+        number: String,
+    },
+    /// A voicemail was left (the caller is gone): the interaction (in state `flow`) waits in
+    /// `queue` under `subject`, offered to agents like a task (no phone rings).
+    Voicemail {
+        /// The queue.
+        queue: QueueId,
+        /// The new subject ("Voicemail from ...").
+        subject: String,
+        /// Attributes merged in (the [`VOICEMAIL`] attribute).
+        attributes: Value,
+    },
+}
+
+/// The attribute of a call back: `{"number", "requested_at"}`.
+pub const CALLBACK: &str = "callback";
+/// The attribute of a voicemail: `{"state": "recording" | "left", "recording_id", ...}`.
+pub const VOICEMAIL: &str = "voicemail";
+
+/// The number a call back dials, when the interaction is one.
+pub fn callback_number(it: &Interaction) -> Option<&str> {
+    it.attributes.get(CALLBACK)?.get("number")?.as_str()
+}
+
+/// Whether the interaction is a voicemail (being recorded or left): it has no live call.
+pub fn is_voicemail(it: &Interaction) -> bool {
+    it.attributes.get(VOICEMAIL).is_some_and(|v| v.is_object())
 }
 
 /// An agent's presence plus the work it holds.
@@ -1197,39 +1234,56 @@ impl Engine {
                 priority,
                 attributes,
             } => {
-                in_state(&it, InteractionState::Flow, "queue")?;
-                let Some((_, config)) = self.queues.get(&queue) else {
-                    return Err(ApiError::unprocessable(
-                        "unknown_queue",
-                        format!("no queue {queue} in this tenant"),
-                    ));
-                };
-                let priority = priority.unwrap_or(config.priority);
+                self.enqueue(it, queue, priority, attributes)?;
+            }
+            FlowStep::Attributes(attributes) => {
                 if let (Value::Object(have), Value::Object(add)) = (&mut it.attributes, attributes)
                 {
                     have.extend(add);
                 }
-                self.set_state(&mut it, InteractionState::Queued);
-                it.queue = Some(queue);
-                it.priority = priority;
-                it.waiting_since = Some(self.now_ms);
+                self.save(it);
+            }
+            FlowStep::Callback { queue, number } => {
+                // Not once offered: the agent's phone rings with the call already.
+                let queued = it.state == InteractionState::Queued;
+                if !queued && it.state != InteractionState::Flow {
+                    return Err(ApiError::conflict(
+                        "wrong_state",
+                        "only a waiting call or one in its flow can become a call back",
+                    ));
+                }
+                let queue = it.queue.or(queue);
+                let mark =
+                    json!({"number": number, "requested_at": crate::clock::rfc3339(self.now_ms)});
+                if let Value::Object(have) = &mut it.attributes {
+                    have.insert(CALLBACK.into(), mark);
+                }
                 self.event(
                     &it,
-                    "interaction.queued",
+                    "interaction.callback_requested",
                     None,
-                    json!({"queue_id": queue, "priority": priority, "by": "flow"}),
+                    json!({"number": number, "queue_id": queue}),
                 );
-                let arrival = Arrival {
-                    id,
-                    queue,
-                    channel: it.channel,
-                    priority: Some(priority),
-                    waiting_since: None,
-                    skills: own_skills(&it.attributes),
-                };
-                self.save(it);
-                self.router
-                    .handle_input(self.now, Input::InteractionArrived(arrival));
+                if queued {
+                    // It keeps its place (same waiting_since, same position in the router).
+                    self.save(it);
+                } else {
+                    let Some(queue) = queue else {
+                        return Err(ApiError::unprocessable(
+                            "unknown_queue",
+                            "a call back needs a queue",
+                        ));
+                    };
+                    self.enqueue(it, queue, None, json!({}))?;
+                }
+            }
+            FlowStep::Voicemail {
+                queue,
+                subject,
+                attributes,
+            } => {
+                it.subject = Some(subject);
+                self.enqueue(it, queue, None, attributes)?;
             }
             FlowStep::End { reason } => {
                 if !matches!(
@@ -1261,6 +1315,50 @@ impl Engine {
                 self.save(it);
             }
         }
+        Ok(())
+    }
+
+    /// Hands an interaction in its flow to `queue` (attributes merged in).
+    fn enqueue(
+        &mut self,
+        mut it: Interaction,
+        queue: QueueId,
+        priority: Option<i32>,
+        attributes: Value,
+    ) -> Result<(), ApiError> {
+        let id = it.id;
+        in_state(&it, InteractionState::Flow, "queue")?;
+        let Some((_, config)) = self.queues.get(&queue) else {
+            return Err(ApiError::unprocessable(
+                "unknown_queue",
+                format!("no queue {queue} in this tenant"),
+            ));
+        };
+        let priority = priority.unwrap_or(config.priority);
+        if let (Value::Object(have), Value::Object(add)) = (&mut it.attributes, attributes) {
+            have.extend(add);
+        }
+        self.set_state(&mut it, InteractionState::Queued);
+        it.queue = Some(queue);
+        it.priority = priority;
+        it.waiting_since = Some(self.now_ms);
+        self.event(
+            &it,
+            "interaction.queued",
+            None,
+            json!({"queue_id": queue, "priority": priority, "by": "flow"}),
+        );
+        let arrival = Arrival {
+            id,
+            queue,
+            channel: it.channel,
+            priority: Some(priority),
+            waiting_since: None,
+            skills: own_skills(&it.attributes),
+        };
+        self.save(it);
+        self.router
+            .handle_input(self.now, Input::InteractionArrived(arrival));
         Ok(())
     }
 
@@ -1501,6 +1599,10 @@ impl Engine {
         let mut it = self.get_open(id)?;
         match it.state {
             InteractionState::Connected => {
+                if by == "number" && callback_number(&it).is_some() {
+                    // The customer of a call back was not reached.
+                    it.disposition = Some("callback_failed".into());
+                }
                 let wrap_up = self.wrap_up_of(it.queue);
                 self.router.handle_input(
                     self.now,
@@ -1521,9 +1623,17 @@ impl Engine {
                     &it,
                     "interaction.call_ended",
                     agent,
-                    json!({"agent_id": agent, "by": by, "talk_s": talk, "hold_s": hold_s, "wrap_up_s": wrap_up.as_secs()}),
+                    json!({"agent_id": agent, "by": by, "talk_s": talk, "hold_s": hold_s, "wrap_up_s": wrap_up.as_secs(), "disposition": it.disposition}),
                 );
                 self.save(it);
+                Ok(())
+            }
+            // A voicemail's caller hanging up ends the recording, not the interaction (the
+            // flow's driver queues it); a call back waits without its caller.
+            _ if is_voicemail(&it) => Ok(()),
+            InteractionState::Queued | InteractionState::Offered
+                if callback_number(&it).is_some() =>
+            {
                 Ok(())
             }
             InteractionState::Queued | InteractionState::Offered | InteractionState::Flow => {
@@ -2119,6 +2229,15 @@ impl Engine {
             let v = match (kind, agent) {
                 ("interaction.offered", Some(a)) if data["direction"] == "outbound" => {
                     data["to_number"].as_str().map(|n| V::Dial {
+                        agent: a,
+                        number: Sensitive::new(n.to_owned()),
+                    })
+                }
+                // A voicemail has no call: it is offered like a task.
+                _ if is_voicemail(it) => None,
+                // A call back rings the agent, then dials the customer (like click-to-dial).
+                ("interaction.offered", Some(a)) if callback_number(it).is_some() => {
+                    callback_number(it).map(|n| V::Dial {
                         agent: a,
                         number: Sensitive::new(n.to_owned()),
                     })

@@ -1122,3 +1122,327 @@ async fn a_recorded_call_is_stereo_with_both_sides_and_a_silent_pause() {
     );
     drop(agent);
 }
+
+/// Points the demo trunk's outbound side at a provider written here (no challenge).
+async fn outbound_to(admin: &Session, provider: SocketAddr) {
+    let trunk = admin.get("/api/v1/voice/trunks").await.expect(200)[0].clone();
+    let body = serde_json::json!({
+        "name": trunk["name"], "allow": trunk["allow"], "trust_identity": true,
+        "outbound_uri": format!("sip:{provider}"),
+        "caller_id": "+442079460000",
+    });
+    admin
+        .put(
+            &format!("/api/v1/voice/trunks/{}", trunk["id"].as_str().expect("id")),
+            body,
+        )
+        .await
+        .expect(200);
+}
+
+/// Answers `req` with 200, a To tag, our Contact and (if any) a PCMU offer or answer on `ua`.
+fn ok_with_sdp(ua: &Ua, req: &Request, tag: &str) {
+    let mut ok = Response::for_request(req, StatusCode::OK, "OK");
+    let mut to = ok.headers.to().expect("to");
+    to.set_tag(tag);
+    ok.headers.set(HeaderName::TO, to.to_string());
+    ok.headers
+        .push(HeaderName::CONTACT, format!("<sip:{tag}@{}>", ua.local()));
+    ok.headers.push(HeaderName::CONTENT_TYPE, "application/sdp");
+    ok.body = sdp(ua.rtp_port(), "0", "a=rtpmap:0 PCMU/8000\r\n", "sendrecv").into_bytes();
+    ua.send(&Message::Response(ok));
+}
+
+/// A queued caller presses the call back key (offered by the queue node): it hears the
+/// confirmation and is hung up; the interaction stays queued at its place, marked as a call
+/// back. agent1 becomes available: its phone rings (no SDP, like click-to-dial) and answers;
+/// Switchboard calls the caller's number through the trunk's provider, which answers; the
+/// provider and the phone are bridged (RTP both ways).
+#[tokio::test]
+async fn a_queued_caller_asks_for_a_call_back_and_is_called_back_when_an_agent_answers() {
+    let dir = TempDir::new("media-callback");
+    let s = Server::start(&dir.0);
+    let sip = s.sip.expect("sip");
+    let admin = s.login("admin", "admin").await;
+    let provider = Ua::new(UdpSocket::bind("127.0.0.1:0").expect("bind"), sip);
+    outbound_to(&admin, provider.local()).await;
+    admin
+        .post(
+            "/api/v1/flows",
+            serde_json::json!({"name": "cb", "definition": {"start": "q", "nodes": {"q": {
+                "type": "queue", "queue": "sales", "announce_every_s": 1, "callback": true,
+                "position_text": "Please hold."}}}}),
+        )
+        .await
+        .expect(201);
+    admin
+        .put(
+            "/api/v1/voice/numbers/2000",
+            serde_json::json!({"queue": "sales", "flow": "cb"}),
+        )
+        .await
+        .expect(200);
+    let phone = AgentPhone::register(sip, "agent1");
+    // Nobody is available: the caller waits, hears the offer, presses 1.
+    let caller = tokio::task::spawn_blocking(move || Caller::dial(sip, "2000"))
+        .await
+        .expect("dial");
+    let queued = wait_state(&admin, |c| c["state"] == "queued").await;
+    let id = queued["id"].as_str().expect("id").to_owned();
+    let caller = tokio::task::spawn_blocking(move || {
+        let heard = caller.ua.collect_rtp(3000, 3000);
+        caller.press('1', 300);
+        // The confirmation, then our BYE.
+        let bye = caller.ua.wait_request(20, Method::Bye);
+        caller.ua.send(&Message::Response(Response::for_request(
+            &bye,
+            StatusCode::OK,
+            "OK",
+        )));
+        (caller, heard)
+    });
+    let (caller, heard) = caller.await.expect("pressed");
+    assert!(
+        loud(&decode(&heard, 8, Law::Alaw)) > 4000,
+        "the offer is spoken"
+    );
+    let it = admin
+        .wait_for(&id, |v| v["attributes"]["callback"]["number"].is_string())
+        .await;
+    assert_eq!(it["state"], "queued", "still waiting: {it}");
+    assert_eq!(
+        it["attributes"]["callback"]["number"], CALLER_NUMBER,
+        "{it}"
+    );
+    assert_eq!(it["waiting_since"], queued["waiting_since"], "at its place");
+    let types = event_types(&it);
+    assert!(
+        types.iter().any(|t| t == "interaction.callback_requested"),
+        "{types:?}"
+    );
+    assert!(
+        !types.iter().any(|t| t == "interaction.abandoned"),
+        "{types:?}"
+    );
+    drop(caller);
+
+    // agent1 comes: its phone rings with no SDP, answers with its offer.
+    let agent = available(&s, "agent1").await;
+    let legs = tokio::task::spawn_blocking(move || {
+        let invite = phone.ua.wait_request(15, Method::Invite);
+        assert!(invite.body.is_empty(), "a call back rings the phone first");
+        ok_with_sdp(&phone.ua, &invite, "phone");
+        // Then the number is called through the trunk.
+        let out = provider.wait_request(15, Method::Invite);
+        assert!(
+            out.uri.to_string().contains(CALLER_NUMBER),
+            "the caller's number is dialled: {}",
+            out.uri
+        );
+        let provider_media = media_addr(&out.body);
+        ok_with_sdp(&provider, &out, "provider");
+        provider.wait_request(10, Method::Ack);
+        // The phone's ACK brings our answer.
+        let ack = phone.ua.wait_request(10, Method::Ack);
+        let phone_media = media_addr(&ack.body);
+        (phone, provider, phone_media, provider_media)
+    });
+    let (phone, provider, phone_media, provider_media) = legs.await.expect("legs");
+    let it = admin.wait_for(&id, |v| v["state"] == "connected").await;
+    assert_eq!(it["agent_id"], agent.agent_id().as_str(), "{it}");
+    // Both ways through the bridge.
+    let (to_phone, to_provider) = tokio::task::spawn_blocking(move || {
+        provider.stream(provider_media, Law::Ulaw, 10, 50);
+        let to_phone = phone.ua.collect_rtp(1500, 300);
+        phone.ua.stream(phone_media, Law::Ulaw, 500, 50);
+        let to_provider = provider.collect_rtp(1500, 300);
+        (to_phone, to_provider)
+    })
+    .await
+    .expect("talk");
+    assert!(
+        loud(&decode(&to_phone, 0, Law::Ulaw)) > 4000,
+        "the customer is heard by the agent: {} packets",
+        to_phone.len()
+    );
+    assert!(
+        loud(&decode(&to_provider, 0, Law::Ulaw)) > 4000,
+        "the agent is heard by the customer: {} packets",
+        to_provider.len()
+    );
+}
+
+/// A caller leaves a voicemail: a beep, 2 s of a tone, then `#`; the caller is hung up, the
+/// interaction waits in the node's queue as "Voicemail from <number>", with a complete
+/// recording of about 2 s that can be downloaded, the caller's tone on its left channel.
+#[tokio::test]
+async fn a_caller_leaves_a_voicemail_that_agents_find_with_its_recording() {
+    let dir = TempDir::new("media-voicemail");
+    let s = Server::start(&dir.0);
+    let sip = s.sip.expect("sip");
+    let admin = s.login("admin", "admin").await;
+    admin
+        .post(
+            "/api/v1/flows",
+            serde_json::json!({"name": "vm", "definition": {"start": "vm", "nodes": {"vm": {
+                "type": "voicemail", "queue": "support", "max_s": 20}}}}),
+        )
+        .await
+        .expect(201);
+    admin
+        .put(
+            "/api/v1/voice/numbers/2001",
+            serde_json::json!({"queue": "sales", "flow": "vm"}),
+        )
+        .await
+        .expect(200);
+    let caller = tokio::task::spawn_blocking(move || Caller::dial(sip, "2001"))
+        .await
+        .expect("dial");
+    let it = wait_state(&admin, |c| c["state"] == "flow").await;
+    let id = it["id"].as_str().expect("id").to_owned();
+    // Recording begins after the beep.
+    let recs = admin
+        .poll(
+            &format!("/api/v1/interactions/{id}/recordings"),
+            Duration::from_secs(10),
+            |v| v.as_array().is_some_and(|a| !a.is_empty()),
+        )
+        .await;
+    let rid = recs[0]["id"].as_str().expect("recording id").to_owned();
+    let caller = tokio::task::spawn_blocking(move || {
+        caller.ua.stream(caller.our_media, Law::Alaw, 100, 100);
+        caller.press('#', 300);
+        let bye = caller.ua.wait_request(10, Method::Bye);
+        caller.ua.send(&Message::Response(Response::for_request(
+            &bye,
+            StatusCode::OK,
+            "OK",
+        )));
+        caller
+    })
+    .await
+    .expect("message");
+    drop(caller);
+    let it = admin.wait_for(&id, |v| v["state"] != "flow").await;
+    assert_eq!(it["state"], "queued", "{it}");
+    assert_eq!(it["queue_id"], queue_id(&admin, "support").await.as_str());
+    assert_eq!(it["subject"], format!("Voicemail from {CALLER_NUMBER}"));
+    assert_eq!(it["attributes"]["voicemail"]["state"], "left", "{it}");
+    assert_eq!(it["attributes"]["voicemail"]["recording_id"], rid.as_str());
+    let rec = admin
+        .poll(
+            &format!("/api/v1/recordings/{rid}"),
+            Duration::from_secs(10),
+            |v| v["state"] == "complete",
+        )
+        .await;
+    let ms = rec["duration_ms"].as_u64().expect("duration");
+    assert!((1800..=3000).contains(&ms), "about the 2 s left: {ms} ms");
+    let r = admin
+        .http
+        .get(format!("{}/api/v1/recordings/{rid}/audio", admin.base))
+        .bearer_auth(&admin.token)
+        .send()
+        .await
+        .expect("download");
+    assert_eq!(r.status(), 200);
+    let bytes = r.bytes().await.expect("audio").to_vec();
+    let w = switchboard_media::wav::parse(&bytes).expect("wav");
+    assert_eq!(w.rate, 8000);
+    let left: Vec<i16> = w
+        .samples
+        .chunks(w.channels as usize)
+        .map(|f| f[0])
+        .collect();
+    assert!(
+        loud(&left) > 9000, // 3 of 8 samples of a 1 kHz tone are near 0: 2 s is 12,000
+        "the caller's tone is recorded: {} loud samples of {}",
+        loud(&left),
+        left.len()
+    );
+    // Nobody was rung for it, and the caller's leaving did not abandon it.
+    let types = event_types(&it);
+    assert!(
+        !types.iter().any(|t| t == "interaction.abandoned"),
+        "{types:?}"
+    );
+}
+
+/// A `callback` node of the IVR: the caller hears the confirmation and is hung up at once; the
+/// call back joins the node's queue. Offered to agent1, its phone answers, the provider refuses
+/// the number (486): the phone is hung up and the interaction goes to wrap-up as
+/// `callback_failed`.
+#[tokio::test]
+async fn a_callback_node_queues_a_call_back_and_an_unreached_number_ends_it_callback_failed() {
+    let dir = TempDir::new("media-callback-node");
+    let s = Server::start(&dir.0);
+    let sip = s.sip.expect("sip");
+    let admin = s.login("admin", "admin").await;
+    let provider = Ua::new(UdpSocket::bind("127.0.0.1:0").expect("bind"), sip);
+    outbound_to(&admin, provider.local()).await;
+    admin
+        .post(
+            "/api/v1/flows",
+            serde_json::json!({"name": "cbnode", "definition": {"start": "cb", "nodes": {
+                "cb": {"type": "callback", "queue": "sales"}}}}),
+        )
+        .await
+        .expect(201);
+    admin
+        .put(
+            "/api/v1/voice/numbers/2002",
+            serde_json::json!({"queue": "support", "flow": "cbnode"}),
+        )
+        .await
+        .expect(200);
+    let phone = AgentPhone::register(sip, "agent1");
+    let caller = tokio::task::spawn_blocking(move || {
+        let c = Caller::dial(sip, "2002");
+        let heard = c.ua.collect_rtp(15_000, 1000);
+        let bye = c.ua.wait_request(10, Method::Bye);
+        c.ua.send(&Message::Response(Response::for_request(
+            &bye,
+            StatusCode::OK,
+            "OK",
+        )));
+        heard
+    })
+    .await
+    .expect("caller");
+    let spoken = spoken_len("Thank you. We will call you back at 4 4 2 0 7 9 4 6 0 1 2 3.");
+    let audio = decode(&caller, 8, Law::Alaw);
+    assert!(
+        audio.len() * 10 >= spoken * 8,
+        "the confirmation is heard: {} samples of {spoken}",
+        audio.len()
+    );
+    let it = wait_state(&admin, |c| {
+        c["attributes"]["callback"]["number"].is_string()
+    })
+    .await;
+    assert_eq!(it["state"], "queued", "{it}");
+    assert_eq!(it["queue_id"], queue_id(&admin, "sales").await.as_str());
+    let id = it["id"].as_str().expect("id").to_owned();
+
+    let _agent = available(&s, "agent1").await;
+    tokio::task::spawn_blocking(move || {
+        let invite = phone.ua.wait_request(15, Method::Invite);
+        ok_with_sdp(&phone.ua, &invite, "phone");
+        let out = provider.wait_request(15, Method::Invite);
+        assert!(out.uri.to_string().contains(CALLER_NUMBER), "{}", out.uri);
+        let busy = Response::for_request(&out, StatusCode::BUSY_HERE, "Busy Here");
+        provider.send(&Message::Response(busy));
+        phone.ua.wait_request(10, Method::Ack);
+        phone.bye(10);
+    })
+    .await
+    .expect("not reached");
+    let it = admin
+        .wait_for(&id, |v| v["state"] == "wrap_up" || v["state"] == "ended")
+        .await;
+    // (sales has no wrap-up time: it ends at once, with the disposition.)
+    assert_eq!(it["disposition"], "callback_failed", "{it}");
+    let ended = &events_of(&it, "interaction.call_ended")[0];
+    assert_eq!(ended["data"]["by"], "number", "{ended}");
+}

@@ -1344,6 +1344,20 @@ impl SipCore {
         self.end_call(now, key, None);
     }
 
+    /// Hangs up the call `key` without touching its interaction, which lives on without it (a
+    /// call back, a voicemail): the call is detached first, so nothing is reported.
+    pub fn hang_up_call(&mut self, now: MonoTime, key: CallKey) {
+        let Some(c) = self.calls.calls.get_mut(&key) else {
+            return;
+        };
+        if let Some(i) = c.interaction.take()
+            && self.calls.by_interaction.get(&i) == Some(&key)
+        {
+            self.calls.by_interaction.remove(&i);
+        }
+        self.end_call(now, key, None);
+    }
+
     /// Ends both legs (except `spare`, which already ended) and forgets the call.
     fn end_call(&mut self, now: MonoTime, key: CallKey, spare: Option<Side>) {
         let Some(mut c) = self.calls.calls.remove(&key) else {
@@ -1928,6 +1942,11 @@ impl SipCore {
         contacts: Vec<Binding>,
         number: &str,
     ) {
+        // A call back offered again (its last agent's phone did not answer): the earlier
+        // attempt's call goes.
+        if let Some(&old) = self.calls.by_interaction.get(&interaction) {
+            self.hang_up_call(now, old);
+        }
         let Some(route) = self.calls.directory.outbound_for(tenant).cloned() else {
             return self.notice(CallNotice::OfferFailed {
                 tenant,
@@ -2892,6 +2911,41 @@ mod tests {
             "application/sdp",
             sdp,
         )
+    }
+
+    /// A call hung up by its key (a call back, a voicemail) leaves its interaction alone: the
+    /// caller gets its final response (or BYE), the media stops, no notice is given, and the
+    /// interaction is no longer this call's (a later offer is not for it).
+    #[test]
+    fn a_call_hung_up_by_key_reports_nothing_and_forgets_its_interaction() {
+        let tenant = TenantId::from_uuid(uuid::Uuid::from_u128(1));
+        let queue = QueueId::from_uuid(uuid::Uuid::from_u128(4));
+        let interaction = InteractionId::from_uuid(uuid::Uuid::from_u128(2));
+        let mut c = anchored_core(tenant, queue);
+        let now = MonoTime::from_secs(1);
+        c.handle_message(now, caller_invite(CALLER_SDP), peer(TRUNK));
+        let (_, notices, _) = drain_all(&mut c, now);
+        let Some(CallNotice::Incoming { call, .. }) = notices.first().cloned() else {
+            panic!("{notices:?}");
+        };
+        c.call_queued(now, call, Ok(interaction));
+        let _ = drain_all(&mut c, now);
+        assert_eq!(c.call_of(interaction), Some(call));
+        c.hang_up_call(now, call);
+        let (sent, notices, ops) = drain_all(&mut c, now);
+        assert!(notices.is_empty(), "{notices:?}");
+        assert!(ops.contains(&MediaOp::Stop), "{ops:?}");
+        assert!(
+            responses_to(&sent, TRUNK)
+                .iter()
+                .any(|r| r.status == StatusCode::TEMPORARILY_UNAVAILABLE),
+            "the unanswered caller is refused"
+        );
+        assert_eq!(c.call_of(interaction), None);
+        assert_eq!(c.calls_mut().len(), 0);
+        // Again: nothing.
+        c.hang_up_call(now, call);
+        assert!(drain_all(&mut c, now).1.is_empty());
     }
 
     /// Media anchoring on virtual time: the caller's offer is answered with our address and

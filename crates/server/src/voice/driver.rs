@@ -113,7 +113,17 @@ pub async fn end_orphans(state: &AppState) {
         let Ok(open) = state.store.open_interactions(t.id).await else {
             continue;
         };
-        for it in open.into_iter().filter(|i| i.channel == Channel::Voice) {
+        // Call backs still waiting and voicemails left have no call to lose: they stay.
+        let lives_on = |i: &switchboard_store::Interaction| {
+            use switchboard_model::InteractionState as S;
+            (crate::engine::callback_number(i).is_some()
+                && matches!(i.state, S::Queued | S::Offered))
+                || (crate::engine::is_voicemail(i) && i.state != S::Flow)
+        };
+        for it in open
+            .into_iter()
+            .filter(|i| i.channel == Channel::Voice && !lives_on(i))
+        {
             let r = state
                 .ask(t.id, |reply| Engine::CallEnded {
                     id: it.id,

@@ -10,6 +10,14 @@
 //! the caller then hears music on hold, interrupted every `announce_every_s` by the position
 //! and estimated wait, spoken. An agent answering (or the call ending) ends the task; the
 //! B2BUA stops the music and bridges the legs.
+//!
+//! Call backs (the queue node's `callback` key, or a `callback` node): the interaction is
+//! marked ([`FlowStep::Callback`]), the caller hears the number and is hung up by its call's
+//! key (`HangUpCall`: the interaction is detached, nothing is reported); the engine then offers
+//! it as a click-to-dial. Voicemail (a `voicemail` node): after the prompt and a beep the call's
+//! media task records the caller ([`MediaCommand::Record`]) until `#`, the node's `max_s` or
+//! hang-up; this task begins and finishes the recording ([`crate::recordings::Recordings`])
+//! and queues the interaction as the voicemail ([`FlowStep::Voicemail`]).
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -26,7 +34,7 @@ use super::Command as Sip;
 use super::calls::CallKey;
 use super::media::{MediaCommand, MediaEvent};
 use super::prompts::Prompts;
-use crate::engine::{Command, FlowStep};
+use crate::engine::{Command, FlowStep, VOICEMAIL};
 use crate::state::AppState;
 
 /// The media tasks of running calls, by call, for their flows to play to.
@@ -163,6 +171,9 @@ pub async fn open(
     );
     let driver = Ivr {
         s: s.clone(),
+        call,
+        rx: lrx,
+        pending: None,
         it,
         flow: rec.id,
         run,
@@ -177,7 +188,7 @@ pub async fn open(
         frozen: None,
         paused: Duration::ZERO,
     };
-    tokio::spawn(driver.run(lrx));
+    tokio::spawn(driver.run());
 }
 
 /// Music on hold for a call that waits without a flow's announcements.
@@ -199,8 +210,45 @@ fn now_of(s: &AppState) -> Now {
     }
 }
 
+/// What the run asked for that ends the flow's part of the call (see [`Ivr::carry_out`]).
+#[derive(Debug)]
+enum Pending {
+    Voicemail {
+        queue: String,
+        max: Duration,
+    },
+    Callback {
+        queue: String,
+        number: Option<String>,
+    },
+}
+
+/// How often a queued call without announcements checks whether to offer the call back.
+const CALLBACK_CHECK: Duration = Duration::from_secs(10);
+
+/// The built-in voicemail beep: 1 kHz for 400 ms.
+fn beep() -> Arc<[i16]> {
+    switchboard_media::tone::tones(&[1000.0], 8000.0, 0, 3200).into()
+}
+
+/// A number spoken digit by digit ("4 4 2 0 ...").
+fn spelled(number: &str) -> String {
+    number
+        .chars()
+        .filter(char::is_ascii_digit)
+        .map(String::from)
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
 struct Ivr {
     s: AppState,
+    /// The call (hung up by key: its interaction may already have another call, a call back).
+    call: CallKey,
+    /// The media task's digits and played-out clips.
+    rx: mpsc::UnboundedReceiver<MediaEvent>,
+    /// A voicemail or a call back the run asked for.
+    pending: Option<Pending>,
     it: Interaction,
     flow: FlowId,
     run: FlowRun,
@@ -238,10 +286,16 @@ impl Ivr {
         }
     }
 
-    async fn run(mut self, mut rx: mpsc::UnboundedReceiver<MediaEvent>) {
+    async fn run(mut self) {
         let mut events = self.s.bus.subscribe_conversation(self.it.id);
         self.drain().await;
         while !self.done {
+            if let Some(p) = self.pending.take() {
+                if self.carry_out(p).await {
+                    break;
+                }
+                continue;
+            }
             let timer = match self.frozen {
                 Some((_, until)) => Some(self.s.clock.tokio_instant(until)),
                 None => self
@@ -251,7 +305,7 @@ impl Ivr {
             };
             let check = self.next_check;
             tokio::select! {
-                ev = rx.recv() => match ev {
+                ev = self.rx.recv() => match ev {
                     // The media task ended: the call is over.
                     None => break,
                     Some(MediaEvent::Digit(Leg::Caller, d)) => {
@@ -307,15 +361,13 @@ impl Ivr {
 
     /// Plays a prompt to the caller (after what plays); while queued, an announcement
     /// interrupts the music, which goes on after it.
-    async fn say(&mut self, lang: &str, text: &str, file: Option<&str>) {
-        let Some(samples) = self.ctx.prompts.clip(lang, text, file).await else {
-            return;
-        };
+    async fn say(&mut self, lang: &str, text: &str, file: Option<&str>) -> Option<(u64, Duration)> {
+        let samples = self.ctx.prompts.clip(lang, text, file).await?;
+        let len = Duration::from_micros(samples.len() as u64 * 125);
         if self.queued {
             let _ = self.media.send(MediaCommand::StopPlay(Leg::Caller)).await;
         } else {
             let real = self.s.clock.mono();
-            let len = Duration::from_micros(samples.len() as u64 * 125);
             let (since, until) = self.frozen.unwrap_or((real, real));
             self.frozen = Some((since, until.max(real) + len));
         }
@@ -331,6 +383,7 @@ impl Ivr {
         if self.queued {
             self.music().await;
         }
+        Some((self.clip_id, len))
     }
 
     async fn music(&mut self) {
@@ -388,13 +441,17 @@ impl Ivr {
                     text,
                     lang,
                     prompt_file,
-                } => self.say(&lang, &text, prompt_file.as_deref()).await,
+                } => {
+                    self.say(&lang, &text, prompt_file.as_deref()).await;
+                }
                 Output::Menu {
                     prompt,
                     lang,
                     prompt_file,
                     ..
-                } => self.say(&lang, &prompt, prompt_file.as_deref()).await,
+                } => {
+                    self.say(&lang, &prompt, prompt_file.as_deref()).await;
+                }
                 Output::Collect {
                     prompt,
                     lang,
@@ -427,9 +484,27 @@ impl Ivr {
                     self.run.handle_input(now, input);
                 }
                 Output::Queue(q) => self.queue(q).await,
-                Output::FollowUp { .. } | Output::Voicemail { .. } | Output::Callback { .. } => {
-                    // Not on calls yet (voice part 2 goes on): the caller is told nothing more.
-                    self.note("flow.unsupported", json!({"on": "voice"})).await;
+                Output::Voicemail { queue, max } => {
+                    // Carried out by the loop (it needs the media events); what the run says
+                    // after it is not for this call.
+                    self.pending = Some(Pending::Voicemail { queue, max });
+                    while self.run.poll_output().is_some() {}
+                    return;
+                }
+                Output::Callback { queue, number } => {
+                    self.pending = Some(Pending::Callback { queue, number });
+                    // The run's own end (`callback_requested`) is not this call's: the
+                    // interaction lives on as the call back.
+                    while self.run.poll_output().is_some() {}
+                    return;
+                }
+                Output::FollowUp { .. } => {
+                    // An email address cannot be typed on a phone: the caller is told nothing.
+                    self.note(
+                        "flow.unsupported",
+                        json!({"on": "voice", "node": "follow_up"}),
+                    )
+                    .await;
                 }
                 Output::End { reason } => self.end(reason).await,
                 Output::Error { node, message } => {
@@ -490,13 +565,263 @@ impl Ivr {
         self.queued = true;
         // Music after what is still playing (the last prompt), until an agent answers.
         self.music().await;
-        if q.announce_every.is_some() {
-            self.check_every = q.announce_every;
+        // The run hears of the wait for its announcements, and for the call back offer (which
+        // waits for `long_wait_s`) at least every CALLBACK_CHECK.
+        let every = q.announce_every.or(q.callback.then_some(CALLBACK_CHECK));
+        if every.is_some() {
+            self.check_every = every;
             let clock = &self.s.clock;
-            self.next_check = q
-                .announce_every
-                .map(|d| clock.tokio_instant(clock.mono() + d));
+            self.next_check = every.map(|d| clock.tokio_instant(clock.mono() + d));
         }
+    }
+}
+
+impl Ivr {
+    /// Carries out a voicemail or a call back; true when the flow's part of the call is over.
+    async fn carry_out(&mut self, p: Pending) -> bool {
+        match p {
+            Pending::Voicemail { queue, max } => {
+                self.voicemail(queue, max).await;
+                true
+            }
+            Pending::Callback { queue, number } => self.callback(queue, number).await,
+        }
+    }
+
+    /// A queue of the tenant by name or id.
+    async fn queue_named(&self, name: &str) -> Option<QueueId> {
+        let queues = self
+            .s
+            .store
+            .queues(self.it.tenant)
+            .await
+            .unwrap_or_default();
+        queues
+            .iter()
+            .find(|r| r.name == name || r.id.to_string() == name)
+            .map(|r| r.id)
+    }
+
+    /// The caller's number (E.164), from the run's `caller` attribute, or `raw` when given.
+    fn number_of(&self, raw: Option<String>) -> Option<String> {
+        let raw = raw.or_else(|| {
+            self.run
+                .attributes()
+                .get("caller")
+                .and_then(|v| v.as_str())
+                .map(str::to_owned)
+        })?;
+        super::caller_number(&raw, self.s.config.messaging.default_country_code)
+    }
+
+    /// Waits until the clip `id` has played to the caller (at most `limit`); false when the
+    /// call ended meanwhile.
+    async fn played(&mut self, id: u64, limit: Duration) -> bool {
+        let clock = self.s.clock.clone();
+        let until = clock.tokio_instant(clock.mono() + limit);
+        loop {
+            tokio::select! {
+                ev = self.rx.recv() => match ev {
+                    None => return false,
+                    Some(MediaEvent::Played(Leg::Caller, i)) if i == id => return true,
+                    Some(_) => {}
+                },
+                _ = tokio::time::sleep_until(until) => return true,
+            }
+        }
+    }
+
+    /// Says `text` (English) and waits until it has been heard; false when the caller left.
+    async fn say_and_wait(&mut self, text: &str) -> bool {
+        match self.say("en", text, None).await {
+            Some((id, len)) => self.played(id, len + Duration::from_secs(5)).await,
+            None => true,
+        }
+    }
+
+    /// A call back: confirmed to the caller, who is hung up; the interaction waits (at its
+    /// place if it was queued) as a call back to the number. True when the flow's part is over.
+    async fn callback(&mut self, queue: String, number: Option<String>) -> bool {
+        let Some(number) = self.number_of(number) else {
+            self.note(
+                "flow.error",
+                json!({"message": "no number to call back", "node": "callback"}),
+            )
+            .await;
+            self.say_and_wait("Sorry, we cannot call you back: your number is unknown.")
+                .await;
+            if self.queued {
+                // It keeps waiting, with music.
+                return false;
+            }
+            self.end("flow_error".into()).await;
+            return true;
+        };
+        let confirm = format!("Thank you. We will call you back at {}.", spelled(&number));
+        if self.queued {
+            // Marked first, so an offer from now on dials the number instead of ringing the
+            // agent with this call.
+            let ok = self
+                .step(FlowStep::Callback {
+                    queue: None,
+                    number: number.clone(),
+                })
+                .await;
+            if !ok {
+                return false;
+            }
+            self.say_and_wait(&confirm).await;
+            let _ = self.sip.send(Sip::HangUpCall(self.call)).await;
+            return true;
+        }
+        let Some(queue) = self.queue_named(&queue).await else {
+            self.note(
+                "flow.error",
+                json!({"message": "no such queue", "queue": queue}),
+            )
+            .await;
+            self.end("flow_error".into()).await;
+            return true;
+        };
+        // Still in the flow: nobody can be offered it before it is queued, after the caller
+        // has heard the confirmation and is gone.
+        self.say_and_wait(&confirm).await;
+        let _ = self.sip.send(Sip::HangUpCall(self.call)).await;
+        let ok = self
+            .step(FlowStep::Callback {
+                queue: Some(queue),
+                number,
+            })
+            .await;
+        if !ok {
+            self.step(FlowStep::End {
+                reason: "flow_error".into(),
+            })
+            .await;
+        }
+        true
+    }
+
+    /// A voicemail: the beep (after the node's prompt), then the caller is recorded until `#`,
+    /// `max` or hang-up; the recording is stored with the interaction, which then waits in
+    /// `queue` as a voicemail.
+    async fn voicemail(&mut self, queue: String, max: Duration) {
+        let tenant = self.it.tenant;
+        let id = self.it.id;
+        let Some(queue_id) = self.queue_named(&queue).await else {
+            self.note(
+                "flow.error",
+                json!({"message": "no such queue", "queue": queue}),
+            )
+            .await;
+            return self.end("flow_error".into()).await;
+        };
+        self.clip_id += 1;
+        let beep_id = self.clip_id;
+        let _ = self
+            .media
+            .send(MediaCommand::FlowPlay(Clip {
+                samples: beep(),
+                looping: false,
+                id: beep_id,
+            }))
+            .await;
+        // The prompt plays first; its length is what the flow's clock stands still for.
+        let ahead = self
+            .frozen
+            .map(|(_, until)| until.saturating_since(self.s.clock.mono()))
+            .unwrap_or_default();
+        if !self.played(beep_id, ahead + Duration::from_secs(5)).await {
+            // Gone before the tone: abandoned like any caller in a flow.
+            self.done = true;
+            return;
+        }
+        self.step(FlowStep::Attributes(
+            json!({VOICEMAIL: {"state": "recording"}}),
+        ))
+        .await;
+        let Some(mut done) = self.s.call_recorder.get().map(|r| r.subscribe()) else {
+            tracing::error!("no call recorder: the voicemail cannot be recorded");
+            return self.end("flow_error".into()).await;
+        };
+        let started = match self.s.recordings.begin(tenant, id).await {
+            Ok(st) => st,
+            Err(e) => {
+                tracing::error!(interaction = %id, error = %e, "cannot begin a voicemail's recording");
+                return self.end("flow_error".into()).await;
+            }
+        };
+        let _ = self
+            .media
+            .send(MediaCommand::Record(started.path.clone()))
+            .await;
+        // Until `#`, the longest message, or the caller hangs up (the media task then stops).
+        let clock = self.s.clock.clone();
+        let until = clock.tokio_instant(clock.mono() + max);
+        let ended_by = loop {
+            tokio::select! {
+                ev = self.rx.recv() => match ev {
+                    None => break "caller",
+                    Some(MediaEvent::Digit(Leg::Caller, '#')) => break "key",
+                    Some(_) => {}
+                },
+                _ = tokio::time::sleep_until(until) => break "max_length",
+            }
+        };
+        if ended_by != "caller" {
+            let _ = self.sip.send(Sip::HangUpCall(self.call)).await;
+        }
+        // The media task writes the file's header when it stops, then reports it.
+        let wait = tokio::time::sleep(Duration::from_secs(10));
+        tokio::pin!(wait);
+        let finished = loop {
+            tokio::select! {
+                r = done.recv() => match r {
+                    Ok(d) if d.path == started.path => break Some(d),
+                    Ok(_) | Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => {}
+                    Err(_) => break None,
+                },
+                _ = &mut wait => break None,
+            }
+        };
+        let duration_ms = finished.map_or(0, |d| d.duration.as_millis() as u64);
+        let size = tokio::fs::metadata(&started.path)
+            .await
+            .map(|m| m.len())
+            .unwrap_or(0);
+        if let Err(e) = self
+            .s
+            .recordings
+            .finish(tenant, started.id, duration_ms, &[], size)
+            .await
+        {
+            tracing::error!(recording = %started.id, error = %e, "cannot finish a voicemail's recording");
+        }
+        let number = self.number_of(None);
+        let subject = match &number {
+            Some(n) => format!("Voicemail from {n}"),
+            None => "Voicemail from an anonymous caller".to_string(),
+        };
+        let attributes = json!({VOICEMAIL: {
+            "state": "left",
+            "recording_id": started.id,
+            "duration_s": duration_ms as f64 / 1000.0,
+            "ended_by": ended_by,
+        }});
+        let ok = self
+            .step(FlowStep::Voicemail {
+                queue: queue_id,
+                subject,
+                attributes,
+            })
+            .await;
+        if !ok {
+            self.step(FlowStep::End {
+                reason: "flow_error".into(),
+            })
+            .await;
+        }
+        self.done = true;
     }
 }
 
@@ -504,5 +829,19 @@ async fn sleep_until(at: Option<tokio::time::Instant>) {
     match at {
         Some(at) => tokio::time::sleep_until(at).await,
         None => std::future::pending().await,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_number_is_spoken_digit_by_digit_and_the_beep_lasts_400_ms() {
+        assert_eq!(spelled("+44 20 79"), "4 4 2 0 7 9");
+        assert_eq!(spelled("anonymous"), "");
+        let b = beep();
+        assert_eq!(b.len(), 3200);
+        assert!(b.iter().filter(|s| s.abs() > 4000).count() > 1600);
     }
 }

@@ -130,6 +130,8 @@ pub(crate) enum Command {
     },
     /// The interaction ended through the API.
     HangUp(InteractionId),
+    /// Hang up this call, leaving its interaction as it is (a call back, a voicemail).
+    HangUpCall(calls::CallKey),
     /// Start, pause or resume the recording of a live call.
     Record {
         /// The call's interaction.

@@ -254,7 +254,12 @@ async fn finished(s: &AppState, table: &Table, d: RecordingDone) {
         t.remove(&key)
     });
     let Some(a) = active else {
-        tracing::warn!(path = %d.path.display(), "a finished recording nobody began here");
+        if d.interaction.is_some() {
+            tracing::warn!(path = %d.path.display(), "a finished recording nobody began here");
+        } else {
+            // A voicemail's: the call's flow (`ivr.rs`) began it and finishes it.
+            tracing::debug!(path = %d.path.display(), "a recording of a call's flow");
+        }
         return;
     };
     s.recordings.live_calls().detach(a.tenant, a.interaction);

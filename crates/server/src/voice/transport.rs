@@ -242,6 +242,7 @@ pub async fn engine_loop(
                         number,
                     } => core.transfer_out(now, interaction, number.expose()),
                     Command::HangUp(i) => core.hang_up(now, i),
+                    Command::HangUpCall(call) => core.hang_up_call(now, call),
                     Command::Record { interaction, action } => {
                         if let Some(call) = core.call_of(interaction) {
                             anchor.record(call, interaction, action);

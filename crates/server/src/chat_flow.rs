@@ -343,21 +343,7 @@ impl Driver {
     }
 
     async fn step(&mut self, step: FlowStep) -> bool {
-        let id = self.it.id;
-        match self
-            .s
-            .ask(self.it.tenant, |reply| Command::Flow { id, step, reply })
-            .await
-        {
-            Ok(Ok(it)) => {
-                self.it = it;
-                true
-            }
-            Ok(Err(e)) | Err(e) => {
-                tracing::warn!(interaction = %id, code = %e.code, error = %e.message, "flow step refused");
-                false
-            }
-        }
+        crate::chat_flow::flow_step(&self.s, &mut self.it, step).await
     }
 
     async fn note(&mut self, kind: &str, data: Value) {
@@ -598,5 +584,24 @@ async fn sleep_until(at: Option<tokio::time::Instant>) {
     match at {
         Some(at) => tokio::time::sleep_until(at).await,
         None => std::future::pending().await,
+    }
+}
+
+/// Hands a flow step of `it` (chat or call) to its tenant's engine; `it` becomes the
+/// engine's answer. False (logged) when the engine refused it.
+pub(crate) async fn flow_step(s: &AppState, it: &mut Interaction, step: FlowStep) -> bool {
+    let id = it.id;
+    match s
+        .ask(it.tenant, |reply| Command::Flow { id, step, reply })
+        .await
+    {
+        Ok(Ok(next)) => {
+            *it = next;
+            true
+        }
+        Ok(Err(e)) | Err(e) => {
+            tracing::warn!(interaction = %id, code = %e.code, error = %e.message, "flow step refused");
+            false
+        }
     }
 }

@@ -398,21 +398,7 @@ impl Ivr {
     }
 
     async fn step(&mut self, step: FlowStep) -> bool {
-        let id = self.it.id;
-        match self
-            .s
-            .ask(self.it.tenant, |reply| Command::Flow { id, step, reply })
-            .await
-        {
-            Ok(Ok(it)) => {
-                self.it = it;
-                true
-            }
-            Ok(Err(e)) | Err(e) => {
-                tracing::warn!(interaction = %id, code = %e.code, error = %e.message, "flow step refused");
-                false
-            }
-        }
+        crate::chat_flow::flow_step(&self.s, &mut self.it, step).await
     }
 
     async fn note(&mut self, kind: &str, data: Value) {

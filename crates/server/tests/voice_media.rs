@@ -1446,3 +1446,89 @@ async fn a_callback_node_queues_a_call_back_and_an_unreached_number_ends_it_call
     let ended = &events_of(&it, "interaction.call_ended")[0];
     assert_eq!(ended["data"]["by"], "number", "{ended}");
 }
+
+/// The desktop holds the caller through the API (no re-INVITE from the phone): music to the
+/// caller, `interaction.held`/`resumed`, hold time apart; only the call's agent or a
+/// supervisor may, and only a connected call.
+#[tokio::test]
+async fn hold_through_the_api_plays_music_and_is_counted_apart() {
+    let dir = TempDir::new("media-api-hold");
+    let s = Server::start(&dir.0);
+    let sip = s.sip.expect("sip");
+    let admin = s.login("admin", "admin").await;
+    let agent = available(&s, "agent1").await;
+    let other = s.login("agent2", "agent").await;
+    let mut phone = AgentPhone::register(sip, "agent1");
+    let answering = tokio::task::spawn_blocking(move || {
+        phone.answer(15);
+        phone
+    });
+    let caller = tokio::task::spawn_blocking(move || Caller::dial(sip, "1001"))
+        .await
+        .expect("dial");
+    let phone = answering.await.expect("answer");
+    let it = wait_state(&admin, |c| c["state"] == "connected").await;
+    let id = it["id"].as_str().expect("id").to_owned();
+    let hold = format!("/api/v1/interactions/{id}/hold");
+
+    other
+        .post(&hold, serde_json::json!({"on": true}))
+        .await
+        .expect_error(403, "forbidden");
+    let r = agent
+        .post(&hold, serde_json::json!({"on": true}))
+        .await
+        .expect(200);
+    assert_eq!(r["held"], true);
+    let (caller, music) = tokio::task::spawn_blocking(move || {
+        let music = caller.ua.collect_rtp(3000, 1000);
+        (caller, music)
+    })
+    .await
+    .expect("listen");
+    let audio = decode(&music, 8, Law::Alaw);
+    assert!(
+        audio.len() >= 75 * 160,
+        "about 2 s of music: {} samples",
+        audio.len()
+    );
+    assert!(loud(&audio) > audio.len() / 10, "music, not silence");
+    agent
+        .post(&hold, serde_json::json!({"on": false}))
+        .await
+        .expect(200);
+    let mut caller = tokio::task::spawn_blocking(move || {
+        std::thread::sleep(Duration::from_millis(200));
+        caller.ua.collect_rtp(5000, 100);
+        let after = caller.ua.collect_rtp(1000, 1000);
+        assert!(after.len() <= 3, "{} packets of music after", after.len());
+        caller
+    })
+    .await
+    .expect("resume");
+    tokio::task::spawn_blocking(move || {
+        caller.hang_up();
+        phone.bye(10);
+    })
+    .await
+    .expect("bye");
+    let it = admin.wait_for(&id, |v| v["state"] != "connected").await;
+    let types = event_types(&it);
+    let held = types
+        .iter()
+        .position(|t| t == "interaction.held")
+        .expect("held");
+    let resumed = types
+        .iter()
+        .position(|t| t == "interaction.resumed")
+        .expect("resumed");
+    assert!(held < resumed, "{types:?}");
+    let ended = &events_of(&it, "interaction.call_ended")[0];
+    let hold_s = ended["data"]["hold_s"].as_f64().expect("hold_s");
+    assert!((1.5..4.5).contains(&hold_s), "hold {hold_s}");
+    // The call is over: nothing to hold.
+    agent
+        .post(&hold, serde_json::json!({"on": true}))
+        .await
+        .expect_error(409, "wrong_state");
+}

@@ -440,6 +440,58 @@ pub async fn transfer(
     Ok(ApiJson(InteractionView::from(&it)))
 }
 
+/// Body of `POST /api/v1/interactions/{id}/hold`.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct HoldBody {
+    /// Hold the caller (music on hold) or take the call back.
+    pub on: bool,
+}
+
+/// Holds a connected call's caller (music on hold; the agent's phone stays connected) or takes
+/// the call back, as the agent's phone does with a re-INVITE: `interaction.held` and
+/// `interaction.resumed` (with `hold_s`), hold time counted apart from talk time. Its agent, or
+/// a supervisor.
+#[utoipa::path(post, path = "/api/v1/interactions/{id}/hold", tag = "interactions", params(("id" = String, Path)), request_body = HoldBody,
+    responses((status = 200, body = Object), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody)))]
+pub async fn hold(
+    State(s): State<AppState>,
+    caller: Caller,
+    ApiPath(id): ApiPath<InteractionId>,
+    ApiJson(b): ApiJson<HoldBody>,
+) -> ApiResult<ApiJson<serde_json::Value>> {
+    let by_agent = acting_agent(&caller)?;
+    let it = s
+        .store
+        .interaction(caller.user.tenant, id)
+        .await?
+        .ok_or_else(|| ApiError::not_found("interaction"))?;
+    if by_agent.is_some() && it.agent != by_agent {
+        return Err(ApiError::forbidden(
+            "only the call's agent or a supervisor holds it",
+        ));
+    }
+    if it.channel != Channel::Voice || it.state != InteractionState::Connected {
+        return Err(ApiError::conflict(
+            "wrong_state",
+            "only a connected call is held or taken back",
+        ));
+    }
+    let held = match s.call_recorder.get() {
+        Some(r) => r.hold(id, b.on).await,
+        None => None,
+    };
+    match held {
+        Some(true) => Ok(ApiJson(
+            serde_json::json!({"interaction_id": id, "held": b.on}),
+        )),
+        _ => Err(ApiError::conflict(
+            "no_live_media",
+            "no live call media for this interaction",
+        )),
+    }
+}
+
 /// Body of `POST /api/v1/customers`.
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]

@@ -100,6 +100,7 @@ pub fn api_routes() -> (Router<AppState>, utoipa::openapi::OpenApi) {
         .routes(routes!(interactions::reject))
         .routes(routes!(interactions::end))
         .routes(routes!(interactions::transfer))
+        .routes(routes!(interactions::hold))
         .routes(routes!(messages::list, messages::post))
         .routes(routes!(messages::typing))
         .routes(routes!(messages::read))

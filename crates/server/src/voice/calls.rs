@@ -1589,6 +1589,27 @@ impl SipCore {
         self.send_in(now, id, r);
     }
 
+    /// Holds (or takes back) the caller of `interaction`'s bridged call, as from the agent's
+    /// phone but through the API: music to the caller, hold time counted. False when this
+    /// process holds no bridged call media for it.
+    pub fn hold_interaction(
+        &mut self,
+        now: MonoTime,
+        interaction: InteractionId,
+        hold: bool,
+    ) -> bool {
+        let Some(key) = self.call_of(interaction) else {
+            return false;
+        };
+        let bridged = self.calls.calls.get(&key).is_some_and(|c| {
+            c.media.is_some() && c.agent.as_ref().is_some_and(|a| a.dialog.is_some())
+        });
+        if bridged {
+            self.agent_hold(now, key, hold);
+        }
+        bridged
+    }
+
     /// The agent's phone holds (or takes back) the caller.
     fn agent_hold(&mut self, now: MonoTime, key: CallKey, hold: bool) {
         let Some(c) = self.calls.calls.get_mut(&key) else {

@@ -132,6 +132,15 @@ pub(crate) enum Command {
     HangUp(InteractionId),
     /// Hang up this call, leaving its interaction as it is (a call back, a voicemail).
     HangUpCall(calls::CallKey),
+    /// Hold (or take back) the caller of a bridged call; the answer says whether there was one.
+    Hold {
+        /// The call's interaction.
+        interaction: InteractionId,
+        /// Hold (true) or take back.
+        hold: bool,
+        /// Whether this process held the call's media.
+        reply: tokio::sync::oneshot::Sender<bool>,
+    },
     /// Start, pause or resume the recording of a live call.
     Record {
         /// The call's interaction.
@@ -255,6 +264,22 @@ impl CallRecorder {
             })
             .await
             .is_ok()
+    }
+
+    /// Holds (music to the caller, hold time counted) or takes back the caller of the
+    /// interaction's bridged call: `Some(false)` when this process has no such call, `None`
+    /// when the SIP engine has stopped.
+    pub async fn hold(&self, interaction: InteractionId, hold: bool) -> Option<bool> {
+        let (reply, rx) = tokio::sync::oneshot::channel();
+        self.commands
+            .send(Command::Hold {
+                interaction,
+                hold,
+                reply,
+            })
+            .await
+            .ok()?;
+        rx.await.ok()
     }
 
     /// Finished recordings (interaction, path, duration, paused spans), as they complete.

@@ -243,6 +243,9 @@ pub async fn engine_loop(
                     } => core.transfer_out(now, interaction, number.expose()),
                     Command::HangUp(i) => core.hang_up(now, i),
                     Command::HangUpCall(call) => core.hang_up_call(now, call),
+                    Command::Hold { interaction, hold, reply } => {
+                        let _ = reply.send(core.hold_interaction(now, interaction, hold));
+                    }
                     Command::Record { interaction, action } => {
                         if let Some(call) = core.call_of(interaction) {
                             anchor.record(call, interaction, action);

@@ -289,7 +289,7 @@ async fn sweep(me: &World, them: &World) {
                     Some("end") => json!({"disposition": "resolved"}),
                     Some("transfer") => json!({"queue": me.queue}),
                     Some("messages") => json!({"text": "hello from another tenant"}),
-                    Some("typing") => json!({"on": true}),
+                    Some("typing") | Some("hold") => json!({"on": true}),
                     Some("read") => json!({"seq": 1}),
                     Some("sip") => json!({"password": "another-tenants-phone"}),
                     Some("merge") => json!({"other_id": NIL}),

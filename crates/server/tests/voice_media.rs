@@ -631,7 +631,16 @@ async fn hold_from_the_agents_phone_plays_music_and_is_counted_apart() {
         after.len()
     );
     let it = admin.wait_for(&id, |v| v["state"] != "connected").await;
-    let types = event_types(&it);
+    let (hold, ended) = held_then_resumed(&it);
+    assert!((2.0..4.5).contains(&hold), "hold {hold}");
+    let talk = ended["data"]["talk_s"].as_f64().expect("talk_s");
+    assert!(talk < 3.0, "talk {talk} without the hold");
+}
+
+/// Asserts the call was held, then resumed (in that order); its hold time (`call_ended`'s
+/// `hold_s`) and that event.
+fn held_then_resumed(it: &Value) -> (f64, Value) {
+    let types = event_types(it);
     let held = types
         .iter()
         .position(|t| t == "interaction.held")
@@ -641,11 +650,9 @@ async fn hold_from_the_agents_phone_plays_music_and_is_counted_apart() {
         .position(|t| t == "interaction.resumed")
         .expect("resumed");
     assert!(held < resumed, "{types:?}");
-    let ended = &events_of(&it, "interaction.call_ended")[0];
+    let ended = events_of(it, "interaction.call_ended")[0].clone();
     let hold = ended["data"]["hold_s"].as_f64().expect("hold_s");
-    assert!((2.0..4.5).contains(&hold), "hold {hold}");
-    let talk = ended["data"]["talk_s"].as_f64().expect("talk_s");
-    assert!(talk < 3.0, "talk {talk} without the hold");
+    (hold, ended)
 }
 
 /// A caller who goes silent for `[voice] rtp_timeout_s` is a dead call: both legs get a BYE and
@@ -1513,18 +1520,7 @@ async fn hold_through_the_api_plays_music_and_is_counted_apart() {
     .await
     .expect("bye");
     let it = admin.wait_for(&id, |v| v["state"] != "connected").await;
-    let types = event_types(&it);
-    let held = types
-        .iter()
-        .position(|t| t == "interaction.held")
-        .expect("held");
-    let resumed = types
-        .iter()
-        .position(|t| t == "interaction.resumed")
-        .expect("resumed");
-    assert!(held < resumed, "{types:?}");
-    let ended = &events_of(&it, "interaction.call_ended")[0];
-    let hold_s = ended["data"]["hold_s"].as_f64().expect("hold_s");
+    let (hold_s, _) = held_then_resumed(&it);
     assert!((1.5..4.5).contains(&hold_s), "hold {hold_s}");
     // The call is over: nothing to hold.
     agent

@@ -675,10 +675,7 @@ impl Engine {
             }
             metrics::counter!("switchboard_routing_decisions_total", "decision" => "expired")
                 .increment(1);
-            self.hand_back(&it, agent);
-            self.set_state(&mut it, InteractionState::Queued);
-            it.agent = None;
-            it.waiting_since = Some(self.now_ms);
+            self.release_direct(&mut it, agent);
             self.event(
                 &it,
                 "interaction.offer_expired",
@@ -689,6 +686,15 @@ impl Engine {
             self.event(&it, "interaction.queued", None, json!({"queue_id": queue}));
             self.save(it);
         }
+    }
+
+    /// A transfer's direct offer the agent did not take (its phone refused, or it lapsed):
+    /// `agent` lets it go and it waits in its queue again as a new arrival.
+    fn release_direct(&mut self, it: &mut Interaction, agent: AgentId) {
+        self.hand_back(it, agent);
+        self.set_state(it, InteractionState::Queued);
+        it.agent = None;
+        it.waiting_since = Some(self.now_ms);
     }
 
     fn wrap_up_of(&self, queue: Option<QueueId>) -> Duration {
@@ -1514,10 +1520,7 @@ impl Engine {
             // A transfer the agent's phone did not take: the call waits in its queue, and the
             // agent, who was not chosen by the router, stays as it was.
             let mut it = it;
-            self.hand_back(&it, agent);
-            self.set_state(&mut it, InteractionState::Queued);
-            it.agent = None;
-            it.waiting_since = Some(self.now_ms);
+            self.release_direct(&mut it, agent);
             let queue = it.queue;
             self.event(&it, "interaction.queued", None, json!({"queue_id": queue}));
             self.save(it);

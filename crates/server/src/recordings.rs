@@ -303,7 +303,8 @@ impl Recordings {
         self.queue_policy(tenant, it.queue).await
     }
 
-    async fn queue_policy(
+    /// The recording policy of `queue` (the default, `none`, for no queue or one that is gone).
+    pub async fn queue_policy(
         &self,
         tenant: TenantId,
         queue: Option<switchboard_model::QueueId>,

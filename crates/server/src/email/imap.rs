@@ -260,17 +260,7 @@ async fn import(
             metrics::counter!("switchboard_email_refused_total", "reason" => "imap_too_large")
                 .increment(1);
             tracing::warn!(mailbox = %name, uid, size, max, "imap: a mail over max_message_bytes was left in the mailbox, unseen");
-            if last.is_some() {
-                s.store
-                    .set_imap_state(
-                        account.tenant,
-                        name,
-                        validity,
-                        i64::from(uid),
-                        s.clock.wall_ms(),
-                    )
-                    .await?;
-            }
+            record_done(s, &account, name, validity, uid, last.is_some()).await?;
             continue;
         }
         let raw = {
@@ -301,17 +291,7 @@ async fn import(
             Err((true, reason)) => {
                 // Unreadable: recorded as done so it does not block the mailbox, left unseen.
                 tracing::warn!(mailbox = %name, uid, %reason, "imap: a mail was refused");
-                if last.is_some() {
-                    s.store
-                        .set_imap_state(
-                            account.tenant,
-                            name,
-                            validity,
-                            i64::from(uid),
-                            s.clock.wall_ms(),
-                        )
-                        .await?;
-                }
+                record_done(s, &account, name, validity, uid, last.is_some()).await?;
                 continue;
             }
             Err((false, reason)) => return Err(anyhow::anyhow!("storing uid {uid}: {reason}")),
@@ -320,17 +300,7 @@ async fn import(
         // (the recorded UID, and the Message-ID check) and loses nothing. A first pass records
         // its end only (below): interrupted, it runs again over what is still unseen, so mail
         // read elsewhere between the unseen ones is never taken for new.
-        if last.is_some() {
-            s.store
-                .set_imap_state(
-                    account.tenant,
-                    name,
-                    validity,
-                    i64::from(uid),
-                    s.clock.wall_ms(),
-                )
-                .await?;
-        }
+        record_done(s, &account, name, validity, uid, last.is_some()).await?;
         let flagged = timed(
             "UID STORE",
             sess.uid_store(uid.to_string(), "+FLAGS.SILENT (\\Seen)"),
@@ -347,6 +317,31 @@ async fn import(
         let now = s.clock.wall_ms();
         s.store
             .set_imap_state(account.tenant, name, validity, done.max(highest), now)
+            .await?;
+    }
+    Ok(())
+}
+
+/// Records `uid` of the mailbox as done (stored, or refused for good), so that a restart does
+/// not fetch it again. `resumed`: the mailbox has a recorded state to move on; a first pass
+/// records only its end (see [`import`]).
+async fn record_done(
+    s: &AppState,
+    account: &switchboard_store::ChannelAccount,
+    name: &str,
+    validity: i64,
+    uid: u32,
+    resumed: bool,
+) -> anyhow::Result<()> {
+    if resumed {
+        s.store
+            .set_imap_state(
+                account.tenant,
+                name,
+                validity,
+                i64::from(uid),
+                s.clock.wall_ms(),
+            )
             .await?;
     }
     Ok(())

@@ -96,14 +96,14 @@ async fn answered(
     tenant: TenantId,
     interaction: InteractionId,
 ) {
-    match s.store.interaction(tenant, interaction).await {
-        Ok(Some(it)) if it.channel == Channel::Voice => {}
+    let queue = match s.store.interaction(tenant, interaction).await {
+        Ok(Some(it)) if it.channel == Channel::Voice => it.queue,
         Ok(_) => return,
         Err(e) => {
             tracing::error!(%interaction, error = %e, "cannot read an answered call");
             return;
         }
-    }
+    };
     // Controls from the API (a second attach, after a transfer, replaces the first).
     let requests = s.recordings.live_calls().attach(tenant, interaction);
     tokio::spawn(serve_controls(
@@ -121,7 +121,7 @@ async fn answered(
     if recording {
         return; // a transferred call goes on in the same recording
     }
-    let policy = match s.recordings.policy_for(tenant, interaction).await {
+    let policy = match s.recordings.queue_policy(tenant, queue).await {
         Ok(p) => p,
         Err(e) => {
             tracing::error!(%interaction, error = %e, "cannot read the call's recording policy");

@@ -1,6 +1,7 @@
 //! Files that came with messages: who they belong to. The bytes are the server's (content
 //! addressed); a message links its attachments in the transaction that stores it.
 
+use crate::ExecuteInTurn;
 use crate::{Attachment, Result, Store, parse, parse_opt};
 use sqlx::Row;
 use sqlx::sqlite::SqliteRow;
@@ -27,7 +28,7 @@ fn from_row(r: &SqliteRow) -> Result<Attachment> {
 /// Links the attachments a message names to it and its interaction, within the message's
 /// transaction. Only attachments of the same tenant that are not yet sent elsewhere are linked.
 pub(crate) async fn link(
-    tx: &mut sqlx::Transaction<'static, sqlx::Sqlite>,
+    tx: &mut crate::WriteTx,
     tenant: TenantId,
     interaction: InteractionId,
     message: &str,
@@ -67,7 +68,7 @@ impl Store {
         .bind(a.size)
         .bind(&a.sha256)
         .bind(a.created_at)
-        .execute(self.pool())
+        .execute_in_turn(self)
         .await?;
         Ok(())
     }

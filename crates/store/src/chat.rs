@@ -1,6 +1,7 @@
 //! Conversations of digital channels: messages (append-only, numbered per interaction,
 //! idempotent per sender's `client_id`), customers' chat sessions and read marks.
 
+use crate::ExecuteInTurn;
 use crate::{
     ChatSession, Event, Message, NewEvent, ReadMarks, Result, Sender, Store, parse, parse_opt,
 };
@@ -29,7 +30,7 @@ pub(crate) fn message_from_row(r: &SqliteRow) -> Result<Message> {
 /// Inserts a message (assigning its `seq`) and its event (whose `data` gets the `seq`) within
 /// a transaction.
 pub(crate) async fn insert_message(
-    tx: &mut sqlx::Transaction<'static, sqlx::Sqlite>,
+    tx: &mut crate::WriteTx,
     msg: Message,
     event: Option<NewEvent>,
 ) -> Result<(Message, Option<Event>)> {
@@ -147,7 +148,7 @@ impl Store {
         .bind(s.interaction.map(|i| i.to_string()))
         .bind(s.created_at)
         .bind(s.last_seen_at)
-        .execute(self.pool())
+        .execute_in_turn(self)
         .await?;
         Ok(())
     }
@@ -191,7 +192,7 @@ impl Store {
         .bind(interaction.map(|i| i.to_string()))
         .bind(now_ms)
         .bind(token_hash)
-        .execute(self.pool())
+        .execute_in_turn(self)
         .await?;
         Ok(())
     }
@@ -216,7 +217,7 @@ impl Store {
             .bind(interaction.to_string())
             .bind(tenant.to_string())
             .bind(seq.max(0))
-            .execute(self.pool())
+            .execute_in_turn(self)
             .await?;
         self.read_marks(tenant, interaction).await
     }
@@ -257,7 +258,7 @@ impl Store {
         .bind(interaction.to_string())
         .bind(tenant.to_string())
         .bind(email)
-        .execute(self.pool())
+        .execute_in_turn(self)
         .await?;
         Ok(())
     }

@@ -4,6 +4,7 @@
 //! The mail row is written in the same transaction as its message
 //! ([`Store::append_provider_messages`]), so a mail answered `250` is stored whole.
 
+use crate::ExecuteInTurn;
 use crate::messaging::{ACCOUNT_COLUMNS, account_from_row};
 use crate::{ChannelAccount, Message, Result, Store, json, parse};
 use serde_json::Value;
@@ -44,7 +45,7 @@ pub struct StoredEmail {
 }
 
 pub(crate) async fn insert_email(
-    tx: &mut sqlx::Transaction<'static, sqlx::Sqlite>,
+    tx: &mut crate::WriteTx,
     m: &Message,
     e: &EmailRecord,
 ) -> Result<()> {
@@ -234,7 +235,7 @@ impl Store {
         .bind(uid_validity)
         .bind(last_uid)
         .bind(now)
-        .execute(self.pool())
+        .execute_in_turn(self)
         .await?;
         Ok(())
     }

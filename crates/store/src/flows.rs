@@ -4,6 +4,7 @@
 //! A version is never changed once written: saving makes a new version and moves
 //! `current_version`, so an interaction running an older version keeps it.
 
+use crate::ExecuteInTurn;
 use crate::{Result, Store, StoreError, map_unique, parse, parse_opt};
 use serde_json::Value;
 use sqlx::Row;
@@ -301,7 +302,7 @@ impl Store {
         .bind(tenant.to_string())
         .bind(flow.map(|f| f.to_string()))
         .bind(now_ms)
-        .execute(self.pool())
+        .execute_in_turn(self)
         .await?;
         Ok(())
     }

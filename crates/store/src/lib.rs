@@ -125,8 +125,59 @@ fn json(table: &'static str, s: &str) -> Result<Value> {
 /// The persistence backend.
 #[derive(Debug, Clone)]
 pub enum Store {
-    /// An embedded SQLite file (the default).
-    Sqlite(SqlitePool),
+    /// An embedded SQLite file (the default), and the turn its writers take.
+    Sqlite(SqlitePool, WriteTurn),
+}
+
+/// The turn of this process's writers of one database, taken in arrival order before `BEGIN
+/// IMMEDIATE`. Without it, a writer that finds the database locked waits in SQLite's busy
+/// handler, which sleeps 1, 2, 5, 10, 15, 20, 25 ... ms before it looks again however soon the
+/// lock is free: a commit that takes a millisecond could keep a waiting writer asleep for tens.
+pub type WriteTurn = std::sync::Arc<tokio::sync::Mutex<()>>;
+
+/// A write transaction that holds its writers' turn until it commits or is dropped.
+pub(crate) struct WriteTx {
+    tx: Transaction<'static, Sqlite>,
+    _turn: tokio::sync::OwnedMutexGuard<()>,
+}
+
+impl std::ops::Deref for WriteTx {
+    type Target = sqlx::SqliteConnection;
+    fn deref(&self) -> &Self::Target {
+        &self.tx
+    }
+}
+
+impl std::ops::DerefMut for WriteTx {
+    fn deref_mut(&mut self) -> &mut Self::Target {
+        &mut self.tx
+    }
+}
+
+/// A single-statement write (autocommit) in the writers' turn.
+pub(crate) trait ExecuteInTurn {
+    /// Executes the statement once this process's writers' turn comes.
+    async fn execute_in_turn(
+        self,
+        store: &Store,
+    ) -> std::result::Result<sqlx::sqlite::SqliteQueryResult, sqlx::Error>;
+}
+
+impl<'q> ExecuteInTurn for sqlx::query::Query<'q, Sqlite, sqlx::sqlite::SqliteArguments> {
+    async fn execute_in_turn(
+        self,
+        store: &Store,
+    ) -> std::result::Result<sqlx::sqlite::SqliteQueryResult, sqlx::Error> {
+        let _turn = store.write_turn().await;
+        self.execute(store.pool()).await
+    }
+}
+
+impl WriteTx {
+    /// Commits, then gives the turn to the next writer.
+    pub(crate) async fn commit(self) -> std::result::Result<(), sqlx::Error> {
+        self.tx.commit().await
+    }
 }
 
 impl Store {
@@ -145,7 +196,7 @@ impl Store {
             .connect_with(options)
             .await?;
         migrate::apply(&pool).await?;
-        Ok(Store::Sqlite(pool))
+        Ok(Store::Sqlite(pool, WriteTurn::default()))
     }
 
     /// Opens a store from a URL: `sqlite://PATH` (or `sqlite:PATH`).
@@ -160,13 +211,23 @@ impl Store {
     /// A write transaction. `BEGIN IMMEDIATE` takes the write lock up front (waiting up to the
     /// busy timeout): a deferred transaction that reads first and then writes is refused at once
     /// with "database is locked" when another writer committed in between.
-    pub(crate) async fn write_tx(&self) -> Result<Transaction<'static, Sqlite>> {
-        Ok(self.pool().begin_with("BEGIN IMMEDIATE").await?)
+    pub(crate) async fn write_tx(&self) -> Result<WriteTx> {
+        let turn = self.write_turn().await;
+        let tx = self.pool().begin_with("BEGIN IMMEDIATE").await?;
+        Ok(WriteTx { tx, _turn: turn })
+    }
+
+    /// Waits for this process's writers' turn (held by a single-statement write, or by a
+    /// [`WriteTx`] until it ends).
+    pub(crate) async fn write_turn(&self) -> tokio::sync::OwnedMutexGuard<()> {
+        match self {
+            Store::Sqlite(_, turn) => turn.clone().lock_owned().await,
+        }
     }
 
     pub(crate) fn pool(&self) -> &SqlitePool {
         match self {
-            Store::Sqlite(p) => p,
+            Store::Sqlite(p, _) => p,
         }
     }
 
@@ -189,7 +250,7 @@ impl Store {
             .bind(&t.slug)
             .bind(&t.name)
             .bind(t.created_at)
-            .execute(self.pool())
+            .execute_in_turn(self)
             .await
             .map_err(|e| map_unique(e, "tenant slug"))?;
         Ok(())
@@ -228,7 +289,7 @@ impl Store {
         .bind(u.role.as_str())
         .bind(&u.display_name)
         .bind(u.created_at)
-        .execute(self.pool())
+        .execute_in_turn(self)
         .await
         .map_err(|e| map_unique(e, "username"))?;
         Ok(())
@@ -276,7 +337,7 @@ impl Store {
         .bind(&u.password_hash)
         .bind(u.tenant.to_string())
         .bind(u.id.to_string())
-        .execute(self.pool())
+        .execute_in_turn(self)
         .await?;
         Ok(r.rows_affected() > 0)
     }
@@ -286,7 +347,7 @@ impl Store {
         let r = sqlx::query("DELETE FROM users WHERE tenant_id = $1 AND id = $2")
             .bind(tenant.to_string())
             .bind(id.to_string())
-            .execute(self.pool())
+            .execute_in_turn(self)
             .await?;
         Ok(r.rows_affected() > 0)
     }
@@ -302,7 +363,7 @@ impl Store {
         .bind(s.tenant.to_string())
         .bind(s.created_at)
         .bind(s.expires_at)
-        .execute(self.pool())
+        .execute_in_turn(self)
         .await?;
         Ok(())
     }
@@ -351,7 +412,7 @@ impl Store {
     pub async fn delete_session(&self, token_hash: &str) -> Result<()> {
         sqlx::query("DELETE FROM sessions WHERE token_hash = $1")
             .bind(token_hash)
-            .execute(self.pool())
+            .execute_in_turn(self)
             .await?;
         Ok(())
     }
@@ -360,7 +421,7 @@ impl Store {
     pub async fn purge_sessions(&self, now_ms: i64) -> Result<u64> {
         let r = sqlx::query("DELETE FROM sessions WHERE expires_at <= $1")
             .bind(now_ms)
-            .execute(self.pool())
+            .execute_in_turn(self)
             .await?;
         Ok(r.rows_affected())
     }
@@ -378,7 +439,7 @@ impl Store {
         .bind(&s.name)
         .bind(&s.description)
         .bind(s.created_at)
-        .execute(self.pool())
+        .execute_in_turn(self)
         .await
         .map_err(|e| map_unique(e, "skill name"))?;
         Ok(())
@@ -412,7 +473,7 @@ impl Store {
         let r = sqlx::query("DELETE FROM skills WHERE tenant_id = $1 AND id = $2")
             .bind(tenant.to_string())
             .bind(id.to_string())
-            .execute(self.pool())
+            .execute_in_turn(self)
             .await?;
         Ok(r.rows_affected() > 0)
     }
@@ -434,7 +495,7 @@ impl Store {
         .bind(q.version)
         .bind(q.created_at)
         .bind(q.updated_at)
-        .execute(self.pool())
+        .execute_in_turn(self)
         .await
         .map_err(|e| map_unique(e, "queue name"))?;
         Ok(())
@@ -470,7 +531,7 @@ impl Store {
         let r = sqlx::query("DELETE FROM queues WHERE tenant_id = $1 AND id = $2")
             .bind(tenant.to_string())
             .bind(id.to_string())
-            .execute(self.pool())
+            .execute_in_turn(self)
             .await?;
         Ok(r.rows_affected() > 0)
     }
@@ -495,7 +556,7 @@ impl Store {
         .bind(&a.presence_reason)
         .bind(a.presence_since)
         .bind(a.created_at)
-        .execute(self.pool())
+        .execute_in_turn(self)
         .await
         .map_err(|e| map_unique(e, "agent for this user"))?;
         Ok(())
@@ -548,7 +609,7 @@ impl Store {
         let r = sqlx::query("DELETE FROM agents WHERE tenant_id = $1 AND id = $2")
             .bind(tenant.to_string())
             .bind(id.to_string())
-            .execute(self.pool())
+            .execute_in_turn(self)
             .await?;
         Ok(r.rows_affected() > 0)
     }
@@ -663,9 +724,7 @@ impl Store {
     pub async fn commit(&self, changes: &[Change]) -> Result<Vec<Event>> {
         let mut tx = self.write_tx().await?;
         let mut events = Vec::new();
-        for change in changes {
-            apply_change(&mut tx, change, &mut events).await?;
-        }
+        apply_changes(&mut tx, changes, &mut events).await?;
         tx.commit().await?;
         Ok(events)
     }
@@ -781,77 +840,89 @@ impl Store {
     }
 }
 
+/// Applies one change inside a transaction (see [`apply_changes`]).
 pub(crate) async fn apply_change(
-    tx: &mut Transaction<'_, Sqlite>,
+    tx: &mut WriteTx,
     change: &Change,
     events: &mut Vec<Event>,
 ) -> Result<()> {
-    match change {
-        Change::Event(e) => {
-            let row = sqlx::query(
-                "INSERT INTO events (tenant_id, interaction_id, agent_id, kind, at, data)
-                 VALUES ($1, $2, $3, $4, $5, $6) RETURNING seq",
-            )
-            .bind(e.tenant.to_string())
-            .bind(e.interaction.map(|i| i.to_string()))
-            .bind(e.agent.map(|a| a.to_string()))
-            .bind(&e.kind)
-            .bind(e.at)
-            .bind(e.data.to_string())
-            .fetch_one(&mut **tx)
-            .await?;
-            events.push(Event {
-                seq: row.try_get(0)?,
-                tenant: e.tenant,
-                interaction: e.interaction,
-                agent: e.agent,
-                kind: e.kind.clone(),
-                at: e.at,
-                data: e.data.clone(),
-            });
+    apply_changes(tx, std::slice::from_ref(change), events).await
+}
+
+/// Rows per multi-row statement (SQLite allows 32,766 bound values; an interaction row binds
+/// 18, an event row 6).
+const ROWS_PER_STATEMENT: usize = 64;
+
+/// Applies changes inside a transaction, appending the stored events (with their sequence
+/// numbers) to `events` in the order of `changes`. An interaction changed several times in the
+/// batch is written once, as it was last; events are appended in multi-row statements. So a
+/// batch costs a few statements, not one per change: each statement is a round trip to
+/// SQLite's worker thread.
+pub(crate) async fn apply_changes(
+    tx: &mut WriteTx,
+    changes: &[Change],
+    events: &mut Vec<Event>,
+) -> Result<()> {
+    let mut last = std::collections::HashMap::new();
+    for (n, c) in changes.iter().enumerate() {
+        if let Change::Interaction(i) = c {
+            last.insert(i.id, n);
         }
-        Change::Interaction(i) => {
-            sqlx::query(
-                "INSERT INTO interactions (id, tenant_id, channel, state, queue_id, priority, subject,
-                    customer_id, attributes, agent_id, disposition, notes, created_at, waiting_since,
-                    offered_at, answered_at, ended_at, updated_at)
-                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18)
-                 ON CONFLICT (id) DO UPDATE SET state = excluded.state, queue_id = excluded.queue_id,
-                    priority = excluded.priority, subject = excluded.subject,
-                    customer_id = excluded.customer_id, attributes = excluded.attributes,
-                    agent_id = excluded.agent_id, disposition = excluded.disposition,
-                    notes = excluded.notes, waiting_since = excluded.waiting_since,
-                    offered_at = excluded.offered_at, answered_at = excluded.answered_at,
-                    ended_at = excluded.ended_at, updated_at = excluded.updated_at",
-            )
-            .bind(i.id.to_string())
-            .bind(i.tenant.to_string())
-            .bind(i.channel.as_str())
-            .bind(i.state.as_str())
-            .bind(i.queue.map(|q| q.to_string()))
-            .bind(i.priority)
-            .bind(&i.subject)
-            .bind(i.customer.map(|c| c.to_string()))
-            .bind(i.attributes.to_string())
-            .bind(i.agent.map(|a| a.to_string()))
-            .bind(&i.disposition)
-            .bind(&i.notes)
-            .bind(i.created_at)
-            .bind(i.waiting_since)
-            .bind(i.offered_at)
-            .bind(i.answered_at)
-            .bind(i.ended_at)
-            .bind(i.updated_at)
-            .execute(&mut **tx)
-            .await?;
-        }
-        Change::AgentPresence {
+    }
+    let interactions: Vec<&Interaction> = changes
+        .iter()
+        .enumerate()
+        .filter_map(|(n, c)| match c {
+            Change::Interaction(i) if last.get(&i.id) == Some(&n) => Some(i),
+            _ => None,
+        })
+        .collect();
+    for chunk in interactions.chunks(ROWS_PER_STATEMENT) {
+        let mut q = sqlx::QueryBuilder::<Sqlite>::new(
+            "INSERT INTO interactions (id, tenant_id, channel, state, queue_id, priority, subject,
+                customer_id, attributes, agent_id, disposition, notes, created_at, waiting_since,
+                offered_at, answered_at, ended_at, updated_at) ",
+        );
+        q.push_values(chunk, |mut b, i| {
+            b.push_bind(i.id.to_string())
+                .push_bind(i.tenant.to_string())
+                .push_bind(i.channel.as_str())
+                .push_bind(i.state.as_str())
+                .push_bind(i.queue.map(|q| q.to_string()))
+                .push_bind(i.priority)
+                .push_bind(i.subject.clone())
+                .push_bind(i.customer.map(|c| c.to_string()))
+                .push_bind(i.attributes.to_string())
+                .push_bind(i.agent.map(|a| a.to_string()))
+                .push_bind(i.disposition.clone())
+                .push_bind(i.notes.clone())
+                .push_bind(i.created_at)
+                .push_bind(i.waiting_since)
+                .push_bind(i.offered_at)
+                .push_bind(i.answered_at)
+                .push_bind(i.ended_at)
+                .push_bind(i.updated_at);
+        });
+        q.push(
+            " ON CONFLICT (id) DO UPDATE SET state = excluded.state, queue_id = excluded.queue_id,
+                priority = excluded.priority, subject = excluded.subject,
+                customer_id = excluded.customer_id, attributes = excluded.attributes,
+                agent_id = excluded.agent_id, disposition = excluded.disposition,
+                notes = excluded.notes, waiting_since = excluded.waiting_since,
+                offered_at = excluded.offered_at, answered_at = excluded.answered_at,
+                ended_at = excluded.ended_at, updated_at = excluded.updated_at",
+        );
+        q.build().execute(&mut **tx).await?;
+    }
+    for c in changes {
+        if let Change::AgentPresence {
             tenant,
             agent,
             presence,
             reason,
             since,
-        } => {
+        } = c
+        {
             sqlx::query(
                 "UPDATE agents SET presence = $1, presence_reason = $2, presence_since = $3
                  WHERE tenant_id = $4 AND id = $5",
@@ -863,6 +934,49 @@ pub(crate) async fn apply_change(
             .bind(agent.to_string())
             .execute(&mut **tx)
             .await?;
+        }
+    }
+    let new_events: Vec<&NewEvent> = changes
+        .iter()
+        .filter_map(|c| match c {
+            Change::Event(e) => Some(e),
+            _ => None,
+        })
+        .collect();
+    for chunk in new_events.chunks(ROWS_PER_STATEMENT) {
+        let mut q = sqlx::QueryBuilder::<Sqlite>::new(
+            "INSERT INTO events (tenant_id, interaction_id, agent_id, kind, at, data) ",
+        );
+        q.push_values(chunk, |mut b, e| {
+            b.push_bind(e.tenant.to_string())
+                .push_bind(e.interaction.map(|i| i.to_string()))
+                .push_bind(e.agent.map(|a| a.to_string()))
+                .push_bind(e.kind.clone())
+                .push_bind(e.at)
+                .push_bind(e.data.to_string());
+        });
+        q.push(" RETURNING seq");
+        let rows = q.build().fetch_all(&mut **tx).await?;
+        // RETURNING gives the rows in no set order; rows are inserted in the order of VALUES,
+        // and an AUTOINCREMENT key only grows, so the sorted keys are the events' in order.
+        let mut seqs = rows
+            .iter()
+            .map(|r| r.try_get::<i64, _>(0))
+            .collect::<std::result::Result<Vec<_>, _>>()?;
+        if seqs.len() != chunk.len() {
+            return Err(corrupt("events", "an insert returned fewer keys than rows"));
+        }
+        seqs.sort_unstable();
+        for (e, seq) in chunk.iter().zip(seqs) {
+            events.push(Event {
+                seq,
+                tenant: e.tenant,
+                interaction: e.interaction,
+                agent: e.agent,
+                kind: e.kind.clone(),
+                at: e.at,
+                data: e.data.clone(),
+            });
         }
     }
     Ok(())

@@ -2,6 +2,7 @@
 //! and delivery states of messages, the durable outbox, 24-hour windows, opt-outs, and manual
 //! customer merges (recorded with what moved, so an undo restores exactly that).
 
+use crate::ExecuteInTurn;
 use crate::chat::insert_message;
 use crate::{
     Change, EmailRecord, Event, Message, NewEvent, Result, Store, StoreError, apply_change, json,
@@ -231,10 +232,7 @@ fn thread_from_row(r: &SqliteRow) -> Result<MessageThread> {
     })
 }
 
-async fn insert_delivery(
-    tx: &mut sqlx::Transaction<'static, sqlx::Sqlite>,
-    d: &Delivery,
-) -> Result<()> {
+async fn insert_delivery(tx: &mut crate::WriteTx, d: &Delivery) -> Result<()> {
     sqlx::query(
         "INSERT INTO message_deliveries (message_id, tenant_id, interaction_id, account_id, channel, direction, provider_message_id, state, error, attachments, updated_at)
          VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)",
@@ -256,19 +254,13 @@ async fn insert_delivery(
     Ok(())
 }
 
-async fn event_in(
-    tx: &mut sqlx::Transaction<'static, sqlx::Sqlite>,
-    e: NewEvent,
-) -> Result<Option<Event>> {
+async fn event_in(tx: &mut crate::WriteTx, e: NewEvent) -> Result<Option<Event>> {
     let mut out = Vec::new();
     apply_change(tx, &Change::Event(e), &mut out).await?;
     Ok(out.pop())
 }
 
-async fn upsert_thread(
-    tx: &mut sqlx::Transaction<'static, sqlx::Sqlite>,
-    t: &MessageThread,
-) -> Result<()> {
+async fn upsert_thread(tx: &mut crate::WriteTx, t: &MessageThread) -> Result<()> {
     sqlx::query(
         "INSERT INTO message_threads (interaction_id, tenant_id, channel, account_id, contact_kind, contact_value, updated_at)
          VALUES ($1, $2, $3, $4, $5, $6, $7)
@@ -309,7 +301,7 @@ pub struct ProviderAppend {
 }
 
 async fn append_provider_in(
-    tx: &mut sqlx::Transaction<'static, sqlx::Sqlite>,
+    tx: &mut crate::WriteTx,
     item: ProviderAppend,
 ) -> Result<Option<(Message, Option<Event>)>> {
     let ProviderAppend {
@@ -399,7 +391,7 @@ impl Store {
         .bind(i64::from(a.enabled))
         .bind(a.created_at)
         .bind(a.updated_at)
-        .execute(self.pool())
+        .execute_in_turn(self)
         .await
         .map_err(|e| map_unique(e, "channel account name"))?;
         Ok(())
@@ -457,7 +449,7 @@ impl Store {
         let r = sqlx::query("DELETE FROM channel_accounts WHERE tenant_id = $1 AND id = $2")
             .bind(tenant.to_string())
             .bind(id.to_string())
-            .execute(self.pool())
+            .execute_in_turn(self)
             .await?;
         Ok(r.rows_affected() > 0)
     }
@@ -679,7 +671,7 @@ impl Store {
         let r =
             sqlx::query("UPDATE outbox SET state = 'pending', next_at = $1 WHERE state = 'held'")
                 .bind(now_ms)
-                .execute(self.pool())
+                .execute_in_turn(self)
                 .await?;
         Ok(r.rows_affected())
     }

@@ -5,6 +5,7 @@
 //!
 //! A state change and its event are written in one transaction, so the log and the row agree.
 
+use crate::ExecuteInTurn;
 use crate::{Change, Event, NewEvent, Result, Store, apply_change, corrupt, parse, parse_opt};
 use sqlx::Row;
 use sqlx::sqlite::SqliteRow;
@@ -102,10 +103,7 @@ fn spans_json(s: &[PausedSpan]) -> String {
     serde_json::to_string(s).unwrap_or_else(|_| "[]".to_owned())
 }
 
-async fn event_in(
-    tx: &mut sqlx::Transaction<'static, sqlx::Sqlite>,
-    e: NewEvent,
-) -> Result<Option<Event>> {
+async fn event_in(tx: &mut crate::WriteTx, e: NewEvent) -> Result<Option<Event>> {
     let mut out = Vec::new();
     apply_change(tx, &Change::Event(e), &mut out).await?;
     Ok(out.pop())
@@ -254,7 +252,7 @@ impl Store {
         .bind(days)
         .bind(tenant.to_string())
         .bind(queue.to_string())
-        .execute(self.pool())
+        .execute_in_turn(self)
         .await?;
         Ok(r.rows_affected())
     }

@@ -2,6 +2,7 @@
 //! per agent; a username is unique within its realm and a realm belongs to one tenant.
 //! Registrations are not stored (the registrar keeps them in memory).
 
+use crate::ExecuteInTurn;
 use crate::{Result, Store, StoreError, map_unique, parse};
 use sqlx::Row;
 use sqlx::sqlite::SqliteRow;
@@ -130,7 +131,7 @@ impl Store {
         let r = sqlx::query("DELETE FROM sip_credentials WHERE tenant_id = $1 AND agent_id = $2")
             .bind(tenant.to_string())
             .bind(agent.to_string())
-            .execute(self.pool())
+            .execute_in_turn(self)
             .await?;
         Ok(r.rows_affected() > 0)
     }
@@ -361,7 +362,7 @@ impl Store {
         .bind(t.created_at)
         .bind(t.updated_at)
         .bind(t.trust_identity)
-        .execute(self.pool())
+        .execute_in_turn(self)
         .await
         .map_err(|e| map_unique(e, "a trunk with this name"))?;
         Ok(())
@@ -411,7 +412,7 @@ impl Store {
         let r = sqlx::query("DELETE FROM voice_trunks WHERE tenant_id = $1 AND id = $2")
             .bind(tenant.to_string())
             .bind(id.to_string())
-            .execute(self.pool())
+            .execute_in_turn(self)
             .await?;
         Ok(r.rows_affected() > 0)
     }
@@ -427,7 +428,7 @@ impl Store {
         .bind(n.queue.to_string())
         .bind(&n.flow)
         .bind(n.created_at)
-        .execute(self.pool())
+        .execute_in_turn(self)
         .await?;
         Ok(())
     }
@@ -458,7 +459,7 @@ impl Store {
         let r = sqlx::query("DELETE FROM voice_numbers WHERE tenant_id = $1 AND number = $2")
             .bind(tenant.to_string())
             .bind(number)
-            .execute(self.pool())
+            .execute_in_turn(self)
             .await?;
         Ok(r.rows_affected() > 0)
     }

@@ -561,14 +561,24 @@ fn acknowledgement(a: &ChannelAccount, ticket: &str) -> String {
 /// Most addresses in each of a reply's `cc` and `bcc`.
 pub const MAX_COPIES: usize = 20;
 
-/// Who else gets a reply besides the customer.
-#[derive(Debug, Clone, Default)]
+/// Who else gets a reply besides the customer. `Debug` shows only how many (addresses are
+/// personal data, like everything in `Sensitive`).
+#[derive(Clone, Default)]
 pub struct Copies {
     /// In the `Cc` header. `None`: those of the customer's last mail ("reply all", see
     /// [`reply_all`]), for an agent's reply; an automatic message copies nobody.
     pub cc: Option<Vec<String>>,
     /// Only in the SMTP envelope (`RCPT TO`), never in a header of the mail.
     pub bcc: Vec<String>,
+}
+
+impl std::fmt::Debug for Copies {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Copies")
+            .field("cc", &self.cc.as_ref().map(Vec::len))
+            .field("bcc", &self.bcc.len())
+            .finish()
+    }
 }
 
 /// One address of a reply's `cc` or `bcc`, lower-case: a single RFC 5322 addr-spec
@@ -1071,6 +1081,15 @@ mod tests {
             vec!["colleague@example.test", "reza@example.test"]
         );
         assert!(reply_all(&json!({}), "leila@example.test", &own).is_empty());
+        let copies = Copies {
+            cc: Some(vec!["reza@example.test".into()]),
+            bcc: vec!["audit@example.test".into()],
+        };
+        assert_eq!(
+            format!("{copies:?}"),
+            "Copies { cc: Some(1), bcc: 1 }",
+            "no address in debug output"
+        );
     }
 
     #[test]

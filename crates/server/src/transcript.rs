@@ -122,6 +122,7 @@ pub async fn send(
         &text,
         crate::messaging::OutboundKind::Text,
         json!([]),
+        &crate::email::Copies::default(),
     )
     .await?;
     if let Some(e) = s.store.put_thread(&thread, Some(event)).await? {

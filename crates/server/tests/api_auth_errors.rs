@@ -392,6 +392,7 @@ async fn health_openapi_and_metrics() {
         ("/api/v1/customers/{id}", &["get"]),
         ("/api/v1/stats/realtime", &["get"]),
         ("/api/v1/events", &["get"]),
+        ("/api/v1/email/preview", &["post"]),
     ] {
         let p = paths
             .get(path)

@@ -2303,3 +2303,211 @@ async fn an_imap_server_without_idle_is_polled() {
             .contains("switchboard_email_refused_total{reason=\"imap_too_large\"} 1")
     );
 }
+
+// ----- formatting, Cc and Bcc -----
+
+/// The addresses of a sunk mail's `RCPT TO` commands, in order.
+fn rcpt_addresses(m: &Sunk) -> Vec<String> {
+    m.rcpt
+        .iter()
+        .map(|l| {
+            let start = l.find('<').map_or(0, |i| i + 1);
+            let end = l[start..].find('>').map_or(l.len(), |i| start + i);
+            l[start..end].to_ascii_lowercase()
+        })
+        .collect()
+}
+
+#[tokio::test]
+async fn a_formatted_reply_goes_to_cc_and_bcc_and_no_header_names_the_bcc() {
+    let dir = TempDir::new("email-copies");
+    let sink = Sink::start().await;
+    let relay = sink.addr.to_string();
+    let s = Server::start_with(&dir.0, &[], &[("SWITCHBOARD_SMTP_RELAY", &relay)]);
+    let admin = s.login("admin", "admin").await;
+    let agent = agent(&s).await;
+    // The customer copies a colleague, and (as mail clients do) the support address itself.
+    let replies = deliver_raw(
+        &s,
+        b"MAIL FROM:<leila@example.test>\r\n",
+        b"From: Leila <leila@example.test>\r\nTo: support@demo.example\r\n\
+Cc: \"Reza Karimi\" <Reza@Example.test>, Support <support@demo.example>\r\n\
+Subject: Where is my order?\r\nMessage-ID: <order-1@example.test>\r\n\r\nIt has not come yet.\r\n.\r\n",
+    )
+    .await;
+    assert!(
+        replies.last().expect("reply").starts_with("250"),
+        "{replies:?}"
+    );
+    let id = accept_offer(&agent).await;
+    // The acknowledgement is automatic: it copies nobody.
+    let ack = sink.wait(1).await;
+    assert_eq!(rcpt_addresses(&ack[0]), vec!["leila@example.test"]);
+    assert_eq!(ack[0].header("Cc"), "");
+
+    // The customer's Cc is recorded, and the reply-all default leaves out the tenant's address.
+    let v = email_view(&admin, &id).await;
+    let inbound = v["email"]["mails"]
+        .as_array()
+        .expect("mails")
+        .iter()
+        .find(|m| m["direction"] == "in")
+        .cloned()
+        .expect("the mail");
+    assert_eq!(
+        inbound["headers"]["cc"],
+        json!(["reza@example.test", "support@demo.example"]),
+        "{inbound}"
+    );
+    assert_eq!(v["email"]["reply_cc"], json!(["reza@example.test"]), "{v}");
+
+    // Header injection through an address, and other bad copies: refused, nothing stored or sent.
+    let path = format!("/api/v1/interactions/{id}/messages");
+    for bad in [
+        json!({"text": "x", "cc": ["a@b.c\r\nBcc: x@y.z"]}),
+        json!({"text": "x", "bcc": ["a@b.c, d@e.f"]}),
+        json!({"text": "x", "cc": ["Reza <reza@example.test>"]}),
+        json!({"text": "x", "cc": ["reza@example.test\n"]}),
+        json!({"text": "x", "bcc": ["not-an-address"]}),
+    ] {
+        agent
+            .post(&path, bad.clone())
+            .await
+            .expect_error(400, "invalid_address");
+    }
+    let many: Vec<String> = (0..21).map(|i| format!("p{i}@example.test")).collect();
+    agent
+        .post(&path, json!({"text": "x", "cc": many}))
+        .await
+        .expect_error(422, "invalid_value");
+    agent
+        .post(&path, json!({"text": "x", "bcc": ["Support@Demo.Example"]}))
+        .await
+        .expect_error(422, "invalid_value");
+    agent
+        .post(
+            &path,
+            json!({"text": "x", "internal": true, "cc": ["reza@example.test"]}),
+        )
+        .await
+        .expect_error(422, "invalid_value");
+    let msgs = agent.get(&path).await.expect(200);
+    assert!(
+        msgs.as_array()
+            .expect("list")
+            .iter()
+            .all(|m| m["from"] != "agent"),
+        "nothing was stored: {msgs}"
+    );
+
+    // The reply: markup, the default Cc, and a Bcc.
+    let text = "Hello Leila,\n\nyour order is **on its way**:\n- tracking: [DHL 123](https://track.example.test/?id=123&x=1)\n- [bad](javascript:alert(1)) <script>alert(2)</script>\n\n_Thanks_ — با سپاس";
+    let reply = agent
+        .post(&path, json!({"text": text, "bcc": ["Audit@Example.test"]}))
+        .await
+        .expect(201);
+    let reply_id = id_of(&reply);
+    let mails = sink.wait(2).await;
+    assert_eq!(mails.len(), 2, "the refused replies sent nothing");
+    let out = &mails[1];
+    assert_eq!(
+        rcpt_addresses(out),
+        vec![
+            "leila@example.test",
+            "reza@example.test",
+            "audit@example.test"
+        ]
+    );
+    assert_eq!(out.header("Cc"), "reza@example.test");
+    let p = out.parsed();
+    assert!(p.header_raw("Bcc").is_none(), "no Bcc header");
+    let raw = String::from_utf8_lossy(&out.data).to_ascii_lowercase();
+    assert!(
+        !raw.contains("audit@"),
+        "the bcc is nowhere in the mail: {raw}"
+    );
+    assert!(
+        out.header("Content-Type")
+            .starts_with("multipart/alternative"),
+        "{raw}"
+    );
+    assert_eq!(
+        p.body_text(0).expect("text").trim().replace("\r\n", "\n"),
+        text,
+        "the text part keeps the markup as written"
+    );
+    let html = p.body_html(0).expect("an HTML part").to_string();
+    assert!(html.contains("<strong>on its way</strong>"), "{html}");
+    assert!(
+        html.contains("<a href=\"https://track.example.test/?id=123&amp;x=1\">DHL 123</a>"),
+        "{html}"
+    );
+    assert!(html.contains("<li>tracking: "), "{html}");
+    assert!(html.contains("<em>Thanks</em> — با سپاس"), "{html}");
+    assert!(
+        html.contains("[bad](javascript:alert(1)) &lt;script&gt;alert(2)&lt;/script&gt;"),
+        "{html}"
+    );
+    assert!(!html.contains("href=\"javascript"), "{html}");
+    assert!(!html.contains("<script"), "{html}");
+    assert!(html.contains("dir=\"auto\""), "{html}");
+    // The preview is the same renderer.
+    let preview = agent
+        .post("/api/v1/email/preview", json!({"text": text}))
+        .await
+        .expect(200);
+    assert_eq!(
+        preview["html"].as_str().expect("html").trim(),
+        html.replace("\r\n", "\n").trim()
+    );
+    assert!(
+        preview["fragment"]
+            .as_str()
+            .expect("fragment")
+            .starts_with("<p dir=\"auto\">Hello Leila,</p>"),
+        "{preview}"
+    );
+
+    // The stored copy records both lists.
+    wait_delivery(&admin, &id, &reply_id, "sent").await;
+    let v = email_view(&admin, &id).await;
+    let stored = v["email"]["mails"]
+        .as_array()
+        .expect("mails")
+        .iter()
+        .find(|m| m["message_id"] == reply_id.as_str())
+        .cloned()
+        .expect("stored");
+    assert_eq!(
+        stored["headers"]["cc"],
+        json!(["reza@example.test"]),
+        "{stored}"
+    );
+    assert_eq!(
+        stored["headers"]["bcc"],
+        json!(["audit@example.test"]),
+        "{stored}"
+    );
+
+    // An agent who empties the Cc copies nobody; a Cc named twice (or the customer) once.
+    agent
+        .post(&path, json!({"text": "Just you.", "cc": []}))
+        .await
+        .expect(201);
+    let mails = sink.wait(3).await;
+    assert_eq!(rcpt_addresses(&mails[2]), vec!["leila@example.test"]);
+    assert_eq!(mails[2].header("Cc"), "");
+    agent
+        .post(
+            &path,
+            json!({"text": "Both.", "cc": ["sam@example.test", "SAM@example.test", "leila@example.test"], "bcc": ["sam@example.test"]}),
+        )
+        .await
+        .expect(201);
+    let mails = sink.wait(4).await;
+    assert_eq!(
+        rcpt_addresses(&mails[3]),
+        vec!["leila@example.test", "sam@example.test"]
+    );
+    assert_eq!(mails[3].header("Cc"), "sam@example.test");
+}

@@ -520,20 +520,28 @@ async function transferWork(id, target) {
   refreshStatus();
 }
 
-async function send(id, text, internal, files = []) {
+/** `copies` (email replies): `{cc, bcc}` arrays of addresses; `cc` left out lets the server
+ * copy the last mail's other recipients. */
+async function send(id, text, internal, files = [], copies = null) {
   const w = S.work.get(id);
   if (!w || (!text.trim() && !files.length)) return;
-  const p = { key: `p${++S.pendingId}`, text, internal, failed: false, at: new Date().toISOString() };
+  const p = { key: `p${++S.pendingId}`, text, internal, copies, failed: false, at: new Date().toISOString() };
   w.pending.push(p);
   renderMessages();
   typingOff(w);
   try {
     const body = internal ? { text, internal: true } : { text };
     if (files.length) body.attachments = files.map((f) => f.id);
+    if (copies && !internal) {
+      if (copies.cc) body.cc = copies.cc;
+      if (copies.bcc && copies.bcc.length) body.bcc = copies.bcc;
+    }
     const r = await api('POST', `/interactions/${id}/messages`, body);
     w.pending = w.pending.filter((x) => x !== p);
     const m = r && (r.message || r);
     if (m && m.seq !== undefined) addMessage(w, normalizeMessage({ from: 'agent', internal, ...m }, p.at));
+    // The stored mail (its Cc) shows under the message.
+    if (copies && !internal) loadMail(w);
   } catch (e) {
     p.failed = true;
     toast(t('error.generic', { message: e.message }));
@@ -806,6 +814,7 @@ async function renderMessagingRoute(w, main) {
     return;
   }
   if (req !== routeReq || S.active !== w.it.id || !r || !r.channel) return;
+  takeMail(w, r);
   let text = null;
   let cls = 'info';
   if (r.opted_out) [text, cls] = [t('msg.opted_out'), 'warn'];
@@ -817,6 +826,193 @@ async function renderMessagingRoute(w, main) {
   if (!text) return;
   const head = main.querySelector('header');
   if (head) head.after(h('div', { class: `banner ${cls}`, role: 'status', id: 'route-banner' }, text));
+}
+
+/** Keeps an email conversation's stored mails and default Cc (from GET .../messaging), fills
+ * the Cc field once, and rebuilds the composer when replies turn out to go by email. */
+function takeMail(w, r) {
+  const wasEmail = isEmailReply(w);
+  w.replyChannel = r.channel;
+  w.mail = r.email || null;
+  if (w.mail && w.ccText === undefined) {
+    w.ccText = (w.mail.reply_cc || []).join(', ');
+    const cc = $('composer-cc');
+    if (cc && S.active === w.it.id) cc.value = w.ccText;
+  }
+  renderCopiesSummary(w);
+  if (!wasEmail && isEmailReply(w) && S.active === w.it.id) renderConversation();
+  else if (S.active === w.it.id) renderMessages();
+}
+
+/** Fetches the mails of an email conversation again (after a reply). */
+async function loadMail(w) {
+  try {
+    const r = await api('GET', `/interactions/${w.it.id}/messaging`);
+    if (r) takeMail(w, r);
+  } catch {
+    /* the messages are shown anyway */
+  }
+}
+
+function isEmailReply(w) {
+  return w.it.channel === 'email' || w.replyChannel === 'email';
+}
+
+/** Addresses typed into a Cc or Bcc field (commas, semicolons or spaces between them). */
+function addressList(text) {
+  return String(text || '').split(/[,;\s]+/).map((x) => x.trim()).filter(Boolean);
+}
+
+function renderCopiesSummary(w) {
+  const el = $('composer-copies-summary');
+  if (!el || S.active !== w.it.id) return;
+  const cc = addressList(w.ccText);
+  el.replaceChildren(...(cc.length && !w.copiesOpen ? [t('mail.cc_line', { list: '' }), h('bdi', { dir: 'ltr' }, cc.join(', '))] : []));
+}
+
+/** Wraps the textarea's selection in `before`/`after` (or takes them off again), keeping
+ * spaces at its ends outside; with nothing selected the markers go in with the caret between. */
+function wrapSelection(ta, before, after) {
+  const v = ta.value;
+  const s = ta.selectionStart ?? v.length;
+  const e = ta.selectionEnd ?? s;
+  const sel = v.slice(s, e);
+  const lead = sel.match(/^\s*/)[0];
+  const core = sel.trim();
+  const trail = sel.slice(lead.length + core.length);
+  const cs = s + lead.length;
+  const ce = cs + core.length;
+  if (core && v.slice(cs - before.length, cs) === before && v.slice(ce, ce + after.length) === after) {
+    ta.value = v.slice(0, cs - before.length) + core + v.slice(ce + after.length);
+    ta.setSelectionRange(cs - before.length, ce - before.length);
+  } else {
+    ta.value = v.slice(0, s) + lead + before + core + after + trail + v.slice(e);
+    ta.setSelectionRange(cs + before.length, cs + before.length + core.length);
+  }
+  ta.focus();
+  ta.dispatchEvent(new Event('input'));
+}
+
+/** Puts a list marker before each selected line (the caret's line when nothing is selected). */
+function prefixLines(ta, marker) {
+  const v = ta.value;
+  const s = v.lastIndexOf('\n', (ta.selectionStart ?? v.length) - 1) + 1;
+  let e = v.indexOf('\n', Math.max(ta.selectionEnd ?? s, s));
+  if (e < 0) e = v.length;
+  let n = 0;
+  const lines = v.slice(s, e).split('\n').map((l) => (l.trim() || s === e ? `${marker(n++)}${l}` : l));
+  const out = lines.join('\n');
+  ta.value = v.slice(0, s) + out + v.slice(e);
+  ta.setSelectionRange(s + out.length, s + out.length);
+  ta.focus();
+  ta.dispatchEvent(new Event('input'));
+}
+
+/** `[text](https://)` around the selection, with the address selected to be typed over. */
+function insertLink(ta) {
+  const v = ta.value;
+  const s = ta.selectionStart ?? v.length;
+  const e = ta.selectionEnd ?? s;
+  const text = v.slice(s, e).trim() || t('fmt.link_text');
+  const md = `[${text}](https://)`;
+  ta.value = v.slice(0, s) + md + v.slice(e);
+  const us = s + text.length + 3;
+  ta.setSelectionRange(us, us + 'https://'.length);
+  ta.focus();
+  ta.dispatchEvent(new Event('input'));
+}
+
+/** The email parts of the composer: the formatting toolbar with its preview (rendered by the
+ * server, `POST /api/v1/email/preview`, the same renderer as the sent mail, and shown in a
+ * sandboxed frame without scripts), and the Cc/Bcc fields behind a link. */
+function buildMailTools(w, ta) {
+  const previewBox = h('iframe', {
+    id: 'composer-preview', class: 'mail-preview', sandbox: '', title: t('fmt.preview_title'), hidden: true,
+  });
+  const previewBtn = h('button', { type: 'button', class: 'ghost small', id: 'fmt-preview', 'aria-pressed': 'false' }, t('fmt.preview'));
+  const showPreview = async (on) => {
+    w.preview = on;
+    previewBtn.setAttribute('aria-pressed', on ? 'true' : 'false');
+    previewBtn.textContent = t(on ? 'fmt.edit' : 'fmt.preview');
+    if (!on) {
+      previewBox.hidden = true;
+      previewBox.removeAttribute('srcdoc');
+      ta.hidden = false;
+      ta.focus();
+      return;
+    }
+    try {
+      const r = await api('POST', '/email/preview', { text: ta.value });
+      if (!w.preview) return;
+      previewBox.srcdoc = r.html;
+      previewBox.hidden = false;
+      ta.hidden = true;
+    } catch (e) {
+      w.preview = false;
+      previewBtn.setAttribute('aria-pressed', 'false');
+      previewBtn.textContent = t('fmt.preview');
+      toast(t('error.generic', { message: e.message }));
+    }
+  };
+  previewBtn.addEventListener('click', () => showPreview(!w.preview));
+  const tool = (id, label, title, fn, cls = '') => h('button', {
+    type: 'button', class: `ghost small fmt ${cls}`, id, title, 'aria-label': title,
+    onclick: () => { if (w.preview) showPreview(false); fn(); },
+  }, label);
+  const bar = h('div', { class: 'fmt-bar', role: 'toolbar', 'aria-label': t('fmt.toolbar') },
+    tool('fmt-bold', 'B', t('fmt.bold'), () => wrapSelection(ta, '**', '**'), 'b'),
+    tool('fmt-italic', 'I', t('fmt.italic'), () => wrapSelection(ta, '_', '_'), 'i'),
+    tool('fmt-bullets', '•', t('fmt.bullets'), () => prefixLines(ta, () => '- ')),
+    tool('fmt-numbers', '1.', t('fmt.numbers'), () => prefixLines(ta, (n) => `${n + 1}. `)),
+    tool('fmt-link', '🔗', t('fmt.link'), () => insertLink(ta)),
+    previewBtn,
+    h('span', { class: 'fmt-help muted', dir: 'auto' }, t('fmt.help')));
+  ta.addEventListener('keydown', (e) => {
+    if (!(e.ctrlKey || e.metaKey) || e.altKey || e.shiftKey) return;
+    const k = e.key.toLowerCase();
+    if (k === 'b' || k === 'i') {
+      e.preventDefault();
+      if (k === 'b') wrapSelection(ta, '**', '**');
+      else wrapSelection(ta, '_', '_');
+    }
+  });
+
+  // Cc and Bcc, collapsed behind a link; Cc prefilled with the last mail's other recipients.
+  const field = (id, key, value, onInput) => {
+    const input = h('input', {
+      id, type: 'text', dir: 'ltr', autocomplete: 'off', spellcheck: 'false', value: value || '',
+      placeholder: t('mail.copies_hint'), inputmode: 'email',
+    });
+    input.addEventListener('input', () => onInput(input.value));
+    return h('div', { class: 'copy-field' }, h('label', { for: id }, t(key)), input);
+  };
+  const fields = h('div', { class: 'copies-fields', id: 'composer-copies', hidden: !w.copiesOpen },
+    field('composer-cc', 'mail.cc', w.ccText, (v) => { w.ccText = v; }),
+    field('composer-bcc', 'mail.bcc', w.bccText, (v) => { w.bccText = v; }));
+  const toggle = h('button', {
+    type: 'button', class: 'link', id: 'composer-copies-toggle', 'aria-expanded': w.copiesOpen ? 'true' : 'false',
+    'aria-controls': 'composer-copies',
+  }, t('mail.copies'));
+  toggle.addEventListener('click', () => {
+    w.copiesOpen = !w.copiesOpen;
+    fields.hidden = !w.copiesOpen;
+    toggle.setAttribute('aria-expanded', w.copiesOpen ? 'true' : 'false');
+    renderCopiesSummary(w);
+    if (w.copiesOpen) $('composer-cc').focus();
+  });
+  const copies = h('div', { class: 'copies-row' }, toggle, h('span', { id: 'composer-copies-summary', class: 'muted' }));
+  const reset = () => {
+    if (w.preview) showPreview(false);
+    w.bccText = '';
+    const bcc = $('composer-bcc');
+    if (bcc) bcc.value = '';
+  };
+  /** What the next reply is copied to: `cc` only once known (else the server's default). */
+  const current = () => ({
+    cc: w.ccText === undefined ? undefined : addressList(w.ccText),
+    bcc: addressList(w.bccText),
+  });
+  return { bar, copies, fields, previewBox, reset, current, restore: () => { if (w.preview) showPreview(true); } };
 }
 
 function buildComposer(w, canReply) {
@@ -891,22 +1087,30 @@ function buildComposer(w, canReply) {
   const attachBtn = canAttach
     ? h('button', { type: 'button', class: 'ghost', id: 'btn-attach', 'aria-label': t('agent.attach'), title: t('agent.attach'), onclick: () => fileInput.click() }, '📎')
     : null;
+  const mail = canReply && isEmailReply(w) ? buildMailTools(w, ta) : null;
   form.addEventListener('submit', (e) => {
     e.preventDefault();
     const text = ta.value;
     const files = w.note ? [] : w.files;
     if (!text.trim() && !files.length) return;
+    const copies = mail && !w.note ? mail.current() : null;
     ta.value = '';
     w.draft = '';
     if (files.length) {
       w.files = [];
       renderChips();
     }
-    send(w.it.id, text, w.note, files);
+    if (mail) mail.reset();
+    send(w.it.id, text, w.note, files, copies);
   });
+  if (mail) requestAnimationFrame(() => { renderCopiesSummary(w); mail.restore(); });
   form.append(
+    mail ? mail.copies : null,
+    mail ? mail.fields : null,
     chips,
+    mail ? mail.bar : null,
     ta,
+    mail ? mail.previewBox : null,
     h('div', { class: 'composer-bar' },
       canReply ? h('label', { class: 'check' }, noteBox, ' ', t('agent.internal')) : null,
       canned,
@@ -1005,14 +1209,14 @@ function renderMessages() {
     const mine = m.from === 'agent';
     const who = m.internal ? t('msg.internal') : m.from === 'customer' ? (m.name || titleOf(w)) : m.from === 'system' ? t('msg.system') : (m.name || t('agent.you'));
     return h('div', { class: `msg from-${m.from}${m.internal ? ' internal' : ''}${mine ? ' mine' : ''}`, dataset: { seq: String(m.seq) } },
-      h('div', { class: 'bubble' }, m.text ? h('p', { dir: 'auto' }, m.text) : null, renderFiles(w.it.id, m.attachments)),
+      h('div', { class: 'bubble' }, m.text ? h('p', { dir: 'auto' }, m.text) : null, renderFiles(w.it.id, m.attachments), copiesLine(w, m)),
       h('div', { class: 'msg-meta' }, h('span', { dir: 'auto' }, who), ' · ', h('time', { datetime: m.at || '' }, fmtWhen(m.at)), ' ', receipt(w, m)));
   });
   for (const p of w.pending) {
     nodes.push(h('div', { class: `msg from-agent mine pending${p.internal ? ' internal' : ''}` },
       h('div', { class: 'bubble' }, h('p', { dir: 'auto' }, p.text)),
       h('div', { class: 'msg-meta' }, p.failed
-        ? [t('msg.failed'), ' ', h('button', { type: 'button', class: 'link', onclick: () => { w.pending = w.pending.filter((x) => x !== p); send(w.it.id, p.text, p.internal); } }, t('msg.retry'))]
+        ? [t('msg.failed'), ' ', h('button', { type: 'button', class: 'link', onclick: () => { w.pending = w.pending.filter((x) => x !== p); send(w.it.id, p.text, p.internal, [], p.copies); } }, t('msg.retry'))]
         : t('msg.sending'))));
   }
   if (!nodes.length) {
@@ -1020,6 +1224,15 @@ function renderMessages() {
   }
   log.replaceChildren(...nodes);
   if (atBottom || w.pending.length) log.scrollTop = log.scrollHeight;
+}
+
+/** The Cc of a message's mail (email conversations), as a line under its text. */
+function copiesLine(w, m) {
+  const mail = w.mail && (w.mail.mails || []).find((x) => x.message_id === m.id);
+  const cc = mail && mail.headers && Array.isArray(mail.headers.cc) ? mail.headers.cc : [];
+  if (!cc.length) return null;
+  return h('p', { class: 'copies', dir: 'auto' },
+    t('mail.cc_line', { list: '' }), h('bdi', { dir: 'ltr' }, cc.join(', ')));
 }
 
 function renderTyping() {

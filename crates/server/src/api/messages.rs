@@ -67,6 +67,31 @@ pub struct NewMessageBody {
     /// chat; at most 5).
     #[serde(default)]
     pub attachments: Vec<String>,
+    /// Email replies: copies in the `Cc` header (at most 20 addresses, each a plain
+    /// `user@example.com`). Left out: those of the customer's last mail ("reply all", see
+    /// `email.reply_cc` of `GET /api/v1/interactions/{id}/messaging`); `[]`: none.
+    #[serde(default)]
+    pub cc: Option<Vec<String>>,
+    /// Email replies: blind copies, only in the SMTP envelope, never in a header (at most 20).
+    #[serde(default)]
+    pub bcc: Vec<String>,
+}
+
+/// Body of `POST /api/v1/email/preview`.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct PreviewBody {
+    /// The reply's text with its formatting (docs/email.md#formatting; at most 4000 characters).
+    pub text: String,
+}
+
+/// The HTML part an email reply with this text would have.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct PreviewView {
+    /// The whole HTML document, exactly as it would be sent.
+    pub html: String,
+    /// Its body's blocks only (paragraphs, lists, quotes), to show inside a page.
+    pub fragment: String,
 }
 
 /// Body of `POST /api/v1/interactions/{id}/typing`.
@@ -148,6 +173,17 @@ pub async fn post(
     ApiPath(id): ApiPath<InteractionId>,
     ApiJson(b): ApiJson<NewMessageBody>,
 ) -> ApiResult<(StatusCode, ApiJson<MessageView>)> {
+    // Copies are checked first: a malformed address (a smuggled line break or second
+    // recipient) is refused before anything is stored or sent.
+    let copies = crate::email::Copies {
+        cc: b
+            .cc
+            .as_deref()
+            .map(|l| crate::email::copy_list("cc", l))
+            .transpose()?,
+        bcc: crate::email::copy_list("bcc", &b.bcc)?,
+    };
+    let has_copies = copies.cc.as_ref().is_some_and(|c| !c.is_empty()) || !copies.bcc.is_empty();
     let it = conversation(&s, &caller, id).await?;
     let text = b.text.trim().to_owned();
     if (text.is_empty() && b.attachments.is_empty()) || text.chars().count() > 4000 {
@@ -172,6 +208,12 @@ pub async fn post(
                 "only the connected agent replies to the customer",
             ));
         }
+    }
+    if has_copies && b.internal {
+        return Err(ApiError::unprocessable(
+            "invalid_value",
+            "cc, bcc: internal notes are not sent to anyone",
+        ));
     }
     let name = match caller.agent {
         Some(a) => s.store.agent(it.tenant, a).await?.map(|a| a.name),
@@ -208,9 +250,19 @@ pub async fn post(
             &text,
             crate::messaging::OutboundKind::Text,
             files,
+            &copies,
         )
         .await?;
         return Ok((StatusCode::CREATED, ApiJson(view(message_json(&m)))));
+    }
+    if has_copies {
+        return Err(ApiError::unprocessable(
+            "invalid_value",
+            format!(
+                "cc, bcc: only email replies have copies; not {}",
+                it.channel
+            ),
+        ));
     }
     let (m, _) = post_message(
         &s,
@@ -227,6 +279,26 @@ pub async fn post(
     )
     .await?;
     Ok((StatusCode::CREATED, ApiJson(view(message_json(&m)))))
+}
+
+/// Renders an email reply's formatting as the HTML part it would be sent with (the same
+/// renderer: bold, italic, lists, quotes, safe links; everything else escaped), for a preview.
+#[utoipa::path(post, path = "/api/v1/email/preview", tag = "interactions", request_body = PreviewBody,
+    responses((status = 200, body = PreviewView), (status = 422, body = ErrorBody)))]
+pub async fn preview(
+    _caller: Caller,
+    ApiJson(b): ApiJson<PreviewBody>,
+) -> ApiResult<ApiJson<PreviewView>> {
+    if b.text.chars().count() > 4000 {
+        return Err(ApiError::unprocessable(
+            "invalid_value",
+            "text: at most 4000 characters",
+        ));
+    }
+    Ok(ApiJson(PreviewView {
+        html: crate::email::html_of(&b.text),
+        fragment: crate::email::markup::render(&b.text),
+    }))
 }
 
 /// Tells the customer the agent is typing (or stopped).

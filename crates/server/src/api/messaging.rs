@@ -367,9 +367,10 @@ pub struct MessagingView {
     /// outbox entry: `state`, `attempts`, `last_error`).
     #[schema(value_type = Vec<Object>)]
     pub deliveries: Vec<Value>,
-    /// Email conversations: the ticket reference and every stored mail (direction, Message-ID,
+    /// Email conversations: the ticket reference, every stored mail (direction, Message-ID,
     /// subject, addresses, threading headers, authentication results, auto-reply kind,
-    /// attachments).
+    /// attachments; sent mail also `cc` and `bcc`), and `reply_cc`, the Cc an agent's next reply
+    /// gets by default (the last mail's other recipients).
     #[schema(value_type = Option<Object>)]
     pub email: Option<Value>,
 }
@@ -404,7 +405,14 @@ async fn messaging_view(s: &AppState, it: &Interaction) -> Result<MessagingView,
                     "at": crate::clock::rfc3339(m.created_at)})
             })
             .collect();
-        Some(json!({"ticket": s.store.email_ticket(it.tenant, it.id).await?, "mails": mails}))
+        // The Cc an agent's next reply gets unless it names its own ("reply all").
+        let reply_cc = match &thread {
+            Some(t) => crate::email::default_cc(s, it, t).await?,
+            None => Vec::new(),
+        };
+        Some(
+            json!({"ticket": s.store.email_ticket(it.tenant, it.id).await?, "mails": mails, "reply_cc": reply_cc}),
+        )
     } else {
         None
     };
@@ -538,6 +546,7 @@ pub async fn send_template(
             parameters: b.parameters,
         },
         serde_json::json!([]),
+        &crate::email::Copies::default(),
     )
     .await?;
     Ok((

@@ -105,6 +105,7 @@ pub fn api_routes() -> (Router<AppState>, utoipa::openapi::OpenApi) {
         .routes(routes!(messages::typing))
         .routes(routes!(messages::read))
         .routes(routes!(messages::attachment))
+        .routes(routes!(messages::preview))
         .routes(routes!(crate::attachments::upload_for_staff))
         .routes(routes!(
             interactions::list_customers,

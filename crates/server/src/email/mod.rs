@@ -13,6 +13,7 @@
 
 pub mod auth;
 pub mod imap;
+pub mod markup;
 pub mod parse;
 pub mod sla;
 pub mod smtp;
@@ -557,6 +558,141 @@ fn acknowledgement(a: &ChannelAccount, ticket: &str) -> String {
 
 // ----- outgoing mail -----
 
+/// Most addresses in each of a reply's `cc` and `bcc`.
+pub const MAX_COPIES: usize = 20;
+
+/// Who else gets a reply besides the customer. `Debug` shows only how many (addresses are
+/// personal data, like everything in `Sensitive`).
+#[derive(Clone, Default)]
+pub struct Copies {
+    /// In the `Cc` header. `None`: those of the customer's last mail ("reply all", see
+    /// [`reply_all`]), for an agent's reply; an automatic message copies nobody.
+    pub cc: Option<Vec<String>>,
+    /// Only in the SMTP envelope (`RCPT TO`), never in a header of the mail.
+    pub bcc: Vec<String>,
+}
+
+impl std::fmt::Debug for Copies {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Copies")
+            .field("cc", &self.cc.as_ref().map(Vec::len))
+            .field("bcc", &self.bcc.len())
+            .finish()
+    }
+}
+
+/// One address of a reply's `cc` or `bcc`, lower-case: a single RFC 5322 addr-spec
+/// (`user@example.com`). No display name, and no space, comma, semicolon, angle bracket, quote
+/// or control character (CR, LF): nothing that could add a recipient or a header. A `400
+/// invalid_address` naming the field otherwise (the address itself is not repeated: it is
+/// personal data).
+pub fn copy_address(field: &str, index: usize, raw: &str) -> Result<String, ApiError> {
+    let bad = |why: &str| {
+        ApiError::bad_request(
+            "invalid_address",
+            format!("{field}[{index}]: {why}; give one address like user@example.com"),
+        )
+    };
+    let a = raw.trim_matches(' ');
+    if a.is_empty() {
+        return Err(bad("empty"));
+    }
+    if a.chars().count() > 254 {
+        return Err(bad("longer than 254 characters"));
+    }
+    if a.chars().any(|c| c.is_control()) {
+        return Err(bad("line breaks and control characters are not allowed"));
+    }
+    if a.chars().any(|c| {
+        c.is_whitespace()
+            || matches!(
+                c,
+                ',' | ';' | '<' | '>' | '"' | '(' | ')' | '\\' | '[' | ']' | ':'
+            )
+    }) {
+        return Err(bad(
+            "not a single address (no names, spaces, commas or brackets)",
+        ));
+    }
+    if a.matches('@').count() != 1 {
+        return Err(bad("an address has exactly one @"));
+    }
+    let parsed: lettre::Address = a.parse().map_err(|_| bad("not a valid address"))?;
+    Ok(parsed.to_string().to_lowercase())
+}
+
+/// A reply's `cc` or `bcc` list: each address checked ([`copy_address`]), at most
+/// [`MAX_COPIES`], duplicates once.
+pub fn copy_list(field: &str, list: &[String]) -> Result<Vec<String>, ApiError> {
+    if list.len() > MAX_COPIES {
+        return Err(ApiError::unprocessable(
+            "invalid_value",
+            format!("{field}: at most {MAX_COPIES} addresses"),
+        ));
+    }
+    let mut out: Vec<String> = Vec::with_capacity(list.len());
+    for (i, raw) in list.iter().enumerate() {
+        let a = copy_address(field, i, raw)?;
+        if !out.contains(&a) {
+            out.push(a);
+        }
+    }
+    Ok(out)
+}
+
+/// The tenant's own email addresses (of all its email accounts), lower-case.
+async fn own_addresses(s: &AppState, tenant: TenantId) -> Result<Vec<String>, ApiError> {
+    Ok(s.store
+        .channel_accounts(tenant)
+        .await?
+        .iter()
+        .filter(|a| a.provider == "email")
+        .map(|a| setting(a, "address").to_lowercase())
+        .filter(|a| !a.is_empty())
+        .collect())
+}
+
+/// "Reply all": the addresses a mail was also sent to (its `To` and `Cc`), without the
+/// customer and without the tenant's own addresses, at most [`MAX_COPIES`].
+pub fn reply_all(parsed: &Value, customer: &str, own: &[String]) -> Vec<String> {
+    let mut out: Vec<String> = Vec::new();
+    for a in ["to", "cc"]
+        .iter()
+        .flat_map(|k| parsed[*k].as_array().into_iter().flatten())
+        .filter_map(Value::as_str)
+    {
+        let a = a.to_lowercase();
+        if !a.eq_ignore_ascii_case(customer)
+            && !own.contains(&a)
+            && !out.contains(&a)
+            && out.len() < MAX_COPIES
+            // Only what would pass as an address given by an agent.
+            && copy_address("cc", 0, &a).is_ok()
+        {
+            out.push(a);
+        }
+    }
+    out
+}
+
+/// The Cc an agent's next reply gets by default: [`reply_all`] of the customer's last mail.
+pub async fn default_cc(
+    s: &AppState,
+    it: &Interaction,
+    thread: &MessageThread,
+) -> Result<Vec<String>, ApiError> {
+    let mails = s.store.emails(it.tenant, it.id).await?;
+    let Some(last_in) = mails.iter().rev().find(|m| m.record.direction == "in") else {
+        return Ok(Vec::new());
+    };
+    let own = own_addresses(s, it.tenant).await?;
+    Ok(reply_all(
+        last_in.record.parsed.expose(),
+        thread.contact_value.expose(),
+        &own,
+    ))
+}
+
 /// The email account replies of a thread go out through: its own, or (a conversation
 /// continued on email) the tenant's first enabled one.
 pub async fn sending_account(
@@ -585,13 +721,16 @@ pub async fn sending_account(
 /// Builds an outgoing mail when it is queued: From the account, To the thread's address, the
 /// subject of the customer's last mail with `Re:` and the ticket reference (CR/LF and other
 /// control characters removed), Message-ID `<message id@domain>`, In-Reply-To and References
-/// of the last mail received, and `Auto-Submitted: auto-replied` on automatic messages.
+/// of the last mail received, and `Auto-Submitted: auto-replied` on automatic messages. `Cc`
+/// the `copies` (by default, for an agent's reply, [`reply_all`] of the last mail); their `bcc`
+/// goes into no header, only into the stored record and from there into the envelope.
 pub async fn compose(
     s: &AppState,
     it: &Interaction,
     thread: &MessageThread,
     a: &ChannelAccount,
     msg: &Message,
+    copies: &Copies,
 ) -> Result<EmailRecord, ApiError> {
     let mails = s.store.emails(it.tenant, it.id).await?;
     // Each stored mail carries its interaction's ticket; none yet (a conversation continued
@@ -623,12 +762,44 @@ pub async fn compose(
         .expose()
         .parse()
         .map_err(|_| bad("the customer's address"))?;
+    // Copies: never the tenant's own addresses (the mail would come back in as a new one),
+    // the customer once (in To), an address in both lists only in Cc.
+    let own = own_addresses(s, it.tenant).await?;
+    let customer = thread.contact_value.expose().to_lowercase();
+    let cc: Vec<String> = match (&copies.cc, msg.sender) {
+        (Some(list), _) => list.clone(),
+        (None, Sender::Agent) => last_in
+            .map(|m| reply_all(m.record.parsed.expose(), &customer, &own))
+            .unwrap_or_default(),
+        (None, _) => Vec::new(),
+    };
+    for (field, list) in [("cc", &cc), ("bcc", &copies.bcc)] {
+        if list.iter().any(|x| own.contains(x)) {
+            return Err(ApiError::unprocessable(
+                "invalid_value",
+                format!(
+                    "{field}: one of the addresses is this tenant's own support address; mail to it would come back as a new mail"
+                ),
+            ));
+        }
+    }
+    let cc: Vec<String> = cc.into_iter().filter(|x| *x != customer).collect();
+    let bcc: Vec<String> = copies
+        .bcc
+        .iter()
+        .filter(|x| **x != customer && !cc.contains(x))
+        .cloned()
+        .collect();
     let mut b = MailMessage::builder()
         .from(from)
         .to(Mailbox::new(None, to_addr))
         .subject(subject.clone())
         .message_id(Some(format!("<{rfc_id}>")))
         .date(std::time::UNIX_EPOCH + Duration::from_millis(msg.created_at.max(0) as u64));
+    for x in &cc {
+        let addr: lettre::Address = x.parse().map_err(|_| bad("an address in cc"))?;
+        b = b.cc(Mailbox::new(None, addr));
+    }
     let mut references: Vec<String> = Vec::new();
     if let Some(m) = last_in {
         let parsed = m.record.parsed.expose();
@@ -719,6 +890,8 @@ pub async fn compose(
             "message_id": rfc_id,
             "from": address,
             "to": [thread.contact_value.expose()],
+            "cc": cc,
+            "bcc": bcc,
             "in_reply_to": last_in.map(|m| vec![m.record.rfc_message_id.clone()]).unwrap_or_default(),
             "references": references,
             "auto": (msg.sender == Sender::System).then_some("auto_reply"),
@@ -730,65 +903,12 @@ pub async fn compose(
     })
 }
 
-/// The HTML alternative of a reply: the text escaped (never markup of its own), paragraphs at
-/// blank lines, line breaks kept, links for `http(s)://` addresses, and `dir="auto"` so Arabic
-/// and Persian read right to left.
+/// The HTML alternative of a reply: the agent's formatting ([`markup`]: bold, italic, lists,
+/// quotes, safe links) rendered, everything else escaped (never markup of its own), paragraphs
+/// at blank lines, line breaks kept, links for `http(s)://` addresses, and `dir="auto"` so
+/// Arabic and Persian read right to left.
 pub fn html_of(text: &str) -> String {
-    fn escape(s: &str, out: &mut String) {
-        for c in s.chars() {
-            match c {
-                '&' => out.push_str("&amp;"),
-                '<' => out.push_str("&lt;"),
-                '>' => out.push_str("&gt;"),
-                '"' => out.push_str("&quot;"),
-                '\'' => out.push_str("&#39;"),
-                c if c.is_control() && c != '\n' => {}
-                c => out.push(c),
-            }
-        }
-    }
-    fn line(l: &str, out: &mut String) {
-        let mut first = true;
-        for word in l.split(' ') {
-            if !first {
-                out.push(' ');
-            }
-            first = false;
-            let is_link = (word.starts_with("https://") || word.starts_with("http://"))
-                && word.len() > 8
-                && !word.contains(['"', '<', '>', '\'']);
-            if is_link {
-                let (url, tail) = match word.trim_end_matches(['.', ',', ')', ';', '!', '?']) {
-                    u if u.len() > 8 => (u, &word[u.len()..]),
-                    _ => (word, ""),
-                };
-                out.push_str("<a href=\"");
-                escape(url, out);
-                out.push_str("\">");
-                escape(url, out);
-                out.push_str("</a>");
-                escape(tail, out);
-            } else {
-                escape(word, out);
-            }
-        }
-    }
-    let text = text.replace("\r\n", "\n").replace('\r', "\n");
-    let mut out = String::from(
-        "<!DOCTYPE html>\n<html><head><meta charset=\"utf-8\"></head><body dir=\"auto\">\n",
-    );
-    for para in text.split("\n\n").filter(|p| !p.trim().is_empty()) {
-        out.push_str("<p dir=\"auto\">");
-        for (i, l) in para.trim_matches('\n').split('\n').enumerate() {
-            if i > 0 {
-                out.push_str("<br>\n");
-            }
-            line(l, &mut out);
-        }
-        out.push_str("</p>\n");
-    }
-    out.push_str("</body></html>\n");
-    out
+    markup::document(text)
 }
 
 /// `Re: <subject> [#ticket]`, on one line, without earlier `Re:` prefixes or ticket tags.
@@ -835,14 +955,25 @@ pub async fn send(s: &AppState, a: &ChannelAccount, item: &OutboxItem) -> SendOu
         Ok(None) => return SendOutcome::Failed("the stored mail is missing".into()),
         Err(e) => return SendOutcome::Retry(format!("store: {e}")),
     };
+    // The envelope: the customer, then the copies the stored record names (Bcc is only here).
     let to = item.request.expose()["to"].as_str().unwrap_or_default();
-    let (Ok(from), Ok(to)) = (
-        setting(a, "address").parse::<lettre::Address>(),
-        to.parse::<lettre::Address>(),
-    ) else {
-        return SendOutcome::Failed("an address of the mail is not usable".into());
+    let parsed = stored.record.parsed.expose();
+    let copies = ["cc", "bcc"]
+        .iter()
+        .flat_map(|k| parsed[*k].as_array().into_iter().flatten())
+        .filter_map(Value::as_str);
+    let mut rcpt: Vec<lettre::Address> = Vec::new();
+    for x in std::iter::once(to).chain(copies) {
+        match x.parse::<lettre::Address>() {
+            Ok(addr) if !rcpt.contains(&addr) => rcpt.push(addr),
+            Ok(_) => {}
+            Err(_) => return SendOutcome::Failed("an address of the mail is not usable".into()),
+        }
+    }
+    let Ok(from) = setting(a, "address").parse::<lettre::Address>() else {
+        return SendOutcome::Failed("the account's address is not usable".into());
     };
-    let envelope = match lettre::address::Envelope::new(Some(from), vec![to]) {
+    let envelope = match lettre::address::Envelope::new(Some(from), rcpt) {
         Ok(e) => e,
         Err(e) => return SendOutcome::Failed(format!("envelope: {e}")),
     };
@@ -891,6 +1022,74 @@ mod tests {
             "{fa}"
         );
         assert_eq!(html_of("\u{0}\u{7}x"), html_of("x"));
+    }
+
+    #[test]
+    fn copies_are_single_addresses_and_reply_all_leaves_out_ourselves() {
+        assert_eq!(
+            copy_address("cc", 0, " Reza@Example.TEST ").expect("ok"),
+            "reza@example.test"
+        );
+        for bad in [
+            "a@b.c\r\nBcc: x@y.z",
+            "a@b.c\nx",
+            "a@b.c, d@e.f",
+            "a@b.c;d@e.f",
+            "Reza <reza@example.test>",
+            "\"a b\"@example.test",
+            "a@@b.c",
+            "a@b@c.d",
+            "nobody",
+            "",
+            "a@",
+            "@b.c",
+        ] {
+            let e = copy_address("bcc", 3, bad).expect_err(bad);
+            assert_eq!(e.status, axum::http::StatusCode::BAD_REQUEST, "{bad}");
+            assert!(e.message.starts_with("bcc[3]: "), "{}", e.message);
+            assert!(
+                !bad.contains('@') || !e.message.contains(bad),
+                "{}",
+                e.message
+            );
+        }
+        let long = format!("{}@example.test", "a".repeat(250));
+        assert!(copy_address("cc", 0, &long).is_err());
+        assert_eq!(
+            copy_list(
+                "cc",
+                &["a@x.test".into(), "A@X.test".into(), "b@x.test".into()]
+            )
+            .expect("ok"),
+            vec!["a@x.test", "b@x.test"]
+        );
+        let many: Vec<String> = (0..21).map(|i| format!("p{i}@x.test")).collect();
+        assert_eq!(
+            copy_list("cc", &many).expect_err("too many").status,
+            axum::http::StatusCode::UNPROCESSABLE_ENTITY
+        );
+        let parsed = json!({
+            "to": ["support@demo.example", "sales@demo.example", "colleague@example.test"],
+            "cc": ["reza@example.test", "Leila@example.test", "reza@example.test", "bad address"],
+        });
+        let own = vec![
+            "support@demo.example".to_owned(),
+            "sales@demo.example".to_owned(),
+        ];
+        assert_eq!(
+            reply_all(&parsed, "leila@example.test", &own),
+            vec!["colleague@example.test", "reza@example.test"]
+        );
+        assert!(reply_all(&json!({}), "leila@example.test", &own).is_empty());
+        let copies = Copies {
+            cc: Some(vec!["reza@example.test".into()]),
+            bcc: vec!["audit@example.test".into()],
+        };
+        assert_eq!(
+            format!("{copies:?}"),
+            "Copies { cc: Some(1), bcc: 1 }",
+            "no address in debug output"
+        );
     }
 
     #[test]

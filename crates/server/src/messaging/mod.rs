@@ -415,6 +415,7 @@ pub async fn receive_message(
                     &reply,
                     OutboundKind::Text,
                     json!([]),
+                    &crate::email::Copies::default(),
                 )
                 .await?;
             }
@@ -689,6 +690,8 @@ pub enum OutboundKind {
 /// Sends an agent's reply (or a template) to the customer through the conversation's thread:
 /// refused when the contact point opted out or (free text) when the service window is closed;
 /// otherwise stored with its outbox entry and answered at once, sent by the outbox task.
+// As for `queue_outbound`: each argument is a separate fact of the reply.
+#[allow(clippy::too_many_arguments)]
 pub async fn send_to_customer(
     s: &AppState,
     it: &Interaction,
@@ -697,7 +700,19 @@ pub async fn send_to_customer(
     text: &str,
     kind: OutboundKind,
     attachments: Value,
+    copies: &crate::email::Copies,
 ) -> Result<Message, ApiError> {
+    if (copies.cc.as_ref().is_some_and(|c| !c.is_empty()) || !copies.bcc.is_empty())
+        && thread.channel != Channel::Email
+    {
+        return Err(ApiError::unprocessable(
+            "invalid_value",
+            format!(
+                "cc, bcc: only email replies have copies; not {}",
+                thread.channel
+            ),
+        ));
+    }
     if !attachments.as_array().is_none_or(Vec::is_empty) && thread.channel != Channel::Email {
         return Err(ApiError::unprocessable(
             "attachments_not_supported",
@@ -765,6 +780,7 @@ pub async fn send_to_customer(
         text,
         kind,
         attachments,
+        copies,
     )
     .await
 }
@@ -786,6 +802,7 @@ pub(crate) async fn queue_system_message(
         text,
         OutboundKind::Text,
         json!([]),
+        &crate::email::Copies::default(),
     )
     .await
 }
@@ -805,6 +822,7 @@ pub(crate) async fn queue_outbound(
     text: &str,
     kind: OutboundKind,
     attachments: Value,
+    copies: &crate::email::Copies,
 ) -> Result<Message, ApiError> {
     let now = s.clock.wall_ms();
     let (author_id, author_name) = match author {
@@ -838,7 +856,7 @@ pub(crate) async fn queue_outbound(
     };
     let (account, email) = if thread.channel == Channel::Email {
         let a = crate::email::sending_account(s, thread).await?;
-        let mail = crate::email::compose(s, it, thread, &a, &msg).await?;
+        let mail = crate::email::compose(s, it, thread, &a, &msg, copies).await?;
         (Some(a.id), Some(mail))
     } else {
         (thread.account, None)

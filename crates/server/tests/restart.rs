@@ -205,10 +205,18 @@ async fn kill_at_any_moment_loses_nothing_acknowledged() {
             .map(|v| (v["id"].as_str().expect("id"), v))
             .collect();
         assert_eq!(by_id.len(), all.len(), "no duplicate rows");
+        // The list stops at 1,000 (newest first); older ones are read one by one.
         for id in &acknowledged {
-            let v = by_id
-                .get(id.as_str())
-                .unwrap_or_else(|| panic!("round {round}: acknowledged {id} lost"));
+            let one;
+            let v = match by_id.get(id.as_str()) {
+                Some(v) => *v,
+                None => {
+                    let r = admin.get(&format!("/api/v1/interactions/{id}")).await;
+                    assert_eq!(r.status, 200, "round {round}: acknowledged {id} lost");
+                    one = r.body;
+                    &one
+                }
+            };
             assert!(
                 matches!(
                     v["state"].as_str(),
@@ -219,10 +227,15 @@ async fn kill_at_any_moment_loses_nothing_acknowledged() {
             );
         }
         let mut held: HashMap<String, usize> = HashMap::new();
-        for v in all
-            .iter()
-            .filter(|v| matches!(v["state"].as_str(), Some("offered" | "connected")))
-        {
+        let mut holding = Vec::new();
+        for state in ["offered", "connected"] {
+            let r = admin
+                .get(&format!("/api/v1/interactions?state={state}&limit=1000"))
+                .await
+                .expect(200);
+            holding.extend(r.as_array().expect("list").iter().cloned());
+        }
+        for v in &holding {
             *held
                 .entry(v["agent_id"].as_str().expect("agent").to_owned())
                 .or_default() += 1;

@@ -207,7 +207,7 @@ pub async fn engine_loop(
                     MediaEvent::Recorded { path, frames, paused } => {
                         anchor.finished_recording(call, path, frames, paused)
                     }
-                    MediaEvent::Stopped { .. } => anchor.stopped(call),
+                    MediaEvent::Stopped { caller, agent, .. } => anchor.stopped(call, caller, agent),
                     MediaEvent::Digit(..) | MediaEvent::Played(..) => {}
                 }
                 core.flush_calls(now);

@@ -161,6 +161,10 @@ pub enum Node {
         /// Voice: replaces the built-in call back offer (`{{key}}`).
         #[serde(default, skip_serializing_if = "Option::is_none")]
         callback_text: Option<Text>,
+        /// Voice: replaces the built-in confirmation of a call back (`{{number}}`: the number,
+        /// digit by digit).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        callback_confirm_text: Option<Text>,
         /// Replaces the built-in position text (`{{position}}`, `{{wait}}`).
         #[serde(default, skip_serializing_if = "Option::is_none")]
         position_text: Option<Text>,
@@ -192,6 +196,9 @@ pub enum Node {
         /// Attribute holding the number; none means the caller's own.
         #[serde(default, skip_serializing_if = "Option::is_none")]
         number_attribute: Option<String>,
+        /// Voice: replaces the built-in confirmation (`{{number}}`: the number, digit by digit).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        confirm_text: Option<Text>,
     },
     /// Take an email address for an answer by email (e.g. outside business hours): records a
     /// follow-up request ([`crate::Output::FollowUp`]), then goes on or ends as

@@ -184,6 +184,11 @@ pub enum Output {
         queue: String,
         /// The number to call; `None` means the caller's own.
         number: Option<String>,
+        /// What confirms it to the caller (the node's own text or the built-in one, in
+        /// en/ar/fa), `{{number}}` the number being called back; see [`crate::render`].
+        confirm: Text,
+        /// The run's language, to say it in.
+        lang: String,
     },
     /// The run is over.
     End {
@@ -395,6 +400,13 @@ impl FlowRun {
             other => other,
         };
         self.advance(now);
+    }
+
+    /// A queue node's call back confirmation: its own, else the built-in one.
+    fn callback_confirmation(&self, node: &str) -> Text {
+        self.queue_node(node)
+            .and_then(|q| q.callback_confirm_text.cloned())
+            .unwrap_or_else(builtin::callback_confirm)
     }
 
     fn text(&self, t: &Text) -> String {
@@ -695,6 +707,7 @@ impl FlowRun {
                 callback,
                 callback_key,
                 callback_text,
+                callback_confirm_text,
                 position_text,
                 long_wait_text,
                 queue,
@@ -708,6 +721,7 @@ impl FlowRun {
                 callback: *callback,
                 callback_key: callback_key.as_deref().unwrap_or(DEFAULT_CALLBACK_KEY),
                 callback_text: callback_text.as_ref(),
+                callback_confirm_text: callback_confirm_text.as_ref(),
                 position_text: position_text.as_ref(),
                 long_wait_text: long_wait_text.as_ref(),
             }),
@@ -847,6 +861,7 @@ impl FlowRun {
                 (q.callback && offer == Offer::Open).then(|| q.callback_key.to_owned())
             });
             let queue = self.queue_node(&node).map(|q| q.queue.to_owned());
+            let confirm = self.callback_confirmation(&node);
             return match (key, queue) {
                 (Some(k), Some(queue)) if answer.trim() == k => {
                     self.outputs.push_back(Output::Chosen {
@@ -858,6 +873,8 @@ impl FlowRun {
                     self.outputs.push_back(Output::Callback {
                         queue,
                         number: None,
+                        confirm,
+                        lang: self.lang.clone(),
                     });
                     self.outputs.push_back(Output::End {
                         reason: "callback_requested".into(),
@@ -904,9 +921,12 @@ impl FlowRun {
                     }
                     KEY_CALLBACK => {
                         let queue = substitute(&queue, &self.attributes);
+                        let confirm = self.callback_confirmation(&node);
                         self.outputs.push_back(Output::Callback {
                             queue,
                             number: None,
+                            confirm,
+                            lang: self.lang.clone(),
                         });
                         self.outputs.push_back(Output::End {
                             reason: "callback_requested".into(),
@@ -1122,6 +1142,7 @@ impl FlowRun {
                 prompt,
                 queue,
                 number_attribute,
+                confirm_text,
             } => {
                 if let Some(p) = prompt {
                     self.say(&p, None);
@@ -1132,6 +1153,8 @@ impl FlowRun {
                 self.outputs.push_back(Output::Callback {
                     queue: substitute(&queue, &self.attributes),
                     number,
+                    confirm: confirm_text.unwrap_or_else(builtin::callback_confirm),
+                    lang: self.lang.clone(),
                 });
                 State::Finished
             }
@@ -1164,6 +1187,7 @@ struct QueueNode<'a> {
     callback: bool,
     callback_key: &'a str,
     callback_text: Option<&'a Text>,
+    callback_confirm_text: Option<&'a Text>,
     position_text: Option<&'a Text>,
     long_wait_text: Option<&'a Text>,
 }

@@ -23,7 +23,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use serde_json::{Map, Value, json};
-use switchboard_flow::{Context, FlowDef, FlowRun, Input, Now, Output};
+use switchboard_flow::{Context, FlowDef, FlowRun, Input, Now, Output, Text};
 use switchboard_media::player::Clip;
 use switchboard_media::relay::Leg;
 use switchboard_model::{Channel, CustomerId, FlowId, InteractionState, QueueId, TenantId};
@@ -220,7 +220,22 @@ enum Pending {
     Callback {
         queue: String,
         number: Option<String>,
+        confirm: Text,
+        lang: String,
     },
+}
+
+/// What confirms a call back to `number`: `confirm` in `lang` (the run's) with `{{number}}` the
+/// number digit by digit (and the run's attributes), and the language to speak it in.
+fn confirmation(
+    confirm: &Text,
+    lang: &str,
+    number: &str,
+    attributes: &Map<String, Value>,
+) -> (String, String) {
+    let mut a = attributes.clone();
+    a.insert("number".into(), json!(spelled(number)));
+    switchboard_flow::render(confirm, lang, &a)
 }
 
 /// How often a queued call without announcements checks whether to offer the call back.
@@ -477,8 +492,18 @@ impl Ivr {
                     while self.run.poll_output().is_some() {}
                     return;
                 }
-                Output::Callback { queue, number } => {
-                    self.pending = Some(Pending::Callback { queue, number });
+                Output::Callback {
+                    queue,
+                    number,
+                    confirm,
+                    lang,
+                } => {
+                    self.pending = Some(Pending::Callback {
+                        queue,
+                        number,
+                        confirm,
+                        lang,
+                    });
                     // The run's own end (`callback_requested`) is not this call's: the
                     // interaction lives on as the call back.
                     while self.run.poll_output().is_some() {}
@@ -570,7 +595,12 @@ impl Ivr {
                 self.voicemail(queue, max).await;
                 true
             }
-            Pending::Callback { queue, number } => self.callback(queue, number).await,
+            Pending::Callback {
+                queue,
+                number,
+                confirm,
+                lang,
+            } => self.callback(queue, number, &confirm, &lang).await,
         }
     }
 
@@ -617,25 +647,36 @@ impl Ivr {
         }
     }
 
-    /// Says `text` (English) and waits until it has been heard; false when the caller left.
-    async fn say_and_wait(&mut self, text: &str) -> bool {
-        match self.say("en", text, None).await {
+    /// Says `text` (in `lang`) and waits until it has been heard; false when the caller left.
+    async fn say_and_wait(&mut self, lang: &str, text: &str) -> bool {
+        match self.say(lang, text, None).await {
             Some((id, len)) => self.played(id, len + Duration::from_secs(5)).await,
             None => true,
         }
     }
 
-    /// A call back: confirmed to the caller, who is hung up; the interaction waits (at its
-    /// place if it was queued) as a call back to the number. True when the flow's part is over.
-    async fn callback(&mut self, queue: String, number: Option<String>) -> bool {
+    /// A call back: confirmed to the caller (in the run's language `lang`), who is hung up; the
+    /// interaction waits (at its place if it was queued) as a call back to the number. True
+    /// when the flow's part is over.
+    async fn callback(
+        &mut self,
+        queue: String,
+        number: Option<String>,
+        confirm: &Text,
+        lang: &str,
+    ) -> bool {
         let Some(number) = self.number_of(number) else {
             self.note(
                 "flow.error",
                 json!({"message": "no number to call back", "node": "callback"}),
             )
             .await;
-            self.say_and_wait("Sorry, we cannot call you back: your number is unknown.")
-                .await;
+            let (sorry, in_lang) = switchboard_flow::render(
+                &switchboard_flow::callback_no_number(),
+                lang,
+                self.run.attributes(),
+            );
+            self.say_and_wait(&in_lang, &sorry).await;
             if self.queued {
                 // It keeps waiting, with music.
                 return false;
@@ -643,7 +684,7 @@ impl Ivr {
             self.end("flow_error".into()).await;
             return true;
         };
-        let confirm = format!("Thank you. We will call you back at {}.", spelled(&number));
+        let (confirm, in_lang) = confirmation(confirm, lang, &number, self.run.attributes());
         if self.queued {
             // Marked first, so an offer from now on dials the number instead of ringing the
             // agent with this call.
@@ -656,7 +697,7 @@ impl Ivr {
             if !ok {
                 return false;
             }
-            self.say_and_wait(&confirm).await;
+            self.say_and_wait(&in_lang, &confirm).await;
             let _ = self.sip.send(Sip::HangUpCall(self.call)).await;
             return true;
         }
@@ -671,7 +712,7 @@ impl Ivr {
         };
         // Still in the flow: nobody can be offered it before it is queued, after the caller
         // has heard the confirmation and is gone.
-        self.say_and_wait(&confirm).await;
+        self.say_and_wait(&in_lang, &confirm).await;
         let _ = self.sip.send(Sip::HangUpCall(self.call)).await;
         let ok = self
             .step(FlowStep::Callback {
@@ -829,5 +870,54 @@ mod tests {
         let b = beep();
         assert_eq!(b.len(), 3200);
         assert!(b.iter().filter(|s| s.abs() > 4000).count() > 1600);
+    }
+
+    /// The confirmation is the flow's text (or the built-in) in the call's language, with the
+    /// number digit by digit, and spoken in the language of the variant used.
+    #[test]
+    fn a_call_back_is_confirmed_in_the_calls_language() {
+        let attrs = Map::new();
+        let builtin = switchboard_flow::FlowRun::start(
+            serde_json::from_value(
+                json!({"start": "cb", "nodes": {"cb": {"type": "callback", "queue": "q"}}}),
+            )
+            .expect("flow"),
+            Context {
+                attributes: Map::new(),
+                channel: Channel::Voice,
+                language: "fa".into(),
+            },
+            Now {
+                mono: switchboard_model::MonoTime::from_secs(1),
+                wall: jiff::Timestamp::UNIX_EPOCH,
+            },
+        )
+        .poll_output();
+        let Some(Output::Callback { confirm, lang, .. }) = builtin else {
+            panic!("{builtin:?}");
+        };
+        let (text, voice) = confirmation(&confirm, &lang, "+44 20 7946", &attrs);
+        assert_eq!(voice, "fa");
+        assert!(
+            text.contains("4 4 2 0 7 9 4 6") && text.contains("تماس"),
+            "{text}"
+        );
+        assert_eq!(super::super::prompts::voice_of(&voice), "fa");
+        let en = confirmation(&confirm, "en", "+1 555", &attrs);
+        assert_eq!(
+            en,
+            (
+                "Thank you. We will call you back at 1 5 5 5.".into(),
+                "en".into()
+            )
+        );
+        let ar = confirmation(&confirm, "ar", "12", &attrs);
+        assert_eq!(ar, ("شكراً لك. سنتصل بك على الرقم 1 2.".into(), "ar".into()));
+        // The flow's own, English only: an Arabic call hears it in English.
+        let own = Text::of(&[("en", "Bye, {{number}}.")]);
+        assert_eq!(
+            confirmation(&own, "ar", "7", &attrs),
+            ("Bye, 7.".into(), "en".into())
+        );
     }
 }

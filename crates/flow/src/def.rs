@@ -183,6 +183,9 @@ pub enum Node {
         /// Longest recording in seconds.
         #[serde(default = "default_voicemail_s")]
         max_s: u64,
+        /// The recording ends after this many seconds of silence (0: never).
+        #[serde(default = "default_silence_s")]
+        silence_s: u64,
         /// Queue that receives the voicemail.
         queue: String,
     },
@@ -299,6 +302,10 @@ fn default_http_timeout() -> u64 {
 }
 fn default_voicemail_s() -> u64 {
     120
+}
+
+fn default_silence_s() -> u64 {
+    5
 }
 
 /// Why a flow definition is refused. Every variant names the node at fault where there is one.

@@ -177,6 +177,8 @@ pub enum Output {
         queue: String,
         /// Longest recording.
         max: Duration,
+        /// The recording ends after this much silence (`None`: it does not).
+        silence: Option<Duration>,
     },
     /// Register a call back from `queue`; the run is over.
     Callback {
@@ -1127,6 +1129,7 @@ impl FlowRun {
                 prompt,
                 prompt_file,
                 max_s,
+                silence_s,
                 queue,
             } => {
                 if let Some(p) = prompt {
@@ -1135,6 +1138,7 @@ impl FlowRun {
                 self.outputs.push_back(Output::Voicemail {
                     queue: substitute(&queue, &self.attributes),
                     max: Duration::from_secs(max_s),
+                    silence: (silence_s > 0).then(|| Duration::from_secs(silence_s)),
                 });
                 State::Finished
             }

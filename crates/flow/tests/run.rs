@@ -498,8 +498,19 @@ fn voicemail_callback_and_end_finish_the_run() {
     assert_eq!(says(&outs), vec!["Leave a message"]);
     assert!(outs.contains(&Output::Voicemail {
         queue: "support".into(),
-        max: Duration::from_secs(60)
+        max: Duration::from_secs(60),
+        silence: Some(Duration::from_secs(5)),
     }));
+    // silence_s: 0 turns the silence detection off
+    let quiet = def(json!({
+        "start": "vm",
+        "nodes": {"vm": {"type": "voicemail", "queue": "support", "silence_s": 0}}
+    }));
+    let outs = drain(&mut FlowRun::start(quiet, ctx("en"), at(0)));
+    assert!(
+        matches!(outs.as_slice(), [Output::Voicemail { max, silence: None, .. }] if max.as_secs() == 120),
+        "{outs:?}"
+    );
     assert!(run.is_finished());
     let mut f = flow.clone();
     f.start = "cb".into();

@@ -17,6 +17,7 @@
 //! - [`wav`]: the stereo recorder (caller left, agent right) with pause spans written as silence,
 //!   and 16-bit PCM WAV reading with resampling to 8 kHz for prompts;
 //! - [`player`]: prompts and music read out in 20 ms frames (queue, loop, barge-in);
+//! - [`silence`]: how long decoded audio has been quiet (energy threshold; voicemail's end);
 //! - [`tone`]: tones for tests and prompts (DTMF pairs, ringback, beeps).
 //!
 //! Deliberately absent: sockets, clocks and threads. Times are given by the caller (RTP timestamps,
@@ -31,6 +32,7 @@ pub mod relay;
 pub mod rtcp;
 pub mod rtp;
 pub mod sdp;
+pub mod silence;
 pub mod tone;
 pub mod wav;
 

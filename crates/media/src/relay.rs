@@ -20,6 +20,9 @@
 //!   `now`, with silence for a leg that sent nothing, so the file keeps the call's timeline.
 //! - **Timeouts**: a leg that sent nothing for the configured time is reported once (a dead call
 //!   is ended by the driver).
+//! - **Silence** (with [`Bridge::detect_silence`]): a leg quiet for the given time (no frame
+//!   above the energy threshold, or no packets) is reported once ([`Output::Silent`]: a
+//!   voicemail ends).
 //!
 //! - **Prompts**: a leg can be played to ([`Bridge::play`]: IVR prompts, announcements, music
 //!   on hold); while it is, the other leg's audio is not relayed to it, and the bridge sends a
@@ -43,6 +46,7 @@ use crate::g711::Law;
 use crate::player::{Clip, Player};
 use crate::rtcp::{self, PeerView, Received, Reporter, Sent};
 use crate::rtp::{Header, Packet, ReceiveStats, is_rtcp};
+use crate::silence::{DEFAULT_THRESHOLD_DBFS, SilenceDetector};
 use crate::wav::Recorder;
 use std::collections::VecDeque;
 use std::net::SocketAddr;
@@ -137,6 +141,8 @@ pub enum Output {
     Record(Vec<u8>),
     /// `leg` has sent nothing for the timeout.
     TimedOut(Leg),
+    /// `leg` has been silent for the time given to [`Bridge::detect_silence`] (reported once).
+    Silent(Leg),
     /// A clip played to `leg` has been played out.
     Played {
         /// Which leg.
@@ -216,6 +222,7 @@ struct LegState {
     rtcp_remote: Option<SocketAddr>,
     rtcp_latched: bool,
     reporter: Option<Reporter>,
+    silence: Option<SilenceDetector>,
 }
 
 impl LegState {
@@ -241,6 +248,7 @@ impl LegState {
             rtcp_remote: None,
             rtcp_latched: false,
             reporter: None,
+            silence: None,
         }
     }
 
@@ -329,6 +337,13 @@ impl Bridge {
             l.rtcp_remote = media.rtcp_remote();
         }
         l.media = Some(media);
+    }
+
+    /// Reports [`Output::Silent`] once `leg` has been quiet for `hold_ms` from `now` (no frame
+    /// above [`DEFAULT_THRESHOLD_DBFS`], or no packets); `None` turns it off.
+    pub fn detect_silence(&mut self, now: u64, leg: Leg, hold_ms: Option<u64>) {
+        self.legs[leg.index()].silence =
+            hold_ms.map(|h| SilenceDetector::new(now, h, DEFAULT_THRESHOLD_DBFS));
     }
 
     /// Turns in-band DTMF detection on or off for a leg (trunks that send tones in the audio).
@@ -571,10 +586,15 @@ impl Bridge {
             self.drops.payload_type += 1;
             return;
         }
-        let wants_audio = self.recording.is_some() || self.legs[i].detector.is_some();
+        let wants_audio = self.recording.is_some()
+            || self.legs[i].detector.is_some()
+            || self.legs[i].silence.is_some();
         if wants_audio {
             media.law.decode(p.payload, &mut self.scratch);
             let l = &mut self.legs[i];
+            if let Some(s) = &mut l.silence {
+                s.push(now, &self.scratch);
+            }
             if let Some(det) = &mut l.detector {
                 for digit in det.push(&self.scratch) {
                     self.outputs.push_back(Output::Digit {
@@ -717,6 +737,12 @@ impl Bridge {
                 self.send_report(now, leg, false);
             }
         }
+        for (leg, l) in [Leg::Caller, Leg::Agent].into_iter().zip(&mut self.legs) {
+            if l.silence.as_ref().is_some_and(|s| s.is_silent(now)) {
+                l.silence = None;
+                self.outputs.push_back(Output::Silent(leg));
+            }
+        }
         if self.timeout_ms > 0 {
             for (leg, l) in [Leg::Caller, Leg::Agent].into_iter().zip(&mut self.legs) {
                 if let Some(last) = l.last_rx
@@ -758,6 +784,14 @@ impl Bridge {
             self.legs[1].play_next,
             report(&self.legs[0]),
             report(&self.legs[1]),
+            self.legs[0]
+                .silence
+                .as_ref()
+                .map(SilenceDetector::poll_timeout),
+            self.legs[1]
+                .silence
+                .as_ref()
+                .map(SilenceDetector::poll_timeout),
         ]
         .into_iter()
         .flatten()

@@ -627,3 +627,57 @@ mod rtcp_termination {
         assert_eq!(b.drops().rtcp, 1);
     }
 }
+
+/// A leg quiet for the hold time is reported once: after its tone stops (silent packets still
+/// coming), and with no packets at all.
+#[test]
+fn a_silent_leg_is_reported_once_after_the_hold() {
+    let mut b = Bridge::new(0);
+    b.set_media(Leg::Caller, media(Law::Alaw, None, CALLER));
+    b.set_media(Leg::Agent, media(Law::Ulaw, None, AGENT));
+    b.detect_silence(0, Leg::Caller, Some(1000));
+    assert_eq!(b.poll_timeout(), Some(1000));
+    let mut silent_at = None;
+    for i in 0..150u16 {
+        let t = u64::from(i) * 20;
+        // 1 s of tone, then A-law silence
+        let samples = if i < 50 {
+            tones(&[1000.0], 9000.0, u64::from(i) * 160, 160)
+        } else {
+            vec![0; 160]
+        };
+        let mut payload = Vec::new();
+        Law::Alaw.encode(&samples, &mut payload);
+        b.handle_datagram(
+            t,
+            Leg::Caller,
+            addr(CALLER),
+            &packet(8, i, u32::from(i) * 160, false, &payload),
+        );
+        if b.poll_timeout().is_some_and(|w| w <= t) {
+            b.handle_timeout(t);
+        }
+        if drain(&mut b).contains(&Output::Silent(Leg::Caller)) {
+            assert!(silent_at.is_none(), "reported once");
+            silent_at = Some(t);
+        }
+    }
+    // the last loud frame came at 980 ms: silent from 1980 ms
+    assert_eq!(silent_at, Some(1980));
+    assert_eq!(b.poll_timeout(), None);
+
+    let mut b = Bridge::new(0);
+    b.set_media(Leg::Caller, media(Law::Alaw, None, CALLER));
+    b.detect_silence(100, Leg::Caller, Some(500));
+    b.handle_timeout(599);
+    assert!(drain(&mut b).is_empty());
+    b.handle_timeout(600);
+    assert_eq!(
+        drain(&mut b),
+        vec![Output::Silent(Leg::Caller)],
+        "no packets is silence"
+    );
+    b.detect_silence(600, Leg::Caller, None);
+    b.handle_timeout(5000);
+    assert!(drain(&mut b).is_empty(), "off");
+}

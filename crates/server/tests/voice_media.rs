@@ -1716,3 +1716,102 @@ async fn each_leg_gets_our_rtcp_reports_and_the_call_quality_is_recorded() {
     );
     assert!(a["peer"].is_null(), "the phone sent no RTCP: {q}");
 }
+
+/// A voicemail node with `silence_s`: the caller speaks (a tone) for a second and then sends
+/// only silence: a second later the recording ends and the caller is hung up, `ended_by`
+/// `silence`; the trailing silence is kept in the file.
+#[tokio::test]
+async fn a_voicemail_ends_after_the_callers_silence() {
+    let dir = TempDir::new("media-voicemail-silence");
+    let s = Server::start(&dir.0);
+    let sip = s.sip.expect("sip");
+    let admin = s.login("admin", "admin").await;
+    admin
+        .post(
+            "/api/v1/flows",
+            serde_json::json!({"name": "vm", "definition": {"start": "vm", "nodes": {"vm": {
+                "type": "voicemail", "queue": "support", "max_s": 20, "silence_s": 1}}}}),
+        )
+        .await
+        .expect(201);
+    admin
+        .put(
+            "/api/v1/voice/numbers/2001",
+            serde_json::json!({"queue": "sales", "flow": "vm"}),
+        )
+        .await
+        .expect(200);
+    let caller = tokio::task::spawn_blocking(move || Caller::dial(sip, "2001"))
+        .await
+        .expect("dial");
+    let it = wait_state(&admin, |c| c["state"] == "flow").await;
+    let id = it["id"].as_str().expect("id").to_owned();
+    let recs = admin
+        .poll(
+            &format!("/api/v1/interactions/{id}/recordings"),
+            Duration::from_secs(10),
+            |v| v.as_array().is_some_and(|a| !a.is_empty()),
+        )
+        .await;
+    let rid = recs[0]["id"].as_str().expect("recording id").to_owned();
+    tokio::task::spawn_blocking(move || {
+        caller.ua.stream(caller.our_media, Law::Alaw, 100, 50);
+        // A-law silence until we hang up (at most 4 s)
+        let rtp_sock = caller.ua.rtp.try_clone().expect("clone");
+        let to = caller.our_media;
+        let quiet = std::thread::spawn(move || {
+            for i in 0..200u16 {
+                let d = rtp(8, 150 + i, u32::from(150 + i) * 160, false, &[0xD5; 160]);
+                if rtp_sock.send_to(&d, to).is_err() {
+                    break;
+                }
+                std::thread::sleep(Duration::from_millis(20));
+            }
+        });
+        let bye = caller.ua.wait_request(4, Method::Bye);
+        caller.ua.send(&Message::Response(Response::for_request(
+            &bye,
+            StatusCode::OK,
+            "OK",
+        )));
+        drop(caller);
+        let _ = quiet.join();
+    })
+    .await
+    .expect("message");
+    let it = admin.wait_for(&id, |v| v["state"] != "flow").await;
+    assert_eq!(it["state"], "queued", "{it}");
+    assert_eq!(it["attributes"]["voicemail"]["ended_by"], "silence", "{it}");
+    let rec = admin
+        .poll(
+            &format!("/api/v1/recordings/{rid}"),
+            Duration::from_secs(10),
+            |v| v["state"] == "complete",
+        )
+        .await;
+    let ms = rec["duration_ms"].as_u64().expect("duration");
+    assert!(
+        (1900..=3500).contains(&ms),
+        "a second of tone and the second of silence: {ms} ms"
+    );
+    let r = admin
+        .http
+        .get(format!("{}/api/v1/recordings/{rid}/audio", admin.base))
+        .bearer_auth(&admin.token)
+        .send()
+        .await
+        .expect("download");
+    let w = switchboard_media::wav::parse(&r.bytes().await.expect("audio")).expect("wav");
+    let left: Vec<i16> = w
+        .samples
+        .chunks(w.channels as usize)
+        .map(|f| f[0])
+        .collect();
+    assert!(loud(&left) > 4000, "the tone is recorded");
+    let tail = &left[left.len().saturating_sub(6400)..];
+    assert_eq!(
+        loud(tail),
+        0,
+        "the trailing silence is kept (its last 0.8 s)"
+    );
+}

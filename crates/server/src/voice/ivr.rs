@@ -216,6 +216,7 @@ enum Pending {
     Voicemail {
         queue: String,
         max: Duration,
+        silence: Option<Duration>,
     },
     Callback {
         queue: String,
@@ -485,10 +486,18 @@ impl Ivr {
                     self.run.handle_input(now, input);
                 }
                 Output::Queue(q) => self.queue(q).await,
-                Output::Voicemail { queue, max } => {
+                Output::Voicemail {
+                    queue,
+                    max,
+                    silence,
+                } => {
                     // Carried out by the loop (it needs the media events); what the run says
                     // after it is not for this call.
-                    self.pending = Some(Pending::Voicemail { queue, max });
+                    self.pending = Some(Pending::Voicemail {
+                        queue,
+                        max,
+                        silence,
+                    });
                     while self.run.poll_output().is_some() {}
                     return;
                 }
@@ -591,8 +600,12 @@ impl Ivr {
     /// Carries out a voicemail or a call back; true when the flow's part of the call is over.
     async fn carry_out(&mut self, p: Pending) -> bool {
         match p {
-            Pending::Voicemail { queue, max } => {
-                self.voicemail(queue, max).await;
+            Pending::Voicemail {
+                queue,
+                max,
+                silence,
+            } => {
+                self.voicemail(queue, max, silence).await;
                 true
             }
             Pending::Callback {
@@ -732,7 +745,7 @@ impl Ivr {
     /// A voicemail: the beep (after the node's prompt), then the caller is recorded until `#`,
     /// `max` or hang-up; the recording is stored with the interaction, which then waits in
     /// `queue` as a voicemail.
-    async fn voicemail(&mut self, queue: String, max: Duration) {
+    async fn voicemail(&mut self, queue: String, max: Duration, silence: Option<Duration>) {
         let tenant = self.it.tenant;
         let id = self.it.id;
         let Some(queue_id) = self.queue_named(&queue).await else {
@@ -782,7 +795,15 @@ impl Ivr {
             .media
             .send(MediaCommand::Record(started.path.clone()))
             .await;
-        // Until `#`, the longest message, or the caller hangs up (the media task then stops).
+        if let Some(s) = silence {
+            let ms = u64::try_from(s.as_millis()).unwrap_or(u64::MAX);
+            let _ = self
+                .media
+                .send(MediaCommand::DetectSilence(Leg::Caller, Some(ms)))
+                .await;
+        }
+        // Until `#`, the longest message, `silence` quiet, or the caller hangs up (the media
+        // task then stops). The trailing silence stays in the recording.
         let clock = self.s.clock.clone();
         let until = clock.tokio_instant(clock.mono() + max);
         let ended_by = loop {
@@ -790,6 +811,7 @@ impl Ivr {
                 ev = self.rx.recv() => match ev {
                     None => break "caller",
                     Some(MediaEvent::Digit(Leg::Caller, '#')) => break "key",
+                    Some(MediaEvent::Silent(Leg::Caller)) => break "silence",
                     Some(_) => {}
                 },
                 _ = tokio::time::sleep_until(until) => break "max_length",

@@ -122,6 +122,9 @@ pub enum MediaCommand {
     SetMedia(Leg, LegMedia),
     /// In-band DTMF detection on a leg.
     DetectInBand(Leg, bool),
+    /// Report [`MediaEvent::Silent`] to the listener once a leg has been quiet this many ms
+    /// (from now; `None`: off).
+    DetectSilence(Leg, Option<u64>),
     /// Record to this file (a stereo WAV, caller left, agent right).
     Record(PathBuf),
     /// Pause the recording (card data); the span becomes silence.
@@ -156,6 +159,8 @@ pub enum MediaEvent {
     TimedOut(Leg),
     /// A clip played to a leg has been played out.
     Played(Leg, u64),
+    /// A leg has been silent for the time of [`MediaCommand::DetectSilence`].
+    Silent(Leg),
     /// A recording is finished (the file is complete).
     Recorded {
         /// The file.
@@ -357,6 +362,7 @@ async fn run(
             cmd = rx.recv() => match cmd {
                 Some(MediaCommand::SetMedia(leg, m)) => bridge.set_media(leg, m),
                 Some(MediaCommand::DetectInBand(leg, on)) => bridge.detect_in_band(leg, on),
+                Some(MediaCommand::DetectSilence(leg, ms)) => bridge.detect_silence(now_ms(), leg, ms),
                 Some(MediaCommand::Record(path)) => {
                     if recording.is_none() {
                         match open_recording(&path).await {
@@ -422,6 +428,7 @@ async fn run(
                 }
                 Output::TimedOut(leg) => sink.send(MediaEvent::TimedOut(leg)),
                 Output::Played { leg, id } => sink.listener(MediaEvent::Played(leg, id)),
+                Output::Silent(leg) => sink.listener(MediaEvent::Silent(leg)),
             }
         }
     }

@@ -208,7 +208,7 @@ pub async fn engine_loop(
                         anchor.finished_recording(call, path, frames, paused)
                     }
                     MediaEvent::Stopped { caller, agent, .. } => anchor.stopped(call, caller, agent),
-                    MediaEvent::Digit(..) | MediaEvent::Played(..) => {}
+                    MediaEvent::Digit(..) | MediaEvent::Played(..) | MediaEvent::Silent(..) => {}
                 }
                 core.flush_calls(now);
             }

@@ -216,6 +216,9 @@ struct LegState {
     played: u64,
     /// The SSRC of the last packet received.
     remote_ssrc: u32,
+    /// Packets expected and received from the leg's earlier sources (a new SSRC, e.g. another
+    /// phone after a transfer, starts `stats` again).
+    earlier: (u64, u64),
     /// What was sent to the leg (for its SRs).
     sent: Sent,
     /// Where its RTCP goes, and whether that was learned from its packets.
@@ -244,12 +247,20 @@ impl LegState {
             out_ts: 0,
             played: 0,
             remote_ssrc: 0,
+            earlier: (0, 0),
             sent: Sent::default(),
             rtcp_remote: None,
             rtcp_latched: false,
             reporter: None,
             silence: None,
         }
+    }
+
+    /// Whether RTCP reports to this leg are due: its media is set and the session is live (we
+    /// received from it or sent to it), not before (no RTCP into a session not yet answered).
+    fn wants_reports(&self) -> bool {
+        self.media.is_some()
+            && (self.stats.expected() > 0 || self.sent.packets > 0 || self.rtcp_latched)
     }
 
     /// Counts a packet sent to this leg.
@@ -436,10 +447,11 @@ impl Bridge {
     /// A leg's quality: what we received from it, and what it reported about our stream.
     pub fn quality(&self, leg: Leg) -> LegQuality {
         let l = &self.legs[leg.index()];
-        let expected = l.stats.expected();
-        let lost = l.stats.lost();
+        let expected = l.earlier.0 + l.stats.expected();
+        let received = l.earlier.1 + l.stats.received();
+        let lost = expected.saturating_sub(received);
         LegQuality {
-            received: l.stats.received(),
+            received,
             lost,
             loss_fraction: if expected == 0 {
                 0.0
@@ -554,10 +566,20 @@ impl Bridge {
             return;
         };
         // 8 kHz timestamps: `now` in ms is 8 samples each.
-        self.legs[i]
-            .stats
+        let l = &mut self.legs[i];
+        if l.remote_ssrc != p.header.ssrc && l.stats.expected() > 0 {
+            // RFC 3550 A.1: statistics are per source. The old source's counts are kept for the
+            // leg's quality; its sequence numbers say nothing about the new one's.
+            l.earlier.0 += l.stats.expected();
+            l.earlier.1 += l.stats.received();
+            l.stats = ReceiveStats::default();
+            if let Some(r) = &mut l.reporter {
+                r.new_source();
+            }
+        }
+        l.stats
             .record(p.header.sequence, p.header.timestamp, now * 8);
-        self.legs[i].remote_ssrc = p.header.ssrc;
+        l.remote_ssrc = p.header.ssrc;
         let sending = Sending {
             ssrc: p.header.ssrc,
             timestamp: p.header.timestamp,
@@ -726,9 +748,9 @@ impl Bridge {
         }
         for leg in [Leg::Caller, Leg::Agent] {
             let l = &mut self.legs[leg.index()];
-            let has_media = l.media.is_some();
+            let live = l.wants_reports();
             let due = l.reporter.as_mut().is_some_and(|r| {
-                if has_media {
+                if live {
                     r.start(now);
                 }
                 r.is_due(now)
@@ -774,7 +796,8 @@ impl Bridge {
             if r.is_started() {
                 r.poll_timeout()
             } else {
-                l.media.map(|_| 0)
+                // The session just became live: start at once.
+                l.wants_reports().then_some(0)
             }
         };
         [

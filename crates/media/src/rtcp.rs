@@ -472,6 +472,13 @@ impl Reporter {
         self.started
     }
 
+    /// The peer's stream has a new source: the interval's counts start again.
+    pub fn new_source(&mut self) {
+        self.expected_prior = 0;
+        self.received_prior = 0;
+        self.last_sr = None;
+    }
+
     /// When the next report is due (none before the start and after the BYE).
     pub fn poll_timeout(&self) -> Option<u64> {
         self.next

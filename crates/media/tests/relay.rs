@@ -452,14 +452,9 @@ mod rtcp_termination {
         b.enable_rtcp(1000, WALL, "switchboard@test");
         b.set_media(Leg::Caller, media(Law::Ulaw, None, CALLER));
         b.set_media(Leg::Agent, media(Law::Ulaw, None, AGENT));
-        assert_eq!(b.poll_timeout(), Some(0), "the schedule starts at once");
+        assert_eq!(b.poll_timeout(), None, "no RTCP before the session is live");
         b.handle_timeout(0);
         assert!(drain(&mut b).is_empty());
-        assert_eq!(
-            b.poll_timeout(),
-            Some(500),
-            "the first report after half an interval"
-        );
         // 50 packets from the caller with 5 missing (10..15), 50 from the agent, 20 ms apart
         for i in 0..50u16 {
             let t = u64::from(i) * 20;
@@ -477,8 +472,22 @@ mod rtcp_termination {
                 addr(AGENT),
                 &packet(0, 1000 + i, u32::from(i) * 160, false, &[0xFF; 160]),
             );
+            if i == 0 {
+                assert_eq!(
+                    b.poll_timeout(),
+                    Some(0),
+                    "live: the schedule starts at once"
+                );
+            }
             if b.poll_timeout().is_some_and(|w| w <= t) {
                 b.handle_timeout(t);
+            }
+            if i == 0 {
+                assert_eq!(
+                    b.poll_timeout(),
+                    Some(500),
+                    "the first report after half an interval"
+                );
             }
         }
         let outs = drain(&mut b);
@@ -583,7 +592,6 @@ mod rtcp_termination {
         m.rtcp_mux = true;
         b.set_media(Leg::Caller, m);
         b.set_media(Leg::Agent, media(Law::Ulaw, None, AGENT));
-        b.handle_timeout(0);
         b.handle_datagram(
             10,
             Leg::Caller,
@@ -603,7 +611,9 @@ mod rtcp_termination {
             b.quality(Leg::Caller).peer.map(|p| p.cumulative_lost),
             Some(7)
         );
-        b.handle_timeout(500);
+        b.handle_timeout(20);
+        assert_eq!(b.poll_timeout(), Some(520));
+        b.handle_timeout(520);
         let reports = rtcp_out(&drain(&mut b));
         let caller = reports
             .iter()
@@ -680,4 +690,38 @@ fn a_silent_leg_is_reported_once_after_the_hold() {
     b.detect_silence(600, Leg::Caller, None);
     b.handle_timeout(5000);
     assert!(drain(&mut b).is_empty(), "off");
+}
+
+/// A leg's new source (another phone after a transfer): its statistics start again, and the
+/// leg's quality adds both without counting the jump in sequence numbers as loss.
+#[test]
+fn a_new_source_on_a_leg_is_not_counted_as_loss() {
+    let mut b = Bridge::new(0);
+    b.set_media(Leg::Caller, media(Law::Ulaw, None, CALLER));
+    b.set_media(Leg::Agent, media(Law::Ulaw, None, AGENT));
+    let from = |ssrc: u32, seq: u16| {
+        let mut d = Vec::new();
+        Header {
+            marker: false,
+            payload_type: 0,
+            sequence: seq,
+            timestamp: u32::from(seq) * 160,
+            ssrc,
+            csrc: Vec::new(),
+        }
+        .write(&[0xFF; 160], &mut d);
+        d
+    };
+    for i in 0..50u16 {
+        if i != 7 {
+            b.handle_datagram(u64::from(i) * 20, Leg::Agent, addr(AGENT), &from(1, i));
+        }
+    }
+    for i in 0..50u16 {
+        let t = 1000 + u64::from(i) * 20;
+        b.handle_datagram(t, Leg::Agent, addr(AGENT), &from(2, 30_000 + i));
+    }
+    let q = b.quality(Leg::Agent);
+    assert_eq!((q.received, q.lost), (99, 1), "{q:?}");
+    assert_eq!(b.stats(Leg::Agent).expected(), 50, "the new source's own");
 }

@@ -1815,3 +1815,82 @@ async fn a_voicemail_ends_after_the_callers_silence() {
         "the trailing silence is kept (its last 0.8 s)"
     );
 }
+
+/// rtcp-mux (RFC 5761): a caller that offers `a=rtcp-mux` is answered `a=rtcp-mux` (no
+/// `a=rtcp`), gets our reports on its RTP port among the IVR's prompt packets (an SR: we send it
+/// the prompts), and its RR sent to our RTP port is read, not taken for audio: the quality has
+/// what it reported.
+#[tokio::test]
+async fn a_caller_offering_rtcp_mux_gets_its_reports_on_the_rtp_port() {
+    use switchboard_media::rtcp::{self, Compound, ReportBlock, RtcpPacket};
+    use switchboard_media::rtp::is_rtcp;
+    let dir = TempDir::new("media-rtcp-mux");
+    let s = server_with(&dir, "rtcp_interval_ms = 500");
+    let sip = s.sip.expect("sip");
+    let admin = s.login("admin", "admin").await;
+    let caller =
+        tokio::task::spawn_blocking(move || Caller::dial_with(sip, "1000", "a=rtcp-mux\r\n"))
+            .await
+            .expect("dial");
+    assert!(
+        caller.answer.contains("a=rtcp-mux\r\n"),
+        "{}",
+        caller.answer
+    );
+    assert!(!caller.answer.contains("a=rtcp:"), "{}", caller.answer);
+    let it = wait_state(&admin, |c| c["state"] == "flow").await;
+    let id = it["id"].as_str().expect("id").to_owned();
+    let mut caller = tokio::task::spawn_blocking(move || {
+        caller
+            .ua
+            .rtp
+            .set_read_timeout(Some(Duration::from_millis(50)))
+            .expect("timeout");
+        let mut buf = [0u8; 2048];
+        let mut report = None;
+        for _ in 0..60 {
+            let Ok((n, _)) = caller.ua.rtp.recv_from(&mut buf) else {
+                continue;
+            };
+            if is_rtcp(&buf[..n]) {
+                report = Some(rtcp::parse(&buf[..n]).expect("our RTCP"));
+                break;
+            }
+        }
+        let report = report.expect("our RTCP on the RTP port within 3 s");
+        let RtcpPacket::SenderReport { ssrc, info, .. } = &report[0] else {
+            panic!("we play the IVR's prompts to it: an SR, {report:?}");
+        };
+        assert!(info.packets > 0, "{info:?}");
+        let mut rr = Vec::new();
+        rtcp::write(
+            &Compound {
+                ssrc: 0x7e57,
+                sender: None,
+                report: Some(ReportBlock {
+                    ssrc: *ssrc,
+                    cumulative_lost: 9,
+                    ..ReportBlock::default()
+                }),
+                cname: "mux@test",
+                bye: false,
+            },
+            &mut rr,
+        );
+        caller.ua.rtp.send_to(&rr, caller.our_media).expect("rr");
+        std::thread::sleep(Duration::from_millis(200));
+        caller
+    })
+    .await
+    .expect("mux");
+    tokio::task::spawn_blocking(move || caller.hang_up())
+        .await
+        .expect("bye");
+    let it = admin
+        .wait_for(&id, |v| !events_of(v, "call.quality").is_empty())
+        .await;
+    let q = &events_of(&it, "call.quality")[0]["data"];
+    assert_eq!(q["caller"]["peer"]["lost"], 9, "{q}");
+    assert_eq!(q["caller"]["received"], 0, "its RR is not audio: {q}");
+    assert!(q["caller"]["sent"].as_u64().expect("sent") > 0, "{q}");
+}

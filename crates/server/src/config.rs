@@ -546,7 +546,7 @@ pub struct VoiceConfig {
     /// The address in our session descriptions and the RTP sockets' (`rtp_ip`; default: the
     /// SIP address).
     pub rtp_ip: Option<std::net::IpAddr>,
-    /// RTP ports (`rtp_port_min`..=`rtp_port_max`), two per call.
+    /// RTP ports (`rtp_port_min`..=`rtp_port_max`): an even RTP and odd RTCP pair per leg.
     pub rtp_ports: std::ops::RangeInclusive<u16>,
     /// A leg that sent RTP and then nothing for this long ends the call (`rtp_timeout_s`).
     pub rtp_timeout: Duration,
@@ -1103,7 +1103,15 @@ mod tests {
         assert_eq!(c.voice.auth_limits.source_slow_after, 2);
         assert_eq!(c.voice.auth_limits.source_block_after, 4);
         assert_eq!(c.voice.auth_limits.block_for, Duration::from_secs(30));
+        assert_eq!(
+            c.voice.rtcp_interval,
+            Duration::from_secs(5),
+            "RFC 3550's minimum"
+        );
+        let c = load("[voice]\nrtcp_interval_ms = 250\n").expect("valid");
+        assert_eq!(c.voice.rtcp_interval, Duration::from_millis(250));
         for (text, key) in [
+            ("[voice]\nrtcp_interval_ms = 50\n", "voice.rtcp_interval_ms"),
             (
                 "[voice]\ndigest_algorithms = [\"SHA-512\"]\n",
                 "voice.digest_algorithms",

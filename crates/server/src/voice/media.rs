@@ -297,7 +297,15 @@ async fn read_rtcp(sockets: [Option<Arc<UdpSocket>>; 2], tx: mpsc::WeakSender<Me
             r = recv(&sockets[0], &mut a) => (Leg::Caller, r, &a),
             r = recv(&sockets[1], &mut b) => (Leg::Agent, r, &b),
         };
-        let Ok((n, from)) = r else { continue };
+        let (n, from) = match r {
+            Ok(r) => r,
+            // ICMP errors of earlier sends surface here on some systems: not fatal.
+            Err(e) if e.kind() == std::io::ErrorKind::ConnectionReset => continue,
+            Err(e) => {
+                tracing::debug!(error = %e, "an RTCP socket failed; this call's RTCP is no longer read");
+                return;
+            }
+        };
         let Some(tx) = tx.upgrade() else { return };
         // A task that cannot keep up loses a report, as the network might.
         let _ = tx.try_send(MediaCommand::Rtcp(leg, from, buf[..n].to_vec()));

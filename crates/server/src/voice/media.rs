@@ -282,25 +282,37 @@ impl Sockets {
 /// Hands what the RTCP sockets receive to the call's task (a few datagrams per interval), until
 /// the task is gone.
 async fn read_rtcp(sockets: [Option<Arc<UdpSocket>>; 2], tx: mpsc::WeakSender<MediaCommand>) {
-    async fn recv(
-        s: &Option<Arc<UdpSocket>>,
-        buf: &mut [u8],
-    ) -> std::io::Result<(usize, SocketAddr)> {
+    async fn readable(s: &Option<Arc<UdpSocket>>) -> std::io::Result<()> {
         match s {
-            Some(s) => s.recv_from(buf).await,
+            Some(s) => s.readable().await,
             None => std::future::pending().await,
         }
     }
-    let (mut a, mut b) = (vec![0u8; 1500], vec![0u8; 1500]);
+    // One buffer for both (a reader per call lives as long as the call).
+    let mut buf = vec![0u8; 1500];
     loop {
-        let (leg, r, buf) = tokio::select! {
-            r = recv(&sockets[0], &mut a) => (Leg::Caller, r, &a),
-            r = recv(&sockets[1], &mut b) => (Leg::Agent, r, &b),
+        let (leg, ready) = tokio::select! {
+            r = readable(&sockets[0]) => (Leg::Caller, r),
+            r = readable(&sockets[1]) => (Leg::Agent, r),
+        };
+        let i = usize::from(leg == Leg::Agent);
+        let r = match (ready, &sockets[i]) {
+            (Ok(()), Some(s)) => s.try_recv_from(&mut buf),
+            (Err(e), _) => Err(e),
+            (Ok(()), None) => continue,
         };
         let (n, from) = match r {
             Ok(r) => r,
-            // ICMP errors of earlier sends surface here on some systems: not fatal.
-            Err(e) if e.kind() == std::io::ErrorKind::ConnectionReset => continue,
+            // Readiness that was not (another wake-up took it), or an ICMP error of an
+            // earlier send (some systems): not fatal.
+            Err(e)
+                if matches!(
+                    e.kind(),
+                    std::io::ErrorKind::WouldBlock | std::io::ErrorKind::ConnectionReset
+                ) =>
+            {
+                continue;
+            }
             Err(e) => {
                 tracing::debug!(error = %e, "an RTCP socket failed; this call's RTCP is no longer read");
                 return;

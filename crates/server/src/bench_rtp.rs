@@ -596,6 +596,11 @@ async fn stream(
                         break;
                     }
                     let Ok(Ok((n, _))) = r else { continue };
+                    // The relay's RTCP reports (to the RTP port + 1, which may be another
+                    // phone's socket) are not relayed packets.
+                    if switchboard_media::rtp::is_rtcp(&buf[..n]) {
+                        continue;
+                    }
                     let Ok(pk) = Packet::parse(&buf[..n]) else {
                         continue;
                     };

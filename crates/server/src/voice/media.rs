@@ -364,10 +364,23 @@ async fn run(
     let mut recording: Option<RecordingFile> = None;
     let mut bridged = false;
     let (mut buf_c, mut buf_a) = (vec![0u8; 2048], vec![0u8; 2048]);
+    // One timer for the task's life, re-armed only for an earlier deadline: a later one (the
+    // dead-leg deadline moves on with every packet) is met by waking at the old one, finding
+    // nothing due, and re-arming then. A timer set up and torn down per packet costs more than
+    // the packet's relaying.
+    let timer = tokio::time::sleep_until(origin);
+    tokio::pin!(timer);
+    let mut armed: Option<tokio::time::Instant> = None;
     loop {
         let wake = bridge
             .poll_timeout()
             .map(|t| origin + std::time::Duration::from_millis(t));
+        if let Some(w) = wake
+            && armed.is_none_or(|a| w < a)
+        {
+            timer.as_mut().reset(w);
+            armed = Some(w);
+        }
         tokio::select! {
             r = caller.recv_from(&mut buf_c) => {
                 if let Ok((n, from)) = r {
@@ -418,7 +431,10 @@ async fn run(
                 Some(MediaCommand::Rtcp(leg, from, d)) => bridge.handle_rtcp(now_ms(), leg, from, &d),
                 Some(MediaCommand::Stop) | None => break,
             },
-            _ = sleep_until(wake) => bridge.handle_timeout(now_ms()),
+            () = &mut timer, if armed.is_some() => {
+                armed = None;
+                bridge.handle_timeout(now_ms());
+            }
         }
         while let Some(out) = bridge.poll_output() {
             match out {
@@ -837,13 +853,6 @@ async fn open_recording(path: &PathBuf) -> std::io::Result<tokio::fs::File> {
     f.write_all(&wav::header(2, switchboard_media::RATE, 0))
         .await?;
     Ok(f)
-}
-
-async fn sleep_until(at: Option<tokio::time::Instant>) {
-    match at {
-        Some(at) => tokio::time::sleep_until(at).await,
-        None => std::future::pending().await,
-    }
 }
 
 #[cfg(test)]

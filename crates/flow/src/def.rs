@@ -161,6 +161,10 @@ pub enum Node {
         /// Voice: replaces the built-in call back offer (`{{key}}`).
         #[serde(default, skip_serializing_if = "Option::is_none")]
         callback_text: Option<Text>,
+        /// Voice: replaces the built-in confirmation of a call back (`{{number}}`: the number,
+        /// digit by digit).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        callback_confirm_text: Option<Text>,
         /// Replaces the built-in position text (`{{position}}`, `{{wait}}`).
         #[serde(default, skip_serializing_if = "Option::is_none")]
         position_text: Option<Text>,
@@ -179,6 +183,9 @@ pub enum Node {
         /// Longest recording in seconds.
         #[serde(default = "default_voicemail_s")]
         max_s: u64,
+        /// The recording ends after this many seconds of silence (0: never).
+        #[serde(default = "default_silence_s")]
+        silence_s: u64,
         /// Queue that receives the voicemail.
         queue: String,
     },
@@ -192,6 +199,9 @@ pub enum Node {
         /// Attribute holding the number; none means the caller's own.
         #[serde(default, skip_serializing_if = "Option::is_none")]
         number_attribute: Option<String>,
+        /// Voice: replaces the built-in confirmation (`{{number}}`: the number, digit by digit).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        confirm_text: Option<Text>,
     },
     /// Take an email address for an answer by email (e.g. outside business hours): records a
     /// follow-up request ([`crate::Output::FollowUp`]), then goes on or ends as
@@ -292,6 +302,10 @@ fn default_http_timeout() -> u64 {
 }
 fn default_voicemail_s() -> u64 {
     120
+}
+
+fn default_silence_s() -> u64 {
+    5
 }
 
 /// Why a flow definition is refused. Every variant names the node at fault where there is one.

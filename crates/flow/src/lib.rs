@@ -24,4 +24,4 @@ mod text;
 pub use def::*;
 pub use hours::{Schedule, ScheduleError, Span, add_open_time, is_open};
 pub use run::*;
-pub use text::{Text, substitute};
+pub use text::{Text, callback_no_number, render, substitute};

@@ -177,6 +177,8 @@ pub enum Output {
         queue: String,
         /// Longest recording.
         max: Duration,
+        /// The recording ends after this much silence (`None`: it does not).
+        silence: Option<Duration>,
     },
     /// Register a call back from `queue`; the run is over.
     Callback {
@@ -184,6 +186,11 @@ pub enum Output {
         queue: String,
         /// The number to call; `None` means the caller's own.
         number: Option<String>,
+        /// What confirms it to the caller (the node's own text or the built-in one, in
+        /// en/ar/fa), `{{number}}` the number being called back; see [`crate::render`].
+        confirm: Text,
+        /// The run's language, to say it in.
+        lang: String,
     },
     /// The run is over.
     End {
@@ -395,6 +402,13 @@ impl FlowRun {
             other => other,
         };
         self.advance(now);
+    }
+
+    /// A queue node's call back confirmation: its own, else the built-in one.
+    fn callback_confirmation(&self, node: &str) -> Text {
+        self.queue_node(node)
+            .and_then(|q| q.callback_confirm_text.cloned())
+            .unwrap_or_else(builtin::callback_confirm)
     }
 
     fn text(&self, t: &Text) -> String {
@@ -695,6 +709,7 @@ impl FlowRun {
                 callback,
                 callback_key,
                 callback_text,
+                callback_confirm_text,
                 position_text,
                 long_wait_text,
                 queue,
@@ -708,6 +723,7 @@ impl FlowRun {
                 callback: *callback,
                 callback_key: callback_key.as_deref().unwrap_or(DEFAULT_CALLBACK_KEY),
                 callback_text: callback_text.as_ref(),
+                callback_confirm_text: callback_confirm_text.as_ref(),
                 position_text: position_text.as_ref(),
                 long_wait_text: long_wait_text.as_ref(),
             }),
@@ -847,6 +863,7 @@ impl FlowRun {
                 (q.callback && offer == Offer::Open).then(|| q.callback_key.to_owned())
             });
             let queue = self.queue_node(&node).map(|q| q.queue.to_owned());
+            let confirm = self.callback_confirmation(&node);
             return match (key, queue) {
                 (Some(k), Some(queue)) if answer.trim() == k => {
                     self.outputs.push_back(Output::Chosen {
@@ -858,6 +875,8 @@ impl FlowRun {
                     self.outputs.push_back(Output::Callback {
                         queue,
                         number: None,
+                        confirm,
+                        lang: self.lang.clone(),
                     });
                     self.outputs.push_back(Output::End {
                         reason: "callback_requested".into(),
@@ -904,9 +923,12 @@ impl FlowRun {
                     }
                     KEY_CALLBACK => {
                         let queue = substitute(&queue, &self.attributes);
+                        let confirm = self.callback_confirmation(&node);
                         self.outputs.push_back(Output::Callback {
                             queue,
                             number: None,
+                            confirm,
+                            lang: self.lang.clone(),
                         });
                         self.outputs.push_back(Output::End {
                             reason: "callback_requested".into(),
@@ -1107,6 +1129,7 @@ impl FlowRun {
                 prompt,
                 prompt_file,
                 max_s,
+                silence_s,
                 queue,
             } => {
                 if let Some(p) = prompt {
@@ -1115,6 +1138,7 @@ impl FlowRun {
                 self.outputs.push_back(Output::Voicemail {
                     queue: substitute(&queue, &self.attributes),
                     max: Duration::from_secs(max_s),
+                    silence: (silence_s > 0).then(|| Duration::from_secs(silence_s)),
                 });
                 State::Finished
             }
@@ -1122,6 +1146,7 @@ impl FlowRun {
                 prompt,
                 queue,
                 number_attribute,
+                confirm_text,
             } => {
                 if let Some(p) = prompt {
                     self.say(&p, None);
@@ -1132,6 +1157,8 @@ impl FlowRun {
                 self.outputs.push_back(Output::Callback {
                     queue: substitute(&queue, &self.attributes),
                     number,
+                    confirm: confirm_text.unwrap_or_else(builtin::callback_confirm),
+                    lang: self.lang.clone(),
                 });
                 State::Finished
             }
@@ -1164,6 +1191,7 @@ struct QueueNode<'a> {
     callback: bool,
     callback_key: &'a str,
     callback_text: Option<&'a Text>,
+    callback_confirm_text: Option<&'a Text>,
     position_text: Option<&'a Text>,
     long_wait_text: Option<&'a Text>,
 }

@@ -83,6 +83,21 @@ pub fn substitute(template: &str, attributes: &Map<String, Value>) -> String {
     out
 }
 
+/// `t` in `lang` with `{{name}}`s substituted from `attributes`, and the language it is in (the
+/// fallback's when `t` has no variant for `lang`: what a voice must speak it in).
+pub fn render(t: &Text, lang: &str, attributes: &Map<String, Value>) -> (String, String) {
+    (
+        substitute(t.get(lang), attributes),
+        t.lang_of(lang).to_owned(),
+    )
+}
+
+/// The built-in text a caller hears when its call back cannot be registered: its number is
+/// unknown (en/ar/fa).
+pub fn callback_no_number() -> Text {
+    builtin::callback_no_number()
+}
+
 /// Built-in texts of the in-queue announcements and offers, in en/ar/fa; a `queue` node may
 /// replace each.
 pub(crate) mod builtin {
@@ -169,6 +184,31 @@ pub(crate) mod builtin {
             (
                 "fa",
                 "برای اینکه به جای انتظار با شما تماس بگیریم، {{key}} را فشار دهید.",
+            ),
+        ])
+    }
+
+    pub fn callback_confirm() -> Text {
+        Text::of(&[
+            ("en", "Thank you. We will call you back at {{number}}."),
+            ("ar", "شكراً لك. سنتصل بك على الرقم {{number}}."),
+            (
+                "fa",
+                "سپاسگزاریم. با شماره {{number}} با شما تماس خواهیم گرفت.",
+            ),
+        ])
+    }
+
+    pub fn callback_no_number() -> Text {
+        Text::of(&[
+            (
+                "en",
+                "Sorry, we cannot call you back: your number is unknown.",
+            ),
+            ("ar", "عذراً، لا يمكننا الاتصال بك: رقمك غير معروف."),
+            (
+                "fa",
+                "متأسفیم، نمی‌توانیم با شما تماس بگیریم: شماره شما معلوم نیست.",
             ),
         ])
     }

@@ -498,20 +498,30 @@ fn voicemail_callback_and_end_finish_the_run() {
     assert_eq!(says(&outs), vec!["Leave a message"]);
     assert!(outs.contains(&Output::Voicemail {
         queue: "support".into(),
-        max: Duration::from_secs(60)
+        max: Duration::from_secs(60),
+        silence: Some(Duration::from_secs(5)),
     }));
+    // silence_s: 0 turns the silence detection off
+    let quiet = def(json!({
+        "start": "vm",
+        "nodes": {"vm": {"type": "voicemail", "queue": "support", "silence_s": 0}}
+    }));
+    let outs = drain(&mut FlowRun::start(quiet, ctx("en"), at(0)));
+    assert!(
+        matches!(outs.as_slice(), [Output::Voicemail { max, silence: None, .. }] if max.as_secs() == 120),
+        "{outs:?}"
+    );
     assert!(run.is_finished());
     let mut f = flow.clone();
     f.start = "cb".into();
     let mut c = ctx("en");
     c.attributes.insert("phone".into(), json!("+15550100"));
     let mut run = FlowRun::start(f, c, at(0));
-    assert_eq!(
-        drain(&mut run),
-        vec![Output::Callback {
-            queue: "sales".into(),
-            number: Some("+15550100".into())
-        }]
+    let outs = drain(&mut run);
+    assert!(
+        matches!(outs.as_slice(), [Output::Callback { queue, number: Some(n), lang, .. }]
+            if queue == "sales" && n == "+15550100" && lang == "en"),
+        "{outs:?}"
     );
     let mut f = flow;
     f.start = "e".into();
@@ -633,8 +643,9 @@ fn a_queued_caller_is_offered_a_call_back_by_its_key_and_other_keys_do_nothing()
     assert!(run.handle_input(at(62), Input::Digits("7".into())));
     let outs = drain(&mut run);
     assert!(
-        outs.iter()
-            .any(|o| matches!(o, Output::Callback { queue, number: None } if queue == "support"))
+        outs.iter().any(
+            |o| matches!(o, Output::Callback { queue, number: None, .. } if queue == "support")
+        )
     );
     assert_eq!(ended(&outs).as_deref(), Some("callback_requested"));
     assert!(run.is_finished());
@@ -644,4 +655,113 @@ fn a_queued_caller_is_offered_a_call_back_by_its_key_and_other_keys_do_nothing()
 fn a_bad_callback_key_is_refused() {
     let v = json!({"start": "q", "nodes": {"q": {"type": "queue", "queue": "s", "callback": true, "callback_key": "12"}}});
     assert!(FlowDef::from_json(&v).is_err());
+}
+
+/// The call back confirmation: the built-in one in the run's language (en, ar, fa; another
+/// language falls back to English and is spoken as English), or the node's own text.
+#[test]
+fn a_call_back_is_confirmed_in_the_callers_language_or_by_the_nodes_text() {
+    let voice = |lang: &str| Context {
+        channel: Channel::Voice,
+        ..ctx(lang)
+    };
+    let confirmation = |outs: &[Output], number: &str| {
+        outs.iter()
+            .find_map(|o| match o {
+                Output::Callback { confirm, lang, .. } => {
+                    let mut attrs = Map::new();
+                    attrs.insert("number".into(), json!(number));
+                    Some(render(confirm, lang, &attrs))
+                }
+                _ => None,
+            })
+            .expect("a call back")
+    };
+    let queue = def(json!({
+        "start": "q",
+        "nodes": {"q": {"type": "queue", "queue": "support", "callback": true}}
+    }));
+    let mut said = Vec::new();
+    for lang in ["en", "ar", "fa", "de"] {
+        let mut run = FlowRun::start(queue.clone(), voice(lang), at(0));
+        drain(&mut run);
+        run.handle_input(
+            at(10),
+            Input::QueueUpdate {
+                position: 1,
+                wait: Duration::from_secs(60),
+            },
+        );
+        drain(&mut run);
+        assert!(run.handle_input(at(11), Input::Digits("1".into())));
+        said.push(confirmation(&drain(&mut run), "4 4 2"));
+    }
+    assert_eq!(
+        said[0],
+        (
+            "Thank you. We will call you back at 4 4 2.".to_owned(),
+            "en".to_owned()
+        )
+    );
+    assert_eq!(
+        said[1],
+        (
+            "شكراً لك. سنتصل بك على الرقم 4 4 2.".to_owned(),
+            "ar".to_owned()
+        )
+    );
+    assert_eq!(said[2].1, "fa");
+    assert!(
+        said[2].0.contains("4 4 2") && said[2].0.contains("تماس"),
+        "{:?}",
+        said[2]
+    );
+    assert_eq!(
+        said[3], said[0],
+        "no German variant: English, spoken as English"
+    );
+
+    // A queue node's own confirmation, with a variant per language.
+    let own = def(json!({
+        "start": "q",
+        "nodes": {"q": {"type": "queue", "queue": "support", "callback": true,
+            "callback_confirm_text": {"en": "We call {{number}} soon.", "fa": "به زودی با {{number}} تماس می‌گیریم."}}}
+    }));
+    let mut run = FlowRun::start(own, voice("fa"), at(0));
+    drain(&mut run);
+    run.handle_input(
+        at(10),
+        Input::QueueUpdate {
+            position: 1,
+            wait: Duration::from_secs(60),
+        },
+    );
+    drain(&mut run);
+    assert!(run.handle_input(at(11), Input::Digits("1".into())));
+    assert_eq!(
+        confirmation(&drain(&mut run), "5"),
+        ("به زودی با 5 تماس می‌گیریم.".to_owned(), "fa".to_owned())
+    );
+
+    // A callback node's own (a plain text is said in the run's language) and the built-in.
+    let node = def(json!({
+        "start": "cb",
+        "nodes": {"cb": {"type": "callback", "queue": "sales", "confirm_text": "OK: {{number}}"}}
+    }));
+    let mut run = FlowRun::start(node, voice("ar"), at(0));
+    assert_eq!(
+        confirmation(&drain(&mut run), "1 2"),
+        ("OK: 1 2".to_owned(), "ar".to_owned())
+    );
+    let node = def(json!({
+        "start": "cb",
+        "nodes": {"cb": {"type": "callback", "queue": "sales"}}
+    }));
+    let mut run = FlowRun::start(node, voice("ar"), at(0));
+    assert_eq!(confirmation(&drain(&mut run), "1").1, "ar");
+    assert_eq!(
+        render(&callback_no_number(), "fa", &Map::new()).1,
+        "fa",
+        "the apology for an unknown number is in Persian too"
+    );
 }

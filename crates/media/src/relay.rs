@@ -20,10 +20,23 @@
 //!   `now`, with silence for a leg that sent nothing, so the file keeps the call's timeline.
 //! - **Timeouts**: a leg that sent nothing for the configured time is reported once (a dead call
 //!   is ended by the driver).
+//! - **Silence** (with [`Bridge::detect_silence`]): a leg quiet for the given time (no frame
+//!   above the energy threshold, or no packets) is reported once ([`Output::Silent`]: a
+//!   voicemail ends).
 //!
 //! - **Prompts**: a leg can be played to ([`Bridge::play`]: IVR prompts, announcements, music
 //!   on hold); while it is, the other leg's audio is not relayed to it, and the bridge sends a
 //!   20 ms frame of the clip every 20 ms of `now`, in the leg's codec, as its own RTP stream.
+//!
+//! - **RTCP** (with [`Bridge::enable_rtcp`]): terminated per leg, not relayed. Switchboard
+//!   re-originates the streams (transcoding, prompts, music), so each leg gets our own reports
+//!   about what we send it (an SR when we sent in the interval, else an RR) and what we receive
+//!   from it (one report block), every interval of `now`, with an SDES CNAME, and a BYE at
+//!   [`Bridge::close`]. A leg's RTCP comes on its own socket ([`Bridge::handle_rtcp`], latched
+//!   like RTP) or, with rtcp-mux (RFC 5761), on the RTP socket, told apart by packet type (§4).
+//!   What the peers report about our streams, with the round-trip time, is in
+//!   [`Bridge::quality`]. Per packet this costs only the counts of what is sent; the rest is
+//!   done once per interval.
 //!
 //! Sequence numbers, timestamps and SSRCs pass through unchanged: each direction is one stream
 //! from one source. Hold (a `sendonly` re-INVITE) simply stops the held side's packets.
@@ -31,7 +44,9 @@
 use crate::dtmf::{Detector, EventReceiver};
 use crate::g711::Law;
 use crate::player::{Clip, Player};
+use crate::rtcp::{self, PeerView, Received, Reporter, Sent};
 use crate::rtp::{Header, Packet, ReceiveStats, is_rtcp};
+use crate::silence::{DEFAULT_THRESHOLD_DBFS, SilenceDetector};
 use crate::wav::Recorder;
 use std::collections::VecDeque;
 use std::net::SocketAddr;
@@ -73,6 +88,23 @@ pub struct LegMedia {
     pub telephone_event: Option<u8>,
     /// Where its SDP says it receives RTP (until latching learns the real address).
     pub remote: Option<SocketAddr>,
+    /// Where its SDP says it receives RTCP (`a=rtcp`, RFC 3605; `None`: the RTP port + 1).
+    pub rtcp: Option<SocketAddr>,
+    /// RTCP shares the RTP port (`a=rtcp-mux`, RFC 5761).
+    pub rtcp_mux: bool,
+}
+
+impl LegMedia {
+    /// Where the leg's SDP says it receives RTCP.
+    pub fn rtcp_remote(&self) -> Option<SocketAddr> {
+        if self.rtcp_mux {
+            return self.remote;
+        }
+        self.rtcp.or_else(|| {
+            self.remote
+                .map(|r| SocketAddr::new(r.ip(), r.port().wrapping_add(1)))
+        })
+    }
 }
 
 /// How a digit came.
@@ -109,6 +141,8 @@ pub enum Output {
     Record(Vec<u8>),
     /// `leg` has sent nothing for the timeout.
     TimedOut(Leg),
+    /// `leg` has been silent for the time given to [`Bridge::detect_silence`] (reported once).
+    Silent(Leg),
     /// A clip played to `leg` has been played out.
     Played {
         /// Which leg.
@@ -116,6 +150,33 @@ pub enum Output {
         /// The clip's id.
         id: u64,
     },
+    /// Send an RTCP compound packet from `leg`'s RTCP socket (not muxed; a muxed leg's RTCP is
+    /// an [`Output::Send`] from its RTP socket).
+    SendRtcp {
+        /// The socket (leg) to send from.
+        leg: Leg,
+        /// Destination.
+        to: SocketAddr,
+        /// The compound packet.
+        datagram: Vec<u8>,
+    },
+}
+
+/// A leg's media quality at the end of a call (or at any time).
+#[derive(Debug, Clone, Copy, PartialEq, Default)]
+pub struct LegQuality {
+    /// RTP packets received from the leg.
+    pub received: u64,
+    /// Packets lost (expected and not received).
+    pub lost: u64,
+    /// `lost` of the packets expected (0..=1).
+    pub loss_fraction: f64,
+    /// Our interarrival jitter of its stream, ms.
+    pub jitter_ms: f64,
+    /// RTP packets we sent to it.
+    pub sent: u64,
+    /// What the leg reported about our stream (and the round-trip time), if it sent RTCP.
+    pub peer: Option<PeerView>,
 }
 
 /// Why a datagram was not relayed (counted by the driver).
@@ -125,7 +186,8 @@ pub struct Drops {
     pub malformed: u64,
     /// From an address other than the latched one.
     pub stranger: u64,
-    /// RTCP (not relayed: each leg's reports describe its own side).
+    /// RTCP that could not be used: malformed (RFC 3550 A.2), or RTCP is off (it is never
+    /// relayed: each leg's reports describe its own side).
     pub rtcp: u64,
     /// A payload type the leg did not negotiate.
     pub payload_type: u64,
@@ -152,6 +214,18 @@ struct LegState {
     out_seq: u16,
     out_ts: u32,
     played: u64,
+    /// The SSRC of the last packet received.
+    remote_ssrc: u32,
+    /// Packets expected and received from the leg's earlier sources (a new SSRC, e.g. another
+    /// phone after a transfer, starts `stats` again).
+    earlier: (u64, u64),
+    /// What was sent to the leg (for its SRs).
+    sent: Sent,
+    /// Where its RTCP goes, and whether that was learned from its packets.
+    rtcp_remote: Option<SocketAddr>,
+    rtcp_latched: bool,
+    reporter: Option<Reporter>,
+    silence: Option<SilenceDetector>,
 }
 
 impl LegState {
@@ -172,8 +246,39 @@ impl LegState {
             out_seq: 0,
             out_ts: 0,
             played: 0,
+            remote_ssrc: 0,
+            earlier: (0, 0),
+            sent: Sent::default(),
+            rtcp_remote: None,
+            rtcp_latched: false,
+            reporter: None,
+            silence: None,
         }
     }
+
+    /// Whether RTCP reports to this leg are due: its media is set and the session is live (we
+    /// received from it or sent to it), not before (no RTCP into a session not yet answered).
+    fn wants_reports(&self) -> bool {
+        self.media.is_some()
+            && (self.stats.expected() > 0 || self.sent.packets > 0 || self.rtcp_latched)
+    }
+
+    /// Counts a packet sent to this leg.
+    fn count_sent(&mut self, now: u64, ssrc: u32, timestamp: u32, payload: usize) {
+        self.sent.packets += 1;
+        self.sent.octets += payload as u64;
+        self.sent.ssrc = ssrc;
+        self.sent.timestamp = timestamp;
+        self.sent.at = now;
+    }
+}
+
+/// Where a relayed packet's payload is and what the receiving leg's SR counts of it.
+struct Sending {
+    ssrc: u32,
+    timestamp: u32,
+    payload_at: usize,
+    payload_len: usize,
 }
 
 /// A recording in progress.
@@ -198,6 +303,7 @@ pub struct Bridge {
     outputs: VecDeque<Output>,
     drops: Drops,
     scratch: Vec<i16>,
+    cname: String,
 }
 
 impl Bridge {
@@ -210,7 +316,18 @@ impl Bridge {
             outputs: VecDeque::new(),
             drops: Drops::default(),
             scratch: Vec::new(),
+            cname: String::new(),
         }
+    }
+
+    /// Terminates RTCP on both legs: a report to each every `interval_ms` of `now` (the first
+    /// after half of it, once the leg's media is set), NTP timestamps from `wall_at_zero` (Unix
+    /// ms at `now` = 0), SDES CNAME `cname`.
+    pub fn enable_rtcp(&mut self, interval_ms: u64, wall_at_zero: u64, cname: &str) {
+        for l in &mut self.legs {
+            l.reporter = Some(Reporter::new(interval_ms, wall_at_zero));
+        }
+        self.cname = cname.to_owned();
     }
 
     /// Sets (or changes, after a re-INVITE) what a leg negotiated. A new SDP address is taken
@@ -223,7 +340,21 @@ impl Bridge {
             l.latched = false;
             l.remote = media.remote;
         }
+        let rtcp_moved = l
+            .media
+            .is_some_and(|m| m.rtcp_remote() != media.rtcp_remote());
+        if !l.rtcp_latched || rtcp_moved {
+            l.rtcp_latched = false;
+            l.rtcp_remote = media.rtcp_remote();
+        }
         l.media = Some(media);
+    }
+
+    /// Reports [`Output::Silent`] once `leg` has been quiet for `hold_ms` from `now` (no frame
+    /// above [`DEFAULT_THRESHOLD_DBFS`], or no packets); `None` turns it off.
+    pub fn detect_silence(&mut self, now: u64, leg: Leg, hold_ms: Option<u64>) {
+        self.legs[leg.index()].silence =
+            hold_ms.map(|h| SilenceDetector::new(now, h, DEFAULT_THRESHOLD_DBFS));
     }
 
     /// Turns in-band DTMF detection on or off for a leg (trunks that send tones in the audio).
@@ -313,6 +444,97 @@ impl Bridge {
         self.legs[leg.index()].played
     }
 
+    /// A leg's quality: what we received from it, and what it reported about our stream.
+    pub fn quality(&self, leg: Leg) -> LegQuality {
+        let l = &self.legs[leg.index()];
+        let expected = l.earlier.0 + l.stats.expected();
+        let received = l.earlier.1 + l.stats.received();
+        let lost = expected.saturating_sub(received);
+        LegQuality {
+            received,
+            lost,
+            loss_fraction: if expected == 0 {
+                0.0
+            } else {
+                lost as f64 / expected as f64
+            },
+            jitter_ms: l.stats.jitter() / 8.0,
+            sent: l.sent.packets,
+            peer: l.reporter.as_ref().and_then(Reporter::peer),
+        }
+    }
+
+    /// A datagram arrived on `leg`'s RTCP socket from `from` (not muxed): latched like RTP
+    /// (the first source is kept, strangers are dropped), then read.
+    pub fn handle_rtcp(&mut self, now: u64, leg: Leg, from: SocketAddr, datagram: &[u8]) {
+        let l = &mut self.legs[leg.index()];
+        if l.rtcp_latched && l.rtcp_remote != Some(from) {
+            self.drops.stranger += 1;
+            return;
+        }
+        if l.reporter.is_none() {
+            self.drops.rtcp += 1;
+            return;
+        }
+        l.rtcp_latched = true;
+        l.rtcp_remote = Some(from);
+        self.read_rtcp(now, leg, datagram);
+    }
+
+    fn read_rtcp(&mut self, now: u64, leg: Leg, datagram: &[u8]) {
+        let Some(r) = self.legs[leg.index()].reporter.as_mut() else {
+            self.drops.rtcp += 1;
+            return;
+        };
+        match rtcp::parse(datagram) {
+            Ok(packets) => r.handle_packets(now, &packets),
+            Err(_) => self.drops.rtcp += 1,
+        }
+    }
+
+    /// Writes `leg`'s report at `now` (the last one, with a BYE, when `bye`).
+    fn send_report(&mut self, now: u64, leg: Leg, bye: bool) {
+        let l = &mut self.legs[leg.index()];
+        let Some(reporter) = l.reporter.as_mut() else {
+            return;
+        };
+        let received = (l.stats.expected() > 0).then(|| Received {
+            ssrc: l.remote_ssrc,
+            expected: l.stats.expected(),
+            received: l.stats.received(),
+            highest_sequence: l.stats.extended_max(),
+            jitter: l.stats.jitter() as u32,
+        });
+        let own = 0x5342_0000 | leg.index() as u32;
+        let c = reporter.report(now, own, &l.sent, received.as_ref(), &self.cname, bye);
+        let mux = l.media.is_some_and(|m| m.rtcp_mux);
+        let to = if mux { l.remote } else { l.rtcp_remote };
+        let Some(to) = to else {
+            return;
+        };
+        let mut datagram = Vec::with_capacity(96);
+        rtcp::write(&c, &mut datagram);
+        self.outputs.push_back(if mux {
+            Output::Send { leg, to, datagram }
+        } else {
+            Output::SendRtcp { leg, to, datagram }
+        });
+    }
+
+    /// The call is over: each leg whose reports had started gets a last one with a BYE
+    /// (RFC 3550 §6.6). Nothing is reported after this.
+    pub fn close(&mut self, now: u64) {
+        for leg in [Leg::Caller, Leg::Agent] {
+            let started = self.legs[leg.index()]
+                .reporter
+                .as_ref()
+                .is_some_and(|r| r.poll_timeout().is_some());
+            if started {
+                self.send_report(now, leg, true);
+            }
+        }
+    }
+
     /// A datagram arrived on `leg`'s socket from `from`.
     pub fn handle_datagram(&mut self, now: u64, leg: Leg, from: SocketAddr, datagram: &[u8]) {
         let i = leg.index();
@@ -331,7 +553,8 @@ impl Bridge {
             l.timed_out = false;
         }
         if is_rtcp(datagram) {
-            self.drops.rtcp += 1;
+            // rtcp-mux (RFC 5761 §4): the packet type tells RTCP from RTP.
+            self.read_rtcp(now, leg, datagram);
             return;
         }
         let Ok(p) = Packet::parse(datagram) else {
@@ -343,9 +566,26 @@ impl Bridge {
             return;
         };
         // 8 kHz timestamps: `now` in ms is 8 samples each.
-        self.legs[i]
-            .stats
+        let l = &mut self.legs[i];
+        if l.remote_ssrc != p.header.ssrc && l.stats.expected() > 0 {
+            // RFC 3550 A.1: statistics are per source. The old source's counts are kept for the
+            // leg's quality; its sequence numbers say nothing about the new one's.
+            l.earlier.0 += l.stats.expected();
+            l.earlier.1 += l.stats.received();
+            l.stats = ReceiveStats::default();
+            if let Some(r) = &mut l.reporter {
+                r.new_source();
+            }
+        }
+        l.stats
             .record(p.header.sequence, p.header.timestamp, now * 8);
+        l.remote_ssrc = p.header.ssrc;
+        let sending = Sending {
+            ssrc: p.header.ssrc,
+            timestamp: p.header.timestamp,
+            payload_at: p.payload.as_ptr() as usize - datagram.as_ptr() as usize,
+            payload_len: p.payload.len(),
+        };
         let other = leg.other();
         let o = other.index();
         let pt = p.header.payload_type;
@@ -359,7 +599,7 @@ impl Bridge {
             }
             let to_pt = self.legs[o].media.and_then(|m| m.telephone_event);
             match to_pt {
-                Some(to_pt) => self.forward(leg, datagram, to_pt, None),
+                Some(to_pt) => self.forward(now, leg, datagram, &sending, to_pt, None),
                 None => self.drops.payload_type += 1,
             }
             return;
@@ -368,10 +608,15 @@ impl Bridge {
             self.drops.payload_type += 1;
             return;
         }
-        let wants_audio = self.recording.is_some() || self.legs[i].detector.is_some();
+        let wants_audio = self.recording.is_some()
+            || self.legs[i].detector.is_some()
+            || self.legs[i].silence.is_some();
         if wants_audio {
             media.law.decode(p.payload, &mut self.scratch);
             let l = &mut self.legs[i];
+            if let Some(s) = &mut l.silence {
+                s.push(now, &self.scratch);
+            }
             if let Some(det) = &mut l.detector {
                 for digit in det.push(&self.scratch) {
                     self.outputs.push_back(Output::Digit {
@@ -392,12 +637,20 @@ impl Bridge {
             return;
         };
         let transcode = (media.law != to.law).then_some((media.law, to.law));
-        self.forward(leg, datagram, to.payload_type, transcode);
+        self.forward(now, leg, datagram, &sending, to.payload_type, transcode);
     }
 
     /// Sends `datagram` (from `from`) to the other leg with payload type `pt`, transcoding its
     /// payload when asked.
-    fn forward(&mut self, from: Leg, datagram: &[u8], pt: u8, transcode: Option<(Law, Law)>) {
+    fn forward(
+        &mut self,
+        now: u64,
+        from: Leg,
+        datagram: &[u8],
+        sending: &Sending,
+        pt: u8,
+        transcode: Option<(Law, Law)>,
+    ) {
         let o = from.other().index();
         if self.legs[o].player.is_playing() {
             // A prompt or music is played to that leg: it does not hear this one.
@@ -409,14 +662,13 @@ impl Bridge {
         };
         let mut out = datagram.to_vec();
         out[1] = (out[1] & 0x80) | (pt & 0x7F);
-        if let Some((a, b)) = transcode
-            && let Ok(p) = Packet::parse(datagram)
-        {
+        if let Some((a, b)) = transcode {
             // The payload sits at the same offset in the copy.
-            let start = p.payload.as_ptr() as usize - datagram.as_ptr() as usize;
-            a.transcode(b, &mut out[start..start + p.payload.len()]);
+            let (start, len) = (sending.payload_at, sending.payload_len);
+            a.transcode(b, &mut out[start..start + len]);
         }
         self.legs[from.index()].relayed += 1;
+        self.legs[o].count_sent(now, sending.ssrc, sending.timestamp, sending.payload_len);
         self.outputs.push_back(Output::Send {
             leg: from.other(),
             to,
@@ -457,6 +709,8 @@ impl Bridge {
                 csrc: Vec::new(),
             }
             .write(&payload, &mut datagram);
+            let ssrc = 0x5342_0000 | leg.index() as u32;
+            l.count_sent(now, ssrc, l.out_ts, payload.len());
             l.out_seq = l.out_seq.wrapping_add(1);
             l.out_ts = l.out_ts.wrapping_add(crate::FRAME as u32);
             l.played += 1;
@@ -492,6 +746,25 @@ impl Bridge {
                 self.outputs.push_back(Output::Record(bytes));
             }
         }
+        for leg in [Leg::Caller, Leg::Agent] {
+            let l = &mut self.legs[leg.index()];
+            let live = l.wants_reports();
+            let due = l.reporter.as_mut().is_some_and(|r| {
+                if live {
+                    r.start(now);
+                }
+                r.is_due(now)
+            });
+            if due {
+                self.send_report(now, leg, false);
+            }
+        }
+        for (leg, l) in [Leg::Caller, Leg::Agent].into_iter().zip(&mut self.legs) {
+            if l.silence.as_ref().is_some_and(|s| s.is_silent(now)) {
+                l.silence = None;
+                self.outputs.push_back(Output::Silent(leg));
+            }
+        }
         if self.timeout_ms > 0 {
             for (leg, l) in [Leg::Caller, Leg::Agent].into_iter().zip(&mut self.legs) {
                 if let Some(last) = l.last_rx
@@ -507,20 +780,36 @@ impl Bridge {
 
     /// When to call [`Bridge::handle_timeout`] next.
     pub fn poll_timeout(&self) -> Option<u64> {
-        let rec = self.recording.as_ref().map(|r| r.next);
-        let dead = (self.timeout_ms > 0)
-            .then(|| {
-                self.legs
-                    .iter()
-                    .filter(|l| !l.timed_out)
-                    .filter_map(|l| l.last_rx.map(|t| t + self.timeout_ms))
-                    .min()
-            })
-            .flatten();
-        [rec, dead, self.legs[0].play_next, self.legs[1].play_next]
-            .into_iter()
-            .flatten()
-            .min()
+        // Called after every datagram: a plain fold, no iterator chains.
+        fn earlier(a: Option<u64>, b: Option<u64>) -> Option<u64> {
+            match (a, b) {
+                (Some(x), Some(y)) => Some(x.min(y)),
+                (x, None) => x,
+                (None, y) => y,
+            }
+        }
+        let mut next = self.recording.as_ref().map(|r| r.next);
+        for l in &self.legs {
+            next = earlier(next, l.play_next);
+            if self.timeout_ms > 0 && !l.timed_out {
+                next = earlier(next, l.last_rx.map(|t| t + self.timeout_ms));
+            }
+            if let Some(r) = &l.reporter {
+                next = earlier(
+                    next,
+                    if r.is_started() {
+                        r.poll_timeout()
+                    } else {
+                        // The session just became live: start at once.
+                        l.wants_reports().then_some(0)
+                    },
+                );
+            }
+            if let Some(s) = &l.silence {
+                next = earlier(next, Some(s.poll_timeout()));
+            }
+        }
+        next
     }
 
     /// The next thing to do.

@@ -2,10 +2,13 @@
 //! telephone-event.
 //!
 //! [`parse`] reads a session description, keeping the parts a media anchor uses: the connection
-//! address, each media section's port, formats, `rtpmap`, `fmtp`, `ptime` and direction.
+//! address, each media section's port, formats, `rtpmap`, `fmtp`, `ptime`, direction, and where
+//! RTCP goes (`a=rtcp`, RFC 3605; `a=rtcp-mux`, RFC 5761).
 //! [`answer`] picks what to use from an offer (the offerer's most preferred of PCMU and PCMA,
 //! telephone-event if offered, the direction that mirrors the offer: RFC 3264 §6.1) and writes
-//! the answer; [`offer`] writes an offer. Unknown lines are skipped, as RFC 4566 §5 allows.
+//! the answer; [`offer`] writes an offer. Our descriptions name our RTCP port (`a=rtcp`, the RTP
+//! port + 1), or answer `a=rtcp-mux` to an offer of it. Unknown lines are skipped, as RFC 4566
+//! §5 allows.
 
 use crate::g711::Law;
 use std::fmt::Write as _;
@@ -84,6 +87,10 @@ pub struct Media {
     pub ptime: Option<u32>,
     /// Direction.
     pub direction: Direction,
+    /// `a=rtcp` (RFC 3605): the RTCP port, and its address when it is not the stream's.
+    pub rtcp: Option<(u16, Option<IpAddr>)>,
+    /// `a=rtcp-mux` (RFC 5761): RTCP on the RTP port.
+    pub rtcp_mux: bool,
 }
 
 impl Media {
@@ -188,6 +195,8 @@ pub fn parse(text: &str) -> Result<Session, SdpError> {
                     fmtp: Vec::new(),
                     ptime: None,
                     direction: s.direction,
+                    rtcp: None,
+                    rtcp_mux: false,
                 });
             }
             "a" => {
@@ -229,6 +238,17 @@ pub fn parse(text: &str) -> Result<Session, SdpError> {
                         }
                     }
                     "ptime" => m.ptime = value.trim().parse().ok(),
+                    "rtcp" => {
+                        // a=rtcp:53020 [IN IP4 126.16.64.4]
+                        let mut it = value.split_whitespace();
+                        if let Some(port) = it.next().and_then(|p| p.parse::<u16>().ok()) {
+                            let addr = (it.next() == Some("IN"))
+                                .then(|| it.nth(1).and_then(|a| a.parse().ok()))
+                                .flatten();
+                            m.rtcp = Some((port, addr));
+                        }
+                    }
+                    "rtcp-mux" => m.rtcp_mux = true,
                     _ => {}
                 }
             }
@@ -256,6 +276,17 @@ pub struct Negotiated {
     pub remote_direction: Direction,
     /// Packet time to send, milliseconds.
     pub ptime: u32,
+    /// Where the other side receives RTCP, if its description says (`a=rtcp`).
+    pub rtcp: Option<SocketAddr>,
+    /// RTCP and RTP share the port (both descriptions have `a=rtcp-mux`).
+    pub rtcp_mux: bool,
+}
+
+impl Media {
+    fn rtcp_addr(&self, addr: IpAddr) -> Option<SocketAddr> {
+        self.rtcp
+            .map(|(port, ip)| SocketAddr::new(ip.unwrap_or(addr), port))
+    }
 }
 
 /// Our side of a stream, for writing descriptions.
@@ -279,6 +310,7 @@ fn write_head(out: &mut String, local: &Local) {
     );
 }
 
+#[allow(clippy::too_many_arguments)]
 fn write_audio(
     out: &mut String,
     port: u16,
@@ -286,6 +318,7 @@ fn write_audio(
     te: Option<u8>,
     dir: Direction,
     ptime: u32,
+    mux: bool,
 ) {
     let mut fmts: Vec<String> = laws.iter().map(|(_, pt)| pt.to_string()).collect();
     if let Some(t) = te {
@@ -306,6 +339,12 @@ fn write_audio(
         );
     }
     let _ = write!(out, "a=ptime:{ptime}\r\na={}\r\n", dir.attr());
+    // Our RTCP: on the RTP port when muxed (RFC 5761 §5.1.1), else the next port (RFC 3605).
+    if mux {
+        out.push_str("a=rtcp-mux\r\n");
+    } else {
+        let _ = write!(out, "a=rtcp:{}\r\n", port.wrapping_add(1));
+    }
 }
 
 /// An offer of PCMU and PCMA (in `laws` order) and telephone-event on payload type `te`.
@@ -313,7 +352,7 @@ pub fn offer(local: &Local, laws: &[Law], te: Option<u8>, dir: Direction) -> Str
     let mut out = String::new();
     write_head(&mut out, local);
     let laws: Vec<(Law, u8)> = laws.iter().map(|l| (*l, l.payload_type())).collect();
-    write_audio(&mut out, local.addr.port(), &laws, te, dir, 20);
+    write_audio(&mut out, local.addr.port(), &laws, te, dir, 20, false);
     out
 }
 
@@ -356,6 +395,7 @@ pub fn answer(
                 te,
                 m.direction.answer(),
                 ptime,
+                m.rtcp_mux,
             );
         } else {
             let fmts: Vec<String> = other.formats.iter().map(u8::to_string).collect();
@@ -381,6 +421,8 @@ pub fn answer(
             remote: SocketAddr::new(addr, m.port),
             remote_direction: m.direction,
             ptime,
+            rtcp: m.rtcp_addr(addr),
+            rtcp_mux: m.rtcp_mux,
         },
     ))
 }
@@ -410,5 +452,8 @@ pub fn accept_answer(ans: &Session) -> Result<Negotiated, SdpError> {
         remote: SocketAddr::new(addr, m.port),
         remote_direction: m.direction,
         ptime: m.ptime.unwrap_or(20),
+        rtcp: m.rtcp_addr(addr),
+        // Our offers do not offer rtcp-mux: an answer cannot choose it (RFC 5761 §5.1.1).
+        rtcp_mux: false,
     })
 }

@@ -23,6 +23,8 @@ fn media(law: Law, te: Option<u8>, remote: &str) -> LegMedia {
         payload_type: law.payload_type(),
         telephone_event: te,
         remote: Some(addr(remote)),
+        rtcp: None,
+        rtcp_mux: false,
     }
 }
 
@@ -395,4 +397,331 @@ fn a_prompt_is_played_to_a_leg_in_its_codec_and_masks_the_other_leg() {
     assert_eq!(sent(&drain(&mut b)).len(), 5, "then every 20 ms");
     assert!(b.stop_playing(Leg::Caller));
     assert_eq!(b.poll_timeout().filter(|t| *t < 10_000), None);
+}
+
+mod rtcp_termination {
+    use super::*;
+    use switchboard_media::rtcp::{self, ReportBlock, RtcpPacket, middle};
+
+    const WALL: u64 = 1_700_000_000_000;
+
+    fn rtcp_out(outs: &[Output]) -> Vec<(Leg, SocketAddr, Vec<RtcpPacket>, bool)> {
+        outs.iter()
+            .filter_map(|o| match o {
+                Output::SendRtcp { leg, to, datagram } => {
+                    Some((*leg, *to, rtcp::parse(datagram).expect("ours"), false))
+                }
+                Output::Send { leg, to, datagram } if switchboard_media::rtp::is_rtcp(datagram) => {
+                    Some((*leg, *to, rtcp::parse(datagram).expect("ours"), true))
+                }
+                _ => None,
+            })
+            .collect()
+    }
+
+    fn rr(ssrc: u32, about: u32, lost: i32, lsr: u32, dlsr: u32) -> Vec<u8> {
+        let mut out = Vec::new();
+        rtcp::write(
+            &rtcp::Compound {
+                ssrc,
+                sender: None,
+                report: Some(ReportBlock {
+                    ssrc: about,
+                    fraction_lost: 0,
+                    cumulative_lost: lost,
+                    highest_sequence: 0,
+                    jitter: 80,
+                    last_sr: lsr,
+                    delay_since_last_sr: dlsr,
+                }),
+                cname: "peer",
+                bye: false,
+            },
+            &mut out,
+        );
+        out
+    }
+
+    /// Both legs' reports: the caller (RTCP on its RTP port + 1, latched from a NAT) gets an SR
+    /// about the agent's stream we relay to it with a block about its own stream and its
+    /// losses; its RR's LSR/DLSR give the round-trip time; a stranger's RTCP is dropped; the
+    /// end sends a BYE.
+    #[test]
+    fn each_leg_gets_its_own_reports_and_its_reports_give_the_round_trip() {
+        let mut b = Bridge::new(0);
+        b.enable_rtcp(1000, WALL, "switchboard@test");
+        b.set_media(Leg::Caller, media(Law::Ulaw, None, CALLER));
+        b.set_media(Leg::Agent, media(Law::Ulaw, None, AGENT));
+        assert_eq!(b.poll_timeout(), None, "no RTCP before the session is live");
+        b.handle_timeout(0);
+        assert!(drain(&mut b).is_empty());
+        // 50 packets from the caller with 5 missing (10..15), 50 from the agent, 20 ms apart
+        for i in 0..50u16 {
+            let t = u64::from(i) * 20;
+            if !(10..15).contains(&i) {
+                b.handle_datagram(
+                    t,
+                    Leg::Caller,
+                    addr(CALLER),
+                    &packet(0, i, u32::from(i) * 160, false, &[0xFF; 160]),
+                );
+            }
+            b.handle_datagram(
+                t,
+                Leg::Agent,
+                addr(AGENT),
+                &packet(0, 1000 + i, u32::from(i) * 160, false, &[0xFF; 160]),
+            );
+            if i == 0 {
+                assert_eq!(
+                    b.poll_timeout(),
+                    Some(0),
+                    "live: the schedule starts at once"
+                );
+            }
+            if b.poll_timeout().is_some_and(|w| w <= t) {
+                b.handle_timeout(t);
+            }
+            if i == 0 {
+                assert_eq!(
+                    b.poll_timeout(),
+                    Some(500),
+                    "the first report after half an interval"
+                );
+            }
+        }
+        let outs = drain(&mut b);
+        let reports = rtcp_out(&outs);
+        assert_eq!(
+            reports.len(),
+            2,
+            "one report per leg at 500 ms: {reports:?}"
+        );
+        let (leg, to, packets, muxed) = &reports[0];
+        assert_eq!(
+            (*leg, *to, *muxed),
+            (Leg::Caller, addr("192.0.2.10:4001"), false)
+        );
+        let RtcpPacket::SenderReport {
+            ssrc,
+            info,
+            reports: blocks,
+        } = &packets[0]
+        else {
+            panic!("we relayed the agent's stream to the caller: an SR, {packets:?}");
+        };
+        assert_eq!(*ssrc, 0xCAFE, "the stream's own SSRC");
+        assert_eq!(info.packets, 26);
+        let block = blocks[0];
+        assert_eq!(block.cumulative_lost, 5, "the caller's 5 missing packets");
+        assert_eq!(block.highest_sequence, 25);
+        assert!(
+            matches!(&packets[1], RtcpPacket::SourceDescription(c) if c[0].1.as_deref() == Some("switchboard@test"))
+        );
+        assert_eq!(
+            reports[1].1,
+            addr("127.0.0.1:5005"),
+            "the agent's RTP port + 1"
+        );
+
+        // The caller's RTCP comes from behind a NAT: latched, and our reports go there.
+        let natted_rtcp = addr("198.51.100.7:31001");
+        let lsr = middle(info.ntp);
+        // it held our SR for 100 ms (6553 units) and answers at 700 ms: RTT 100 ms
+        b.handle_rtcp(
+            700,
+            Leg::Caller,
+            natted_rtcp,
+            &rr(0x7E57, 0xCAFE, 2, lsr, 6553),
+        );
+        b.handle_rtcp(
+            700,
+            Leg::Caller,
+            addr("203.0.113.9:9"),
+            &rr(1, 0xCAFE, 99, lsr, 0),
+        );
+        assert_eq!(b.drops().stranger, 1);
+        b.handle_rtcp(701, Leg::Caller, natted_rtcp, b"\x80\xc9junk");
+        assert_eq!(b.drops().rtcp, 1, "malformed RTCP is counted");
+        let q = b.quality(Leg::Caller);
+        assert_eq!((q.received, q.lost), (45, 5));
+        assert!((q.loss_fraction - 0.1).abs() < 1e-9, "{q:?}");
+        let peer = q.peer.expect("the caller reported");
+        assert_eq!(peer.cumulative_lost, 2);
+        assert_eq!(peer.jitter_ms, 10.0);
+        let rtt = peer.rtt_ms.expect("rtt");
+        assert!((rtt - 100.0).abs() < 2.0, "{rtt}");
+        assert!(
+            b.quality(Leg::Agent).peer.is_none(),
+            "the agent sent no RTCP"
+        );
+
+        b.handle_timeout(1500);
+        let reports = rtcp_out(&drain(&mut b));
+        assert_eq!(reports[0].1, natted_rtcp);
+        let RtcpPacket::SenderReport {
+            reports: blocks, ..
+        } = &reports[0].2[0]
+        else {
+            panic!("the agent's stream went on to the caller: an SR, {reports:?}");
+        };
+        assert_eq!(blocks[0].fraction_lost, 0, "no loss in that interval");
+        assert_eq!(blocks[0].cumulative_lost, 5);
+        b.handle_timeout(2500);
+        let reports = rtcp_out(&drain(&mut b));
+        assert!(
+            matches!(&reports[0].2[0], RtcpPacket::ReceiverReport { .. }),
+            "nothing relayed to the caller since: an RR, {reports:?}"
+        );
+        b.close(1600);
+        let last = rtcp_out(&drain(&mut b));
+        assert_eq!(last.len(), 2);
+        for (_, _, p, _) in &last {
+            assert!(matches!(p.last(), Some(RtcpPacket::Bye { .. })), "{p:?}");
+        }
+        assert_eq!(b.poll_timeout(), None, "nothing after the end");
+    }
+
+    /// rtcp-mux (RFC 5761): reports go to the leg's RTP address from its RTP socket, and its
+    /// RTCP arriving on the RTP socket is read, not relayed.
+    #[test]
+    fn a_muxed_leg_gets_its_reports_on_the_rtp_port() {
+        let mut b = Bridge::new(0);
+        b.enable_rtcp(1000, WALL, "sb");
+        let mut m = media(Law::Ulaw, None, CALLER);
+        m.rtcp_mux = true;
+        b.set_media(Leg::Caller, m);
+        b.set_media(Leg::Agent, media(Law::Ulaw, None, AGENT));
+        b.handle_datagram(
+            10,
+            Leg::Caller,
+            addr(CALLER),
+            &packet(0, 1, 160, false, &[0xFF; 160]),
+        );
+        b.handle_datagram(
+            20,
+            Leg::Caller,
+            addr(CALLER),
+            &rr(0x7E57, 0x5342_0000, 7, 0, 0),
+        );
+        let relayed = sent(&drain(&mut b));
+        assert_eq!(relayed.len(), 1, "only the RTP packet reaches the agent");
+        assert!(!switchboard_media::rtp::is_rtcp(&relayed[0].2));
+        assert_eq!(
+            b.quality(Leg::Caller).peer.map(|p| p.cumulative_lost),
+            Some(7)
+        );
+        b.handle_timeout(20);
+        assert_eq!(b.poll_timeout(), Some(520));
+        b.handle_timeout(520);
+        let reports = rtcp_out(&drain(&mut b));
+        let caller = reports
+            .iter()
+            .find(|r| r.0 == Leg::Caller)
+            .expect("caller's report");
+        assert_eq!((caller.1, caller.3), (addr(CALLER), true));
+        assert!(
+            matches!(&caller.2[0], RtcpPacket::ReceiverReport { reports, .. } if reports[0].ssrc == 0xCAFE)
+        );
+    }
+
+    /// Without `enable_rtcp` nothing is reported and RTCP is only counted.
+    #[test]
+    fn rtcp_off_reports_nothing() {
+        let mut b = Bridge::new(0);
+        b.set_media(Leg::Caller, media(Law::Ulaw, None, CALLER));
+        assert_eq!(b.poll_timeout(), None);
+        b.handle_rtcp(5, Leg::Caller, addr(CALLER), &rr(1, 2, 0, 0, 0));
+        b.close(10);
+        assert!(drain(&mut b).is_empty());
+        assert_eq!(b.drops().rtcp, 1);
+    }
+}
+
+/// A leg quiet for the hold time is reported once: after its tone stops (silent packets still
+/// coming), and with no packets at all.
+#[test]
+fn a_silent_leg_is_reported_once_after_the_hold() {
+    let mut b = Bridge::new(0);
+    b.set_media(Leg::Caller, media(Law::Alaw, None, CALLER));
+    b.set_media(Leg::Agent, media(Law::Ulaw, None, AGENT));
+    b.detect_silence(0, Leg::Caller, Some(1000));
+    assert_eq!(b.poll_timeout(), Some(1000));
+    let mut silent_at = None;
+    for i in 0..150u16 {
+        let t = u64::from(i) * 20;
+        // 1 s of tone, then A-law silence
+        let samples = if i < 50 {
+            tones(&[1000.0], 9000.0, u64::from(i) * 160, 160)
+        } else {
+            vec![0; 160]
+        };
+        let mut payload = Vec::new();
+        Law::Alaw.encode(&samples, &mut payload);
+        b.handle_datagram(
+            t,
+            Leg::Caller,
+            addr(CALLER),
+            &packet(8, i, u32::from(i) * 160, false, &payload),
+        );
+        if b.poll_timeout().is_some_and(|w| w <= t) {
+            b.handle_timeout(t);
+        }
+        if drain(&mut b).contains(&Output::Silent(Leg::Caller)) {
+            assert!(silent_at.is_none(), "reported once");
+            silent_at = Some(t);
+        }
+    }
+    // the last loud frame came at 980 ms: silent from 1980 ms
+    assert_eq!(silent_at, Some(1980));
+    assert_eq!(b.poll_timeout(), None);
+
+    let mut b = Bridge::new(0);
+    b.set_media(Leg::Caller, media(Law::Alaw, None, CALLER));
+    b.detect_silence(100, Leg::Caller, Some(500));
+    b.handle_timeout(599);
+    assert!(drain(&mut b).is_empty());
+    b.handle_timeout(600);
+    assert_eq!(
+        drain(&mut b),
+        vec![Output::Silent(Leg::Caller)],
+        "no packets is silence"
+    );
+    b.detect_silence(600, Leg::Caller, None);
+    b.handle_timeout(5000);
+    assert!(drain(&mut b).is_empty(), "off");
+}
+
+/// A leg's new source (another phone after a transfer): its statistics start again, and the
+/// leg's quality adds both without counting the jump in sequence numbers as loss.
+#[test]
+fn a_new_source_on_a_leg_is_not_counted_as_loss() {
+    let mut b = Bridge::new(0);
+    b.set_media(Leg::Caller, media(Law::Ulaw, None, CALLER));
+    b.set_media(Leg::Agent, media(Law::Ulaw, None, AGENT));
+    let from = |ssrc: u32, seq: u16| {
+        let mut d = Vec::new();
+        Header {
+            marker: false,
+            payload_type: 0,
+            sequence: seq,
+            timestamp: u32::from(seq) * 160,
+            ssrc,
+            csrc: Vec::new(),
+        }
+        .write(&[0xFF; 160], &mut d);
+        d
+    };
+    for i in 0..50u16 {
+        if i != 7 {
+            b.handle_datagram(u64::from(i) * 20, Leg::Agent, addr(AGENT), &from(1, i));
+        }
+    }
+    for i in 0..50u16 {
+        let t = 1000 + u64::from(i) * 20;
+        b.handle_datagram(t, Leg::Agent, addr(AGENT), &from(2, 30_000 + i));
+    }
+    let q = b.quality(Leg::Agent);
+    assert_eq!((q.received, q.lost), (99, 1), "{q:?}");
+    assert_eq!(b.stats(Leg::Agent).expected(), 50, "the new source's own");
 }

@@ -115,3 +115,47 @@ fn our_offer_lists_both_laws_and_events() {
     let hold = offer(&local(), &[Law::Ulaw], None, Direction::SendOnly);
     assert!(hold.contains("a=sendonly\r\n"));
 }
+
+#[test]
+fn rtcp_ports_are_read_and_ours_is_the_next_port() {
+    // RFC 3605's example attribute, with an address of its own.
+    let with_rtcp = SIPP_OFFER.replace(
+        "a=ptime:20\r\n",
+        "a=ptime:20\r\na=rtcp:53020 IN IP4 126.16.64.4\r\n",
+    );
+    let s = parse(&with_rtcp).expect("parses");
+    let (m, _) = s.audio().expect("audio");
+    assert_eq!(
+        m.rtcp,
+        Some((53020, Some("126.16.64.4".parse().expect("ip"))))
+    );
+    assert!(!m.rtcp_mux);
+    let (text, n) = answer(&s, &local(), &[Law::Ulaw, Law::Alaw]).expect("answer");
+    assert_eq!(n.rtcp, Some("126.16.64.4:53020".parse().expect("addr")));
+    assert!(!n.rtcp_mux);
+    assert!(text.contains("a=rtcp:20001\r\n"), "{text}");
+    assert!(!text.contains("rtcp-mux"), "{text}");
+    // a bare port is on the stream's address; none at all says nothing (the RTP port + 1)
+    let bare = SIPP_OFFER.replace("a=ptime:20\r\n", "a=rtcp:6003\r\n");
+    let (_, n) = answer(&parse(&bare).expect("parses"), &local(), &[Law::Ulaw]).expect("answer");
+    assert_eq!(n.rtcp, Some("127.0.0.1:6003".parse().expect("addr")));
+    let (_, n) =
+        answer(&parse(SIPP_OFFER).expect("parses"), &local(), &[Law::Ulaw]).expect("answer");
+    assert_eq!(n.rtcp, None);
+    // our offers name our RTCP port
+    let o = offer(&local(), &[Law::Ulaw], Some(101), Direction::SendRecv);
+    assert!(o.contains("a=rtcp:20001\r\n"), "{o}");
+    let back = accept_answer(&parse(&o).expect("parses")).expect("accept");
+    assert_eq!(back.rtcp, Some("127.0.0.1:20001".parse().expect("addr")));
+}
+
+#[test]
+fn an_offer_of_rtcp_mux_is_answered_with_rtcp_mux() {
+    let mux = SIPP_OFFER.replace("a=ptime:20\r\n", "a=ptime:20\r\na=rtcp-mux\r\n");
+    let s = parse(&mux).expect("parses");
+    assert!(s.audio().expect("audio").0.rtcp_mux);
+    let (text, n) = answer(&s, &local(), &[Law::Ulaw, Law::Alaw]).expect("answer");
+    assert!(n.rtcp_mux);
+    assert!(text.contains("a=rtcp-mux\r\n"), "{text}");
+    assert!(!text.contains("a=rtcp:"), "{text}");
+}

@@ -281,6 +281,14 @@ async fn relay_main(args: RtpRelayArgs) -> anyhow::Result<()> {
     tokio::spawn(async move { while erx.recv().await.is_some() {} });
     let stdin = std::io::stdin();
     let mut handles = Vec::with_capacity(args.calls);
+    // As calls run: RTCP terminated on every leg at the default interval.
+    let settings = media::MediaSettings {
+        timeout_ms: 0,
+        rtcp_interval_ms: crate::config::VoiceConfig::default()
+            .rtcp_interval
+            .as_millis() as u64,
+        wall_ms: u64::try_from(crate::clock::Clock::new().wall_ms()).unwrap_or(0),
+    };
     for n in 0..args.calls {
         let mut line = String::new();
         stdin.lock().read_line(&mut line)?;
@@ -293,12 +301,14 @@ async fn relay_main(args: RtpRelayArgs) -> anyhow::Result<()> {
             .next()
             .ok_or_else(|| anyhow::anyhow!("no agent"))?
             .parse()?;
-        let h = media::start(&pool, 0, etx.clone()).await?;
+        let h = media::start(&pool, settings, etx.clone()).await?;
         let leg = |law: Law, remote: SocketAddr| LegMedia {
             law,
             payload_type: law.payload_type(),
             telephone_event: Some(101),
             remote: Some(remote),
+            rtcp: None,
+            rtcp_mux: false,
         };
         let caller_law = if args.transcode { Law::Alaw } else { Law::Ulaw };
         h.tx.send(MediaCommand::SetMedia(Leg::Caller, leg(caller_law, caller)))
@@ -586,6 +596,11 @@ async fn stream(
                         break;
                     }
                     let Ok(Ok((n, _))) = r else { continue };
+                    // The relay's RTCP reports (to the RTP port + 1, which may be another
+                    // phone's socket) are not relayed packets.
+                    if switchboard_media::rtp::is_rtcp(&buf[..n]) {
+                        continue;
+                    }
                     let Ok(pk) = Packet::parse(&buf[..n]) else {
                         continue;
                     };

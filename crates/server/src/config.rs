@@ -546,10 +546,13 @@ pub struct VoiceConfig {
     /// The address in our session descriptions and the RTP sockets' (`rtp_ip`; default: the
     /// SIP address).
     pub rtp_ip: Option<std::net::IpAddr>,
-    /// RTP ports (`rtp_port_min`..=`rtp_port_max`), two per call.
+    /// RTP ports (`rtp_port_min`..=`rtp_port_max`): an even RTP and odd RTCP pair per leg.
     pub rtp_ports: std::ops::RangeInclusive<u16>,
     /// A leg that sent RTP and then nothing for this long ends the call (`rtp_timeout_s`).
     pub rtp_timeout: Duration,
+    /// Our RTCP reports to each leg go out this often (`rtcp_interval_ms`; RFC 3550's
+    /// minimum, 5 s, by default).
+    pub rtcp_interval: Duration,
     /// Music on hold: every WAV of this folder (`moh_dir`; default: a generated melody).
     pub moh_dir: Option<std::path::PathBuf>,
     /// Detect DTMF tones in callers' audio as well (`inband_dtmf`).
@@ -569,6 +572,7 @@ impl Default for VoiceConfig {
             rtp_ip: None,
             rtp_ports: 20000..=29999,
             rtp_timeout: Duration::from_secs(30),
+            rtcp_interval: Duration::from_secs(5),
             moh_dir: None,
             inband_dtmf: false,
             whisper: false,
@@ -593,6 +597,7 @@ struct FileVoice {
     rtp_port_min: Option<u16>,
     rtp_port_max: Option<u16>,
     rtp_timeout_s: Option<u64>,
+    rtcp_interval_ms: Option<u64>,
     moh_dir: Option<String>,
     inband_dtmf: Option<bool>,
     whisper: Option<bool>,
@@ -634,6 +639,15 @@ impl FileVoice {
         if let Some(t) = self.rtp_timeout_s {
             // 0 turns the timeout off.
             v.rtp_timeout = Duration::from_secs(t);
+        }
+        if let Some(ms) = self.rtcp_interval_ms {
+            if ms < 100 {
+                return Err(err(
+                    "voice.rtcp_interval_ms",
+                    "must be at least 100 (RFC 3550 asks for 5000)",
+                ));
+            }
+            v.rtcp_interval = Duration::from_millis(ms);
         }
         if let Some(d) = &self.moh_dir {
             v.moh_dir = Some(std::path::PathBuf::from(d));
@@ -1089,7 +1103,15 @@ mod tests {
         assert_eq!(c.voice.auth_limits.source_slow_after, 2);
         assert_eq!(c.voice.auth_limits.source_block_after, 4);
         assert_eq!(c.voice.auth_limits.block_for, Duration::from_secs(30));
+        assert_eq!(
+            c.voice.rtcp_interval,
+            Duration::from_secs(5),
+            "RFC 3550's minimum"
+        );
+        let c = load("[voice]\nrtcp_interval_ms = 250\n").expect("valid");
+        assert_eq!(c.voice.rtcp_interval, Duration::from_millis(250));
         for (text, key) in [
+            ("[voice]\nrtcp_interval_ms = 50\n", "voice.rtcp_interval_ms"),
             (
                 "[voice]\ndigest_algorithms = [\"SHA-512\"]\n",
                 "voice.digest_algorithms",

@@ -225,6 +225,8 @@ fn loud(samples: &[i16]) -> usize {
 /// A caller on the demo trunk (127.0.0.1).
 struct Caller {
     ua: Ua,
+    /// Our answer's session description.
+    answer: String,
     to_tag: String,
     target: String,
     our_media: SocketAddr,
@@ -235,11 +237,18 @@ struct Caller {
 impl Caller {
     /// Dials `did` offering PCMA (then PCMU) and telephone-event 101; returns once answered.
     fn dial(server: SocketAddr, did: &str) -> Caller {
+        Caller::dial_with(server, did, "")
+    }
+
+    /// Dials with `attrs` (`a=` lines) added to the offer's audio.
+    fn dial_with(server: SocketAddr, did: &str, attrs: &str) -> Caller {
         let ua = Ua::new(UdpSocket::bind("127.0.0.1:0").expect("bind"), server);
         let body = sdp(
             ua.rtp_port(),
             "8 0 101",
-            "a=rtpmap:8 PCMA/8000\r\na=rtpmap:0 PCMU/8000\r\na=rtpmap:101 telephone-event/8000\r\na=fmtp:101 0-16\r\n",
+            &format!(
+                "a=rtpmap:8 PCMA/8000\r\na=rtpmap:0 PCMU/8000\r\na=rtpmap:101 telephone-event/8000\r\na=fmtp:101 0-16\r\n{attrs}"
+            ),
             "sendrecv",
         );
         let local = ua.local();
@@ -267,6 +276,7 @@ impl Caller {
             .trim_matches(['<', '>', ' '])
             .to_string();
         let c = Caller {
+            answer: String::from_utf8_lossy(&ok.body).into_owned(),
             our_media: media_addr(&ok.body),
             ua,
             to_tag,
@@ -1527,4 +1537,360 @@ async fn hold_through_the_api_plays_music_and_is_counted_apart() {
         .post(&hold, serde_json::json!({"on": true}))
         .await
         .expect_error(409, "wrong_state");
+}
+
+/// Our compound packets as the test peer reads them (RTCP packets of RFC 3550 §6).
+fn read_reports(
+    sock: &UdpSocket,
+    polls: u32,
+    pred: impl Fn(&[switchboard_media::rtcp::RtcpPacket]) -> bool,
+) -> Option<Vec<switchboard_media::rtcp::RtcpPacket>> {
+    sock.set_read_timeout(Some(Duration::from_millis(100)))
+        .expect("timeout");
+    let mut buf = [0u8; 1500];
+    for _ in 0..polls {
+        let Ok((n, _)) = sock.recv_from(&mut buf) else {
+            continue;
+        };
+        let packets = switchboard_media::rtcp::parse(&buf[..n]).expect("our RTCP is valid");
+        if pred(&packets) {
+            return Some(packets);
+        }
+    }
+    None
+}
+
+/// RTCP is terminated per leg (RFC 3550 §6, `[voice] rtcp_interval_ms` short here): the caller
+/// names its RTCP port (`a=rtcp`, RFC 3605) and our answer names ours (the RTP port + 1), as
+/// does our offer to the agent's phone. The caller skips 5 of its packets: our SR to it (we relay
+/// the agent's stream) carries a block about its stream with those 5 lost, within a few
+/// seconds. Its own SR and RR (sent to our RTCP port) come back as the next block's LSR and
+/// give the round-trip time (it holds our SR 300 ms and says 100 ms: 200 ms). At hang-up
+/// `call.quality` has both legs: the caller's loss as we saw it and what it reported.
+#[tokio::test]
+async fn each_leg_gets_our_rtcp_reports_and_the_call_quality_is_recorded() {
+    use switchboard_media::rtcp::{self, Compound, ReportBlock, RtcpPacket, SenderInfo, middle};
+    let dir = TempDir::new("media-rtcp");
+    let s = server_with(&dir, "rtcp_interval_ms = 1000");
+    let sip = s.sip.expect("sip");
+    let admin = s.login("admin", "admin").await;
+    let _agent = available(&s, "agent1").await;
+    let mut phone = AgentPhone::register(sip, "agent1");
+    let answering = tokio::task::spawn_blocking(move || {
+        phone.answer(15);
+        phone
+    });
+    let caller_rtcp = UdpSocket::bind("127.0.0.1:0").expect("rtcp");
+    let attr = format!(
+        "a=rtcp:{}\r\n",
+        caller_rtcp.local_addr().expect("addr").port()
+    );
+    let caller = tokio::task::spawn_blocking(move || Caller::dial_with(sip, "1001", &attr))
+        .await
+        .expect("dial");
+    let phone = answering.await.expect("answer");
+    let ours = caller.our_media;
+    assert!(
+        caller
+            .answer
+            .contains(&format!("a=rtcp:{}\r\n", ours.port() + 1)),
+        "{}",
+        caller.answer
+    );
+    let offer = String::from_utf8_lossy(&phone.invite.as_ref().expect("invite").body).into_owned();
+    let agent_media = phone.our_media.expect("offered");
+    assert!(
+        offer.contains(&format!("a=rtcp:{}\r\n", agent_media.port() + 1)),
+        "{offer}"
+    );
+    let it = wait_state(&admin, |c| c["state"] == "connected").await;
+    let id = it["id"].as_str().expect("id").to_owned();
+    let our_rtcp = SocketAddr::new(ours.ip(), ours.port() + 1);
+
+    // The agent talks for 3 s (relayed to the caller: our SRs to it); the caller talks for 3 s
+    // without packets 20..25.
+    let agent_rtp = phone.ua.rtp.try_clone().expect("clone");
+    let agent_talks = std::thread::spawn(move || {
+        for i in 0..150u16 {
+            let d = rtp(0, i, u32::from(i) * 160, i == 0, &[0xFF; 160]);
+            agent_rtp.send_to(&d, agent_media).expect("rtp");
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    });
+    let caller_rtp = caller.ua.rtp.try_clone().expect("clone");
+    let caller_talks = std::thread::spawn(move || {
+        for i in 0..150u16 {
+            if !(20..25).contains(&i) {
+                let d = rtp(8, i, u32::from(i) * 160, i == 0, &[0xD5; 160]);
+                caller_rtp.send_to(&d, ours).expect("rtp");
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    });
+    let (first, second) = tokio::task::spawn_blocking(move || {
+        let lost_5 = |p: &[RtcpPacket]| {
+            matches!(&p[0], RtcpPacket::SenderReport { reports, .. }
+                if reports.first().is_some_and(|b| b.ssrc == 0x7e57 && b.cumulative_lost == 5))
+        };
+        let first = read_reports(&caller_rtcp, 60, lost_5)
+            .expect("an SR about the caller's stream with its 5 lost within 6 s");
+        let RtcpPacket::SenderReport { ssrc, info, .. } = &first[0] else {
+            unreachable!("matched above");
+        };
+        // Held 300 ms, reported as 100 ms: the round trip is the other 200 ms.
+        std::thread::sleep(Duration::from_millis(300));
+        let mut out = Vec::new();
+        rtcp::write(
+            &Compound {
+                ssrc: 0x7e57,
+                sender: Some(SenderInfo {
+                    ntp: 0x0000_1234_5678_0000,
+                    rtp_timestamp: 0,
+                    packets: 100,
+                    octets: 16_000,
+                }),
+                report: Some(ReportBlock {
+                    ssrc: *ssrc,
+                    fraction_lost: 64,
+                    cumulative_lost: 3,
+                    highest_sequence: 100,
+                    jitter: 40,
+                    last_sr: middle(info.ntp),
+                    delay_since_last_sr: 6554,
+                }),
+                cname: "caller@test",
+                bye: false,
+            },
+            &mut out,
+        );
+        caller_rtcp.send_to(&out, our_rtcp).expect("rtcp");
+        // Our next report echoes the caller's SR.
+        let second = read_reports(&caller_rtcp, 30, |p| {
+            matches!(&p[0], RtcpPacket::SenderReport { reports, .. } | RtcpPacket::ReceiverReport { reports, .. }
+                if reports.first().is_some_and(|b| b.last_sr == 0x1234_5678))
+        })
+        .expect("a report echoing the caller's SR");
+        (first, second)
+    })
+    .await
+    .expect("rtcp peer");
+    assert!(
+        matches!(&first[1], RtcpPacket::SourceDescription(c) if c[0].1.as_deref().is_some_and(|n| n.starts_with("switchboard@"))),
+        "{first:?}"
+    );
+    let (RtcpPacket::SenderReport { reports, .. } | RtcpPacket::ReceiverReport { reports, .. }) =
+        &second[0]
+    else {
+        panic!("{second:?}");
+    };
+    assert!(reports[0].delay_since_last_sr > 0, "{reports:?}");
+    agent_talks.join().expect("agent");
+    caller_talks.join().expect("caller");
+    let mut caller = caller;
+    tokio::task::spawn_blocking(move || {
+        caller.hang_up();
+        phone.bye(10);
+    })
+    .await
+    .expect("bye");
+    let it = admin
+        .wait_for(&id, |v| !events_of(v, "call.quality").is_empty())
+        .await;
+    let q = &events_of(&it, "call.quality")[0]["data"];
+    let c = &q["caller"];
+    assert_eq!(c["lost"], 5, "{q}");
+    assert_eq!(c["received"], 145, "{q}");
+    assert!((c["loss_fraction"].as_f64().expect("fraction") - 5.0 / 150.0).abs() < 1e-3);
+    assert!(c["jitter_ms"].as_f64().expect("jitter") < 20.0, "{q}");
+    let peer = &c["peer"];
+    assert_eq!(peer["lost"], 3, "what the caller reported: {q}");
+    assert_eq!(peer["loss_fraction"], 0.25);
+    assert_eq!(peer["jitter_ms"], 5.0);
+    let rtt = peer["rtt_ms"].as_f64().expect("rtt");
+    assert!((190.0..2000.0).contains(&rtt), "rtt {rtt} ms: {q}");
+    let a = &q["agent"];
+    assert_eq!(
+        (a["received"].as_u64(), a["lost"].as_u64()),
+        (Some(150), Some(0)),
+        "{q}"
+    );
+    assert!(a["peer"].is_null(), "the phone sent no RTCP: {q}");
+}
+
+/// A voicemail node with `silence_s`: the caller speaks (a tone) for a second and then sends
+/// only silence: a second later the recording ends and the caller is hung up, `ended_by`
+/// `silence`; the trailing silence is kept in the file.
+#[tokio::test]
+async fn a_voicemail_ends_after_the_callers_silence() {
+    let dir = TempDir::new("media-voicemail-silence");
+    let s = Server::start(&dir.0);
+    let sip = s.sip.expect("sip");
+    let admin = s.login("admin", "admin").await;
+    admin
+        .post(
+            "/api/v1/flows",
+            serde_json::json!({"name": "vm", "definition": {"start": "vm", "nodes": {"vm": {
+                "type": "voicemail", "queue": "support", "max_s": 20, "silence_s": 1}}}}),
+        )
+        .await
+        .expect(201);
+    admin
+        .put(
+            "/api/v1/voice/numbers/2001",
+            serde_json::json!({"queue": "sales", "flow": "vm"}),
+        )
+        .await
+        .expect(200);
+    let caller = tokio::task::spawn_blocking(move || Caller::dial(sip, "2001"))
+        .await
+        .expect("dial");
+    let it = wait_state(&admin, |c| c["state"] == "flow").await;
+    let id = it["id"].as_str().expect("id").to_owned();
+    let recs = admin
+        .poll(
+            &format!("/api/v1/interactions/{id}/recordings"),
+            Duration::from_secs(10),
+            |v| v.as_array().is_some_and(|a| !a.is_empty()),
+        )
+        .await;
+    let rid = recs[0]["id"].as_str().expect("recording id").to_owned();
+    tokio::task::spawn_blocking(move || {
+        caller.ua.stream(caller.our_media, Law::Alaw, 100, 50);
+        // A-law silence until we hang up (at most 4 s)
+        let rtp_sock = caller.ua.rtp.try_clone().expect("clone");
+        let to = caller.our_media;
+        let quiet = std::thread::spawn(move || {
+            for i in 0..200u16 {
+                let d = rtp(8, 150 + i, u32::from(150 + i) * 160, false, &[0xD5; 160]);
+                if rtp_sock.send_to(&d, to).is_err() {
+                    break;
+                }
+                std::thread::sleep(Duration::from_millis(20));
+            }
+        });
+        let bye = caller.ua.wait_request(4, Method::Bye);
+        caller.ua.send(&Message::Response(Response::for_request(
+            &bye,
+            StatusCode::OK,
+            "OK",
+        )));
+        drop(caller);
+        let _ = quiet.join();
+    })
+    .await
+    .expect("message");
+    let it = admin.wait_for(&id, |v| v["state"] != "flow").await;
+    assert_eq!(it["state"], "queued", "{it}");
+    assert_eq!(it["attributes"]["voicemail"]["ended_by"], "silence", "{it}");
+    let rec = admin
+        .poll(
+            &format!("/api/v1/recordings/{rid}"),
+            Duration::from_secs(10),
+            |v| v["state"] == "complete",
+        )
+        .await;
+    let ms = rec["duration_ms"].as_u64().expect("duration");
+    assert!(
+        (1900..=3500).contains(&ms),
+        "a second of tone and the second of silence: {ms} ms"
+    );
+    let r = admin
+        .http
+        .get(format!("{}/api/v1/recordings/{rid}/audio", admin.base))
+        .bearer_auth(&admin.token)
+        .send()
+        .await
+        .expect("download");
+    let w = switchboard_media::wav::parse(&r.bytes().await.expect("audio")).expect("wav");
+    let left: Vec<i16> = w
+        .samples
+        .chunks(w.channels as usize)
+        .map(|f| f[0])
+        .collect();
+    assert!(loud(&left) > 4000, "the tone is recorded");
+    let tail = &left[left.len().saturating_sub(6400)..];
+    assert_eq!(
+        loud(tail),
+        0,
+        "the trailing silence is kept (its last 0.8 s)"
+    );
+}
+
+/// rtcp-mux (RFC 5761): a caller that offers `a=rtcp-mux` is answered `a=rtcp-mux` (no
+/// `a=rtcp`), gets our reports on its RTP port among the IVR's prompt packets (an SR: we send it
+/// the prompts), and its RR sent to our RTP port is read, not taken for audio: the quality has
+/// what it reported.
+#[tokio::test]
+async fn a_caller_offering_rtcp_mux_gets_its_reports_on_the_rtp_port() {
+    use switchboard_media::rtcp::{self, Compound, ReportBlock, RtcpPacket};
+    use switchboard_media::rtp::is_rtcp;
+    let dir = TempDir::new("media-rtcp-mux");
+    let s = server_with(&dir, "rtcp_interval_ms = 500");
+    let sip = s.sip.expect("sip");
+    let admin = s.login("admin", "admin").await;
+    let caller =
+        tokio::task::spawn_blocking(move || Caller::dial_with(sip, "1000", "a=rtcp-mux\r\n"))
+            .await
+            .expect("dial");
+    assert!(
+        caller.answer.contains("a=rtcp-mux\r\n"),
+        "{}",
+        caller.answer
+    );
+    assert!(!caller.answer.contains("a=rtcp:"), "{}", caller.answer);
+    let it = wait_state(&admin, |c| c["state"] == "flow").await;
+    let id = it["id"].as_str().expect("id").to_owned();
+    let mut caller = tokio::task::spawn_blocking(move || {
+        caller
+            .ua
+            .rtp
+            .set_read_timeout(Some(Duration::from_millis(50)))
+            .expect("timeout");
+        let mut buf = [0u8; 2048];
+        let mut report = None;
+        for _ in 0..60 {
+            let Ok((n, _)) = caller.ua.rtp.recv_from(&mut buf) else {
+                continue;
+            };
+            if is_rtcp(&buf[..n]) {
+                report = Some(rtcp::parse(&buf[..n]).expect("our RTCP"));
+                break;
+            }
+        }
+        let report = report.expect("our RTCP on the RTP port within 3 s");
+        let RtcpPacket::SenderReport { ssrc, info, .. } = &report[0] else {
+            panic!("we play the IVR's prompts to it: an SR, {report:?}");
+        };
+        assert!(info.packets > 0, "{info:?}");
+        let mut rr = Vec::new();
+        rtcp::write(
+            &Compound {
+                ssrc: 0x7e57,
+                sender: None,
+                report: Some(ReportBlock {
+                    ssrc: *ssrc,
+                    cumulative_lost: 9,
+                    ..ReportBlock::default()
+                }),
+                cname: "mux@test",
+                bye: false,
+            },
+            &mut rr,
+        );
+        caller.ua.rtp.send_to(&rr, caller.our_media).expect("rr");
+        std::thread::sleep(Duration::from_millis(200));
+        caller
+    })
+    .await
+    .expect("mux");
+    tokio::task::spawn_blocking(move || caller.hang_up())
+        .await
+        .expect("bye");
+    let it = admin
+        .wait_for(&id, |v| !events_of(v, "call.quality").is_empty())
+        .await;
+    let q = &events_of(&it, "call.quality")[0]["data"];
+    assert_eq!(q["caller"]["peer"]["lost"], 9, "{q}");
+    assert_eq!(q["caller"]["received"], 0, "its RR is not audio: {q}");
+    assert!(q["caller"]["sent"].as_u64().expect("sent") > 0, "{q}");
 }

@@ -119,8 +119,9 @@ pub enum MediaOp {
     },
     /// The caller pressed a key, told in a SIP INFO (`application/dtmf-relay`).
     Digit(char),
-    /// The call is over: stop the task (its ports are given back to the OS).
-    Stop,
+    /// The call is over: stop the task (its ports are given back to the OS); the call's tenant
+    /// and interaction, if it had one, for its quality report.
+    Stop(Option<(TenantId, InteractionId)>),
 }
 
 /// The media side of one call.
@@ -150,6 +151,8 @@ fn leg_media(n: &sdp::Negotiated) -> LegMedia {
         payload_type: n.payload_type,
         telephone_event: n.telephone_event,
         remote: Some(n.remote),
+        rtcp: n.rtcp,
+        rtcp_mux: n.rtcp_mux,
     }
 }
 
@@ -1398,7 +1401,7 @@ impl SipCore {
             if c.media.is_some() {
                 self.outputs.push_back(CoreOutput::Media {
                     call: key,
-                    op: MediaOp::Stop,
+                    op: MediaOp::Stop(c.interaction.map(|i| (c.tenant, i))),
                 });
             }
             if let Some(i) = c.interaction {
@@ -2955,7 +2958,7 @@ mod tests {
         c.hang_up_call(now, call);
         let (sent, notices, ops) = drain_all(&mut c, now);
         assert!(notices.is_empty(), "{notices:?}");
-        assert!(ops.contains(&MediaOp::Stop), "{ops:?}");
+        assert!(ops.contains(&MediaOp::Stop(None)), "{ops:?}");
         assert!(
             responses_to(&sent, TRUNK)
                 .iter()
@@ -2997,6 +3000,8 @@ mod tests {
                         payload_type: 8,
                         telephone_event: Some(101),
                         remote: Some("192.0.2.5:4000".parse().expect("addr")),
+                        rtcp: None,
+                        rtcp_mux: false,
                     }
                 ),
             ]
@@ -3110,7 +3115,10 @@ mod tests {
             _ => None,
         });
         assert_eq!(hold, Some(std::time::Duration::from_secs(3)));
-        assert!(ops.contains(&MediaOp::Stop));
+        assert!(
+            ops.contains(&MediaOp::Stop(Some((tenant, interaction)))),
+            "the quality report names the call's interaction: {ops:?}"
+        );
         assert_eq!(c.calls_mut().len(), 0);
     }
 
@@ -3183,6 +3191,8 @@ mod tests {
                     payload_type: 8,
                     telephone_event: None,
                     remote: Some("192.0.2.5:4000".parse().expect("addr")),
+                    rtcp: None,
+                    rtcp_mux: false,
                 }
             )]
         );

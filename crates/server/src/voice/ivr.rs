@@ -23,7 +23,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use serde_json::{Map, Value, json};
-use switchboard_flow::{Context, FlowDef, FlowRun, Input, Now, Output};
+use switchboard_flow::{Context, FlowDef, FlowRun, Input, Now, Output, Text};
 use switchboard_media::player::Clip;
 use switchboard_media::relay::Leg;
 use switchboard_model::{Channel, CustomerId, FlowId, InteractionState, QueueId, TenantId};
@@ -216,11 +216,27 @@ enum Pending {
     Voicemail {
         queue: String,
         max: Duration,
+        silence: Option<Duration>,
     },
     Callback {
         queue: String,
         number: Option<String>,
+        confirm: Text,
+        lang: String,
     },
+}
+
+/// What confirms a call back to `number`: `confirm` in `lang` (the run's) with `{{number}}` the
+/// number digit by digit (and the run's attributes), and the language to speak it in.
+fn confirmation(
+    confirm: &Text,
+    lang: &str,
+    number: &str,
+    attributes: &Map<String, Value>,
+) -> (String, String) {
+    let mut a = attributes.clone();
+    a.insert("number".into(), json!(spelled(number)));
+    switchboard_flow::render(confirm, lang, &a)
 }
 
 /// How often a queued call without announcements checks whether to offer the call back.
@@ -470,15 +486,33 @@ impl Ivr {
                     self.run.handle_input(now, input);
                 }
                 Output::Queue(q) => self.queue(q).await,
-                Output::Voicemail { queue, max } => {
+                Output::Voicemail {
+                    queue,
+                    max,
+                    silence,
+                } => {
                     // Carried out by the loop (it needs the media events); what the run says
                     // after it is not for this call.
-                    self.pending = Some(Pending::Voicemail { queue, max });
+                    self.pending = Some(Pending::Voicemail {
+                        queue,
+                        max,
+                        silence,
+                    });
                     while self.run.poll_output().is_some() {}
                     return;
                 }
-                Output::Callback { queue, number } => {
-                    self.pending = Some(Pending::Callback { queue, number });
+                Output::Callback {
+                    queue,
+                    number,
+                    confirm,
+                    lang,
+                } => {
+                    self.pending = Some(Pending::Callback {
+                        queue,
+                        number,
+                        confirm,
+                        lang,
+                    });
                     // The run's own end (`callback_requested`) is not this call's: the
                     // interaction lives on as the call back.
                     while self.run.poll_output().is_some() {}
@@ -566,11 +600,20 @@ impl Ivr {
     /// Carries out a voicemail or a call back; true when the flow's part of the call is over.
     async fn carry_out(&mut self, p: Pending) -> bool {
         match p {
-            Pending::Voicemail { queue, max } => {
-                self.voicemail(queue, max).await;
+            Pending::Voicemail {
+                queue,
+                max,
+                silence,
+            } => {
+                self.voicemail(queue, max, silence).await;
                 true
             }
-            Pending::Callback { queue, number } => self.callback(queue, number).await,
+            Pending::Callback {
+                queue,
+                number,
+                confirm,
+                lang,
+            } => self.callback(queue, number, &confirm, &lang).await,
         }
     }
 
@@ -617,25 +660,36 @@ impl Ivr {
         }
     }
 
-    /// Says `text` (English) and waits until it has been heard; false when the caller left.
-    async fn say_and_wait(&mut self, text: &str) -> bool {
-        match self.say("en", text, None).await {
+    /// Says `text` (in `lang`) and waits until it has been heard; false when the caller left.
+    async fn say_and_wait(&mut self, lang: &str, text: &str) -> bool {
+        match self.say(lang, text, None).await {
             Some((id, len)) => self.played(id, len + Duration::from_secs(5)).await,
             None => true,
         }
     }
 
-    /// A call back: confirmed to the caller, who is hung up; the interaction waits (at its
-    /// place if it was queued) as a call back to the number. True when the flow's part is over.
-    async fn callback(&mut self, queue: String, number: Option<String>) -> bool {
+    /// A call back: confirmed to the caller (in the run's language `lang`), who is hung up; the
+    /// interaction waits (at its place if it was queued) as a call back to the number. True
+    /// when the flow's part is over.
+    async fn callback(
+        &mut self,
+        queue: String,
+        number: Option<String>,
+        confirm: &Text,
+        lang: &str,
+    ) -> bool {
         let Some(number) = self.number_of(number) else {
             self.note(
                 "flow.error",
                 json!({"message": "no number to call back", "node": "callback"}),
             )
             .await;
-            self.say_and_wait("Sorry, we cannot call you back: your number is unknown.")
-                .await;
+            let (sorry, in_lang) = switchboard_flow::render(
+                &switchboard_flow::callback_no_number(),
+                lang,
+                self.run.attributes(),
+            );
+            self.say_and_wait(&in_lang, &sorry).await;
             if self.queued {
                 // It keeps waiting, with music.
                 return false;
@@ -643,7 +697,7 @@ impl Ivr {
             self.end("flow_error".into()).await;
             return true;
         };
-        let confirm = format!("Thank you. We will call you back at {}.", spelled(&number));
+        let (confirm, in_lang) = confirmation(confirm, lang, &number, self.run.attributes());
         if self.queued {
             // Marked first, so an offer from now on dials the number instead of ringing the
             // agent with this call.
@@ -656,7 +710,7 @@ impl Ivr {
             if !ok {
                 return false;
             }
-            self.say_and_wait(&confirm).await;
+            self.say_and_wait(&in_lang, &confirm).await;
             let _ = self.sip.send(Sip::HangUpCall(self.call)).await;
             return true;
         }
@@ -671,7 +725,7 @@ impl Ivr {
         };
         // Still in the flow: nobody can be offered it before it is queued, after the caller
         // has heard the confirmation and is gone.
-        self.say_and_wait(&confirm).await;
+        self.say_and_wait(&in_lang, &confirm).await;
         let _ = self.sip.send(Sip::HangUpCall(self.call)).await;
         let ok = self
             .step(FlowStep::Callback {
@@ -691,7 +745,7 @@ impl Ivr {
     /// A voicemail: the beep (after the node's prompt), then the caller is recorded until `#`,
     /// `max` or hang-up; the recording is stored with the interaction, which then waits in
     /// `queue` as a voicemail.
-    async fn voicemail(&mut self, queue: String, max: Duration) {
+    async fn voicemail(&mut self, queue: String, max: Duration, silence: Option<Duration>) {
         let tenant = self.it.tenant;
         let id = self.it.id;
         let Some(queue_id) = self.queue_named(&queue).await else {
@@ -741,7 +795,15 @@ impl Ivr {
             .media
             .send(MediaCommand::Record(started.path.clone()))
             .await;
-        // Until `#`, the longest message, or the caller hangs up (the media task then stops).
+        if let Some(s) = silence {
+            let ms = u64::try_from(s.as_millis()).unwrap_or(u64::MAX);
+            let _ = self
+                .media
+                .send(MediaCommand::DetectSilence(Leg::Caller, Some(ms)))
+                .await;
+        }
+        // Until `#`, the longest message, `silence` quiet, or the caller hangs up (the media
+        // task then stops). The trailing silence stays in the recording.
         let clock = self.s.clock.clone();
         let until = clock.tokio_instant(clock.mono() + max);
         let ended_by = loop {
@@ -749,6 +811,7 @@ impl Ivr {
                 ev = self.rx.recv() => match ev {
                     None => break "caller",
                     Some(MediaEvent::Digit(Leg::Caller, '#')) => break "key",
+                    Some(MediaEvent::Silent(Leg::Caller)) => break "silence",
                     Some(_) => {}
                 },
                 _ = tokio::time::sleep_until(until) => break "max_length",
@@ -829,5 +892,54 @@ mod tests {
         let b = beep();
         assert_eq!(b.len(), 3200);
         assert!(b.iter().filter(|s| s.abs() > 4000).count() > 1600);
+    }
+
+    /// The confirmation is the flow's text (or the built-in) in the call's language, with the
+    /// number digit by digit, and spoken in the language of the variant used.
+    #[test]
+    fn a_call_back_is_confirmed_in_the_calls_language() {
+        let attrs = Map::new();
+        let builtin = switchboard_flow::FlowRun::start(
+            serde_json::from_value(
+                json!({"start": "cb", "nodes": {"cb": {"type": "callback", "queue": "q"}}}),
+            )
+            .expect("flow"),
+            Context {
+                attributes: Map::new(),
+                channel: Channel::Voice,
+                language: "fa".into(),
+            },
+            Now {
+                mono: switchboard_model::MonoTime::from_secs(1),
+                wall: jiff::Timestamp::UNIX_EPOCH,
+            },
+        )
+        .poll_output();
+        let Some(Output::Callback { confirm, lang, .. }) = builtin else {
+            panic!("{builtin:?}");
+        };
+        let (text, voice) = confirmation(&confirm, &lang, "+44 20 7946", &attrs);
+        assert_eq!(voice, "fa");
+        assert!(
+            text.contains("4 4 2 0 7 9 4 6") && text.contains("تماس"),
+            "{text}"
+        );
+        assert_eq!(super::super::prompts::voice_of(&voice), "fa");
+        let en = confirmation(&confirm, "en", "+1 555", &attrs);
+        assert_eq!(
+            en,
+            (
+                "Thank you. We will call you back at 1 5 5 5.".into(),
+                "en".into()
+            )
+        );
+        let ar = confirmation(&confirm, "ar", "12", &attrs);
+        assert_eq!(ar, ("شكراً لك. سنتصل بك على الرقم 1 2.".into(), "ar".into()));
+        // The flow's own, English only: an Arabic call hears it in English.
+        let own = Text::of(&[("en", "Bye, {{number}}.")]);
+        assert_eq!(
+            confirmation(&own, "ar", "7", &attrs),
+            ("Bye, 7.".into(), "en".into())
+        );
     }
 }

@@ -3,8 +3,13 @@
 //! digits and dead legs. No thread per call: a task waits on both sockets, its commands and the
 //! bridge's next timer.
 //!
-//! Ports come from a [`PortPool`] over the configured range; each leg has one socket (RTP; RTCP
-//! is not relayed, see the bridge's docs).
+//! Ports come in pairs from the configured range: each leg has an RTP socket on an even port and
+//! an RTCP socket on the next (RFC 3550 §11). RTCP is terminated per leg (the bridge writes our
+//! reports and reads the peer's; see its docs); with rtcp-mux it comes on the RTP socket. A
+//! small reader task per call hands the RTCP sockets' datagrams to the call's task as commands,
+//! so the RTP path waits on no more sockets than before. When the task ends, each leg's quality
+//! (what we received, what the peer reported, the round-trip time) is in
+//! [`MediaEvent::Stopped`].
 //!
 //! The B2BUA starts one per call on two sockets the SIP engine task bound ahead
 //! ([`spawn_on`]); prompts and music are played to a leg with [`MediaCommand::Play`], and the
@@ -13,9 +18,9 @@
 use std::net::{IpAddr, SocketAddr};
 use std::ops::RangeInclusive;
 use std::path::PathBuf;
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 use switchboard_media::player::Clip;
-use switchboard_media::relay::{Bridge, Leg, LegMedia, Output};
+use switchboard_media::relay::{Bridge, Leg, LegMedia, LegQuality, Output};
 use switchboard_media::wav;
 use tokio::io::{AsyncSeekExt, AsyncWriteExt};
 use tokio::net::UdpSocket;
@@ -45,8 +50,9 @@ impl PortPool {
         range.start().saturating_add(*range.start() & 1)
     }
 
-    /// A socket bound to the next free even port of the range (RTP's convention, RFC 3550 11).
-    pub async fn bind(&self) -> std::io::Result<UdpSocket> {
+    /// Sockets bound to the next free even port of the range and the odd port above it (RTP and
+    /// RTCP, RFC 3550 §11).
+    pub async fn bind(&self) -> std::io::Result<LegSockets> {
         let (start, end) = (Self::first(&self.range), *self.range.end());
         let tries = usize::from(end.saturating_sub(start)) / 2 + 1;
         for _ in 0..tries {
@@ -62,8 +68,22 @@ impl PortPool {
                 };
                 p
             };
-            match UdpSocket::bind(SocketAddr::new(self.ip, port)).await {
-                Ok(s) => return Ok(s),
+            let Some(odd) = port.checked_add(1).filter(|p| *p <= end) else {
+                continue;
+            };
+            let rtp = match UdpSocket::bind(SocketAddr::new(self.ip, port)).await {
+                Ok(s) => s,
+                Err(e) if e.kind() == std::io::ErrorKind::AddrInUse => continue,
+                Err(e) => return Err(e),
+            };
+            match UdpSocket::bind(SocketAddr::new(self.ip, odd)).await {
+                Ok(rtcp) => {
+                    return Ok(LegSockets {
+                        rtp,
+                        rtcp: Some(rtcp),
+                    });
+                }
+                // The RTP socket is closed again: the pair is not free.
                 Err(e) if e.kind() == std::io::ErrorKind::AddrInUse => continue,
                 Err(e) => return Err(e),
             }
@@ -75,6 +95,26 @@ impl PortPool {
     }
 }
 
+/// One leg's sockets: RTP, and RTCP on the next port.
+#[derive(Debug)]
+pub struct LegSockets {
+    /// RTP (and muxed RTCP).
+    pub rtp: UdpSocket,
+    /// RTCP (none: RTCP only when muxed).
+    pub rtcp: Option<UdpSocket>,
+}
+
+/// How a call's media task runs.
+#[derive(Debug, Clone, Copy)]
+pub struct MediaSettings {
+    /// A leg silent for this long is reported (0: never).
+    pub timeout_ms: u64,
+    /// Our RTCP reports go out this often (RFC 3550's minimum is 5 s).
+    pub rtcp_interval_ms: u64,
+    /// Wall-clock Unix ms now (the NTP timestamps of our reports).
+    pub wall_ms: u64,
+}
+
 /// What the call's signaling tells its media task.
 #[derive(Debug)]
 pub enum MediaCommand {
@@ -82,6 +122,9 @@ pub enum MediaCommand {
     SetMedia(Leg, LegMedia),
     /// In-band DTMF detection on a leg.
     DetectInBand(Leg, bool),
+    /// Report [`MediaEvent::Silent`] to the listener once a leg has been quiet this many ms
+    /// (from now; `None`: off).
+    DetectSilence(Leg, Option<u64>),
     /// Record to this file (a stereo WAV, caller left, agent right).
     Record(PathBuf),
     /// Pause the recording (card data); the span becomes silence.
@@ -101,6 +144,8 @@ pub enum MediaCommand {
     Listen(mpsc::UnboundedSender<MediaEvent>),
     /// A key the signaling learned of (SIP INFO), for the listener.
     Digit(Leg, char),
+    /// A datagram arrived on a leg's RTCP socket (from the call's RTCP reader).
+    Rtcp(Leg, SocketAddr, Vec<u8>),
     /// End the call's media: the task finishes the recording and stops.
     Stop,
 }
@@ -114,6 +159,8 @@ pub enum MediaEvent {
     TimedOut(Leg),
     /// A clip played to a leg has been played out.
     Played(Leg, u64),
+    /// A leg has been silent for the time of [`MediaCommand::DetectSilence`].
+    Silent(Leg),
     /// A recording is finished (the file is complete).
     Recorded {
         /// The file.
@@ -131,6 +178,10 @@ pub enum MediaEvent {
         agent_relayed: u64,
         /// Frames recorded (0 without a recording).
         recorded_frames: u64,
+        /// The caller leg's quality.
+        caller: LegQuality,
+        /// The agent leg's quality.
+        agent: LegQuality,
     },
 }
 
@@ -145,10 +196,10 @@ pub struct MediaHandle {
     pub agent_addr: SocketAddr,
 }
 
-/// Binds a call's two sockets and starts its task. `timeout_ms` ends dead legs (0: never).
+/// Binds a call's two pairs of sockets and starts its task.
 pub async fn start(
     pool: &PortPool,
-    timeout_ms: u64,
+    settings: MediaSettings,
     events: mpsc::Sender<MediaEvent>,
 ) -> std::io::Result<MediaHandle> {
     let caller = pool.bind().await?;
@@ -161,30 +212,116 @@ pub async fn start(
             }
         }
     });
-    spawn_on(caller, agent, timeout_ms, 0, utx)
+    spawn_on(caller, agent, settings, 0, utx)
 }
 
-/// Starts a call's media task on two bound sockets; its events go to `events` with `tag`.
+/// Starts a call's media task on its legs' bound sockets; its events go to `events` with `tag`.
 pub fn spawn_on(
-    caller: UdpSocket,
-    agent: UdpSocket,
-    timeout_ms: u64,
+    caller: LegSockets,
+    agent: LegSockets,
+    settings: MediaSettings,
     tag: u64,
     events: mpsc::UnboundedSender<(u64, MediaEvent)>,
 ) -> std::io::Result<MediaHandle> {
     let (tx, rx) = mpsc::channel(64);
+    let caller_addr = caller.rtp.local_addr()?;
     let handle = MediaHandle {
         tx,
-        caller_addr: caller.local_addr()?,
-        agent_addr: agent.local_addr()?,
+        caller_addr,
+        agent_addr: agent.rtp.local_addr()?,
     };
     let sink = Sink {
         tag,
         events,
         listener: None,
     };
-    tokio::spawn(run(caller, agent, Bridge::new(timeout_ms), rx, sink));
+    let mut bridge = Bridge::new(settings.timeout_ms);
+    bridge.enable_rtcp(
+        settings.rtcp_interval_ms,
+        settings.wall_ms,
+        &format!("switchboard@{caller_addr}"),
+    );
+    let rtcp = [caller.rtcp.map(Arc::new), agent.rtcp.map(Arc::new)];
+    let reader = tokio::spawn(read_rtcp(rtcp.clone(), handle.tx.downgrade()));
+    let sockets = Sockets {
+        caller: caller.rtp,
+        agent: agent.rtp,
+        rtcp,
+    };
+    tokio::spawn(async move {
+        run(sockets, bridge, rx, sink).await;
+        reader.abort();
+    });
     Ok(handle)
+}
+
+/// The call's RTP sockets and its legs' RTCP sockets.
+struct Sockets {
+    caller: UdpSocket,
+    agent: UdpSocket,
+    rtcp: [Option<Arc<UdpSocket>>; 2],
+}
+
+impl Sockets {
+    fn rtp(&self, leg: Leg) -> &UdpSocket {
+        match leg {
+            Leg::Caller => &self.caller,
+            Leg::Agent => &self.agent,
+        }
+    }
+
+    fn rtcp(&self, leg: Leg) -> Option<&UdpSocket> {
+        let i = match leg {
+            Leg::Caller => 0,
+            Leg::Agent => 1,
+        };
+        self.rtcp[i].as_deref()
+    }
+}
+
+/// Hands what the RTCP sockets receive to the call's task (a few datagrams per interval), until
+/// the task is gone.
+async fn read_rtcp(sockets: [Option<Arc<UdpSocket>>; 2], tx: mpsc::WeakSender<MediaCommand>) {
+    async fn readable(s: &Option<Arc<UdpSocket>>) -> std::io::Result<()> {
+        match s {
+            Some(s) => s.readable().await,
+            None => std::future::pending().await,
+        }
+    }
+    // One buffer for both (a reader per call lives as long as the call).
+    let mut buf = vec![0u8; 1500];
+    loop {
+        let (leg, ready) = tokio::select! {
+            r = readable(&sockets[0]) => (Leg::Caller, r),
+            r = readable(&sockets[1]) => (Leg::Agent, r),
+        };
+        let i = usize::from(leg == Leg::Agent);
+        let r = match (ready, &sockets[i]) {
+            (Ok(()), Some(s)) => s.try_recv_from(&mut buf),
+            (Err(e), _) => Err(e),
+            (Ok(()), None) => continue,
+        };
+        let (n, from) = match r {
+            Ok(r) => r,
+            // Readiness that was not (another wake-up took it), or an ICMP error of an
+            // earlier send (some systems): not fatal.
+            Err(e)
+                if matches!(
+                    e.kind(),
+                    std::io::ErrorKind::WouldBlock | std::io::ErrorKind::ConnectionReset
+                ) =>
+            {
+                continue;
+            }
+            Err(e) => {
+                tracing::debug!(error = %e, "an RTCP socket failed; this call's RTCP is no longer read");
+                return;
+            }
+        };
+        let Some(tx) = tx.upgrade() else { return };
+        // A task that cannot keep up loses a report, as the network might.
+        let _ = tx.try_send(MediaCommand::Rtcp(leg, from, buf[..n].to_vec()));
+    }
 }
 
 /// Where a task's events go.
@@ -220,22 +357,35 @@ struct RecordingFile {
 const RECORDING_BUFFER: usize = 32 * 1024;
 
 async fn run(
-    caller: UdpSocket,
-    agent: UdpSocket,
+    sockets: Sockets,
     mut bridge: Bridge,
     mut rx: mpsc::Receiver<MediaCommand>,
     mut sink: Sink,
 ) {
+    let Sockets { caller, agent, .. } = &sockets;
     // The task's own monotonic milliseconds (a bridge needs only differences).
     let origin = tokio::time::Instant::now();
     let now_ms = move || origin.elapsed().as_millis() as u64;
     let mut recording: Option<RecordingFile> = None;
     let mut bridged = false;
     let (mut buf_c, mut buf_a) = (vec![0u8; 2048], vec![0u8; 2048]);
+    // One timer for the task's life, re-armed only for an earlier deadline: a later one (the
+    // dead-leg deadline moves on with every packet) is met by waking at the old one, finding
+    // nothing due, and re-arming then. A timer set up and torn down per packet costs more than
+    // the packet's relaying.
+    let timer = tokio::time::sleep_until(origin);
+    tokio::pin!(timer);
+    let mut armed: Option<tokio::time::Instant> = None;
     loop {
         let wake = bridge
             .poll_timeout()
             .map(|t| origin + std::time::Duration::from_millis(t));
+        if let Some(w) = wake
+            && armed.is_none_or(|a| w < a)
+        {
+            timer.as_mut().reset(w);
+            armed = Some(w);
+        }
         tokio::select! {
             r = caller.recv_from(&mut buf_c) => {
                 if let Ok((n, from)) = r {
@@ -250,6 +400,7 @@ async fn run(
             cmd = rx.recv() => match cmd {
                 Some(MediaCommand::SetMedia(leg, m)) => bridge.set_media(leg, m),
                 Some(MediaCommand::DetectInBand(leg, on)) => bridge.detect_in_band(leg, on),
+                Some(MediaCommand::DetectSilence(leg, ms)) => bridge.detect_silence(now_ms(), leg, ms),
                 Some(MediaCommand::Record(path)) => {
                     if recording.is_none() {
                         match open_recording(&path).await {
@@ -285,19 +436,28 @@ async fn run(
                 }
                 Some(MediaCommand::Listen(l)) => sink.listener = Some(l),
                 Some(MediaCommand::Digit(leg, d)) => sink.listener(MediaEvent::Digit(leg, d)),
+                Some(MediaCommand::Rtcp(leg, from, d)) => bridge.handle_rtcp(now_ms(), leg, from, &d),
                 Some(MediaCommand::Stop) | None => break,
             },
-            _ = sleep_until(wake) => bridge.handle_timeout(now_ms()),
+            () = &mut timer, if armed.is_some() => {
+                armed = None;
+                bridge.handle_timeout(now_ms());
+            }
         }
         while let Some(out) = bridge.poll_output() {
             match out {
                 Output::Send { leg, to, datagram } => {
                     let sock = match leg {
-                        Leg::Caller => &caller,
-                        Leg::Agent => &agent,
+                        Leg::Caller => caller,
+                        Leg::Agent => agent,
                     };
                     // A full socket buffer drops the packet, as the network would.
                     let _ = sock.try_send_to(&datagram, to);
+                }
+                Output::SendRtcp { leg, to, datagram } => {
+                    if let Some(sock) = sockets.rtcp(leg) {
+                        let _ = sock.try_send_to(&datagram, to);
+                    }
                 }
                 Output::Record(bytes) => {
                     if let Some(r) = &mut recording
@@ -312,14 +472,29 @@ async fn run(
                 }
                 Output::TimedOut(leg) => sink.send(MediaEvent::TimedOut(leg)),
                 Output::Played { leg, id } => sink.listener(MediaEvent::Played(leg, id)),
+                Output::Silent(leg) => sink.listener(MediaEvent::Silent(leg)),
             }
         }
     }
-    // Flush the last frames and write the final header.
+    // Flush the last frames, say BYE on each leg's RTCP, and write the final header.
     bridge.handle_timeout(now_ms());
+    bridge.close(now_ms());
     while let Some(out) = bridge.poll_output() {
-        if let (Output::Record(bytes), Some(r)) = (out, &mut recording) {
-            let _ = r.file.write_all(&bytes).await;
+        match out {
+            Output::Record(bytes) => {
+                if let Some(r) = &mut recording {
+                    let _ = r.file.write_all(&bytes).await;
+                }
+            }
+            Output::Send { leg, to, datagram } => {
+                let _ = sockets.rtp(leg).try_send_to(&datagram, to);
+            }
+            Output::SendRtcp { leg, to, datagram } => {
+                if let Some(sock) = sockets.rtcp(leg) {
+                    let _ = sock.try_send_to(&datagram, to);
+                }
+            }
+            _ => {}
         }
     }
     let frames = bridge.recorder().map_or(0, |r| r.frames());
@@ -350,6 +525,8 @@ async fn run(
         caller_relayed: bridge.relayed(Leg::Caller),
         agent_relayed: bridge.relayed(Leg::Agent),
         recorded_frames: frames,
+        caller: bridge.quality(Leg::Caller),
+        agent: bridge.quality(Leg::Agent),
     });
 }
 
@@ -361,18 +538,74 @@ pub struct Anchor {
     range: RangeInclusive<u16>,
     cursor: u16,
     timeout_ms: u64,
+    rtcp_interval_ms: u64,
+    clock: crate::clock::Clock,
     inband: bool,
-    reserve: std::collections::HashMap<u16, std::net::UdpSocket>,
+    /// Bound ahead, by RTP port: the RTP socket and the RTCP socket on the next port.
+    reserve: std::collections::HashMap<u16, (std::net::UdpSocket, std::net::UdpSocket)>,
     calls: std::collections::HashMap<super::calls::CallKey, Running>,
     events: mpsc::UnboundedSender<(u64, MediaEvent)>,
     registry: super::ivr::Registry,
     prompts: std::sync::Arc<super::prompts::Prompts>,
     recordings: tokio::sync::broadcast::Sender<RecordingDone>,
+    quality: mpsc::UnboundedSender<CallQuality>,
 }
 
 struct Running {
     tx: mpsc::Sender<MediaCommand>,
     interaction: Option<switchboard_model::InteractionId>,
+    /// The call's tenant and interaction, told when it stops.
+    owner: Option<(
+        switchboard_model::TenantId,
+        switchboard_model::InteractionId,
+    )>,
+}
+
+/// The media quality of a finished call's legs (the `call.quality` event).
+#[derive(Debug, Clone, PartialEq)]
+pub struct CallQuality {
+    /// The call's tenant.
+    pub tenant: switchboard_model::TenantId,
+    /// Its interaction.
+    pub interaction: switchboard_model::InteractionId,
+    /// The caller's leg.
+    pub caller: LegQuality,
+    /// The agent's leg.
+    pub agent: LegQuality,
+}
+
+impl CallQuality {
+    /// The event's data: per leg what we received and what the peer reported.
+    pub fn to_json(&self) -> serde_json::Value {
+        let round = |v: f64, places: i32| {
+            let f = 10f64.powi(places);
+            (v * f).round() / f
+        };
+        let leg = |q: &LegQuality| {
+            let peer = q.peer.map(|p| {
+                serde_json::json!({
+                    "loss_fraction": round(p.fraction_lost, 4),
+                    "lost": p.cumulative_lost,
+                    "jitter_ms": round(p.jitter_ms, 2),
+                    "rtt_ms": p.rtt_ms.map(|r| round(r, 2)),
+                    "reports": p.reports,
+                })
+            });
+            serde_json::json!({
+                "received": q.received,
+                "lost": q.lost,
+                "loss_fraction": round(q.loss_fraction, 4),
+                "jitter_ms": round(q.jitter_ms, 2),
+                "sent": q.sent,
+                "peer": peer,
+            })
+        };
+        serde_json::json!({
+            "interaction_id": self.interaction,
+            "caller": leg(&self.caller),
+            "agent": leg(&self.agent),
+        })
+    }
 }
 
 /// A finished recording of a live call (the hook for the recordings module).
@@ -403,17 +636,21 @@ pub enum RecordingAction {
 const READY_PORTS: usize = 16;
 
 impl Anchor {
-    /// Media on `ip`, ports of `range`, legs silent for `timeout_ms` end the call (0: never).
+    /// Media on `ip`, ports of `range`, legs silent for `timeout_ms` end the call (0: never),
+    /// RTCP reports every `rtcp_interval_ms`; finished calls' quality goes to `quality`.
     #[allow(clippy::too_many_arguments)]
     pub fn new(
         ip: IpAddr,
         range: RangeInclusive<u16>,
         timeout_ms: u64,
+        rtcp_interval_ms: u64,
+        clock: crate::clock::Clock,
         inband: bool,
         events: mpsc::UnboundedSender<(u64, MediaEvent)>,
         registry: super::ivr::Registry,
         prompts: std::sync::Arc<super::prompts::Prompts>,
         recordings: tokio::sync::broadcast::Sender<RecordingDone>,
+        quality: mpsc::UnboundedSender<CallQuality>,
     ) -> Anchor {
         // Start somewhere in the range (by process id): several servers on one machine, as in
         // tests, then rarely try the same ports.
@@ -425,6 +662,8 @@ impl Anchor {
             cursor: cursor.max(*range.start()),
             range,
             timeout_ms,
+            rtcp_interval_ms,
+            clock,
             inband,
             reserve: Default::default(),
             calls: Default::default(),
@@ -432,10 +671,12 @@ impl Anchor {
             registry,
             prompts,
             recordings,
+            quality,
         }
     }
 
-    /// Binds ports until the core has enough ready.
+    /// Binds port pairs (RTP even, RTCP the odd one above) until the core has enough ready; a
+    /// pair whose odd port is taken is not used.
     pub fn top_up(&mut self, ports: &mut super::calls::MediaPorts) {
         let (start, end) = (*self.range.start(), *self.range.end());
         // A bounded number of binds per call: a range used up costs little on every message.
@@ -450,15 +691,22 @@ impl Anchor {
             if self.reserve.contains_key(&port) {
                 continue;
             }
-            match std::net::UdpSocket::bind(SocketAddr::new(self.ip, port)) {
-                Ok(s) if s.set_nonblocking(true).is_ok() => {
-                    self.reserve.insert(port, s);
+            let Some(odd) = port.checked_add(1).filter(|p| *p <= end) else {
+                continue;
+            };
+            let bind = |p: u16| {
+                let s = std::net::UdpSocket::bind(SocketAddr::new(self.ip, p))?;
+                s.set_nonblocking(true)?;
+                Ok::<_, std::io::Error>(s)
+            };
+            match bind(port).and_then(|rtp| Ok((rtp, bind(odd)?))) {
+                Ok(pair) => {
+                    self.reserve.insert(port, pair);
                     ports.add_ready(port);
                 }
-                Ok(_) => {}
                 Err(e) if e.kind() == std::io::ErrorKind::AddrInUse => {}
                 Err(e) => {
-                    tracing::error!(error = %e, port, "cannot bind an RTP port");
+                    tracing::error!(error = %e, port, "cannot bind an RTP/RTCP port pair");
                     return;
                 }
             }
@@ -480,16 +728,28 @@ impl Anchor {
                 caller_port,
                 agent_port,
             } => {
+                // Either pair missing: the other goes back to the OS with the call refused.
                 let (Some(c), Some(a)) = (
                     self.reserve.remove(&caller_port),
                     self.reserve.remove(&agent_port),
                 ) else {
                     return false;
                 };
-                let (Ok(c), Ok(a)) = (UdpSocket::from_std(c), UdpSocket::from_std(a)) else {
+                let leg = |(rtp, rtcp): (std::net::UdpSocket, std::net::UdpSocket)| {
+                    Ok::<_, std::io::Error>(LegSockets {
+                        rtp: UdpSocket::from_std(rtp)?,
+                        rtcp: Some(UdpSocket::from_std(rtcp)?),
+                    })
+                };
+                let (Ok(c), Ok(a)) = (leg(c), leg(a)) else {
                     return false;
                 };
-                let Ok(h) = spawn_on(c, a, self.timeout_ms, call.0, self.events.clone()) else {
+                let settings = MediaSettings {
+                    timeout_ms: self.timeout_ms,
+                    rtcp_interval_ms: self.rtcp_interval_ms,
+                    wall_ms: u64::try_from(self.clock.wall_ms()).unwrap_or(0),
+                };
+                let Ok(h) = spawn_on(c, a, settings, call.0, self.events.clone()) else {
                     return false;
                 };
                 if self.inband {
@@ -503,6 +763,7 @@ impl Anchor {
                     Running {
                         tx: h.tx,
                         interaction: None,
+                        owner: None,
                     },
                 );
             }
@@ -524,9 +785,12 @@ impl Anchor {
                 self.send(call, MediaCommand::Bridged);
             }
             MediaOp::Digit(d) => self.send(call, MediaCommand::Digit(Leg::Caller, d)),
-            MediaOp::Stop => {
+            MediaOp::Stop(owner) => {
                 // The entry stays until the task reports it stopped (a recording's end names
-                // its interaction).
+                // its interaction, the quality its tenant and interaction).
+                if let Some(r) = self.calls.get_mut(&call) {
+                    r.owner = owner;
+                }
                 self.send(call, MediaCommand::Stop);
                 if let Ok(mut r) = self.registry.lock() {
                     r.remove(&call);
@@ -536,9 +800,19 @@ impl Anchor {
         true
     }
 
-    /// A call's task has stopped.
-    pub fn stopped(&mut self, call: u64) {
-        self.calls.remove(&super::calls::CallKey(call));
+    /// A call's task has stopped, with its legs' quality: reported for its interaction.
+    pub fn stopped(&mut self, call: u64, caller: LegQuality, agent: LegQuality) {
+        let Some(r) = self.calls.remove(&super::calls::CallKey(call)) else {
+            return;
+        };
+        if let Some((tenant, interaction)) = r.owner {
+            let _ = self.quality.send(CallQuality {
+                tenant,
+                interaction,
+                caller,
+                agent,
+            });
+        }
     }
 
     /// Starts, pauses or resumes the recording of a live call.
@@ -591,13 +865,6 @@ async fn open_recording(path: &PathBuf) -> std::io::Result<tokio::fs::File> {
     Ok(f)
 }
 
-async fn sleep_until(at: Option<tokio::time::Instant>) {
-    match at {
-        Some(at) => tokio::time::sleep_until(at).await,
-        None => std::future::pending().await,
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -622,7 +889,12 @@ mod tests {
     async fn a_call_is_relayed_over_real_sockets_and_recorded() {
         let pool = PortPool::new("127.0.0.1".parse().expect("ip"), 41000..=41999);
         let (etx, mut erx) = mpsc::channel(16);
-        let h = start(&pool, 0, etx).await.expect("media task");
+        let settings = MediaSettings {
+            timeout_ms: 0,
+            rtcp_interval_ms: 5000,
+            wall_ms: 1_700_000_000_000,
+        };
+        let h = start(&pool, settings, etx).await.expect("media task");
         assert_ne!(h.caller_addr, h.agent_addr);
         let phone_c = UdpSocket::bind("127.0.0.1:0").await.expect("bind");
         let phone_a = UdpSocket::bind("127.0.0.1:0").await.expect("bind");
@@ -631,6 +903,8 @@ mod tests {
             payload_type: law.payload_type(),
             telephone_event: Some(101),
             remote: Some(to),
+            rtcp: None,
+            rtcp_mux: false,
         };
         h.tx.send(MediaCommand::SetMedia(
             Leg::Caller,
@@ -722,21 +996,34 @@ mod tests {
         let dir = std::env::temp_dir().join(format!("sb-anchor-{}", std::process::id()));
         let (etx, mut erx) = mpsc::unbounded_channel();
         let (rtx, mut rrx) = tokio::sync::broadcast::channel(4);
+        let (qtx, mut qrx) = mpsc::unbounded_channel();
         let ip: IpAddr = "127.0.0.1".parse().expect("ip");
         let mut anchor = Anchor::new(
             ip,
             42000..=42999,
             0,
+            5000,
+            crate::clock::Clock::new(),
             false,
             etx,
             Default::default(),
             std::sync::Arc::new(super::super::prompts::Prompts::new(&dir, None)),
             rtx,
+            qtx,
         );
         let mut ports = MediaPorts::new(ip);
         anchor.top_up(&mut ports);
         assert_eq!(ports.ready(), READY_PORTS);
         let (caller_port, agent_port) = ports.take_pair().expect("ports");
+        // Each ready port is the even half of a pair held with its RTCP port.
+        assert_eq!((caller_port % 2, agent_port % 2), (0, 0));
+        for p in [caller_port, agent_port] {
+            assert!(
+                std::net::UdpSocket::bind(SocketAddr::new(ip, p + 1)).is_err(),
+                "RTCP port {} is held",
+                p + 1
+            );
+        }
         let call = CallKey(7);
         assert!(anchor.handle(
             call,
@@ -751,6 +1038,8 @@ mod tests {
             payload_type: 0,
             telephone_event: None,
             remote: Some(phone.local_addr().expect("addr")),
+            rtcp: None,
+            rtcp_mux: false,
         };
         anchor.handle(call, MediaOp::Set(Leg::Caller, media));
         anchor.handle(call, MediaOp::Set(Leg::Agent, media));
@@ -769,7 +1058,8 @@ mod tests {
             phone.send_to(&d, to).await.expect("send");
             tokio::time::sleep(std::time::Duration::from_millis(20)).await;
         }
-        anchor.handle(call, MediaOp::Stop);
+        let tenant = switchboard_model::TenantId::from_uuid(uuid::Uuid::from_u128(1));
+        anchor.handle(call, MediaOp::Stop(Some((tenant, interaction))));
         // The engine loop hands the task's events to the anchor.
         loop {
             let (tag, e) = erx.recv().await.expect("event");
@@ -780,13 +1070,30 @@ mod tests {
                     frames,
                     paused,
                 } => anchor.finished_recording(tag, path, frames, paused),
-                MediaEvent::Stopped { .. } => {
-                    anchor.stopped(tag);
+                MediaEvent::Stopped { caller, agent, .. } => {
+                    anchor.stopped(tag, caller, agent);
                     break;
                 }
                 _ => {}
             }
         }
+        let q = qrx.recv().await.expect("the call's quality");
+        assert_eq!((q.tenant, q.interaction), (tenant, interaction));
+        assert_eq!((q.caller.received, q.caller.lost), (40, 0));
+        assert_eq!(q.to_json()["caller"]["received"], 40);
+        // The task and its RTCP reader are gone: both pairs are free again.
+        let all = [caller_port, caller_port + 1, agent_port, agent_port + 1];
+        let mut freed = false;
+        for _ in 0..50 {
+            freed = all
+                .iter()
+                .all(|p| std::net::UdpSocket::bind(SocketAddr::new(ip, *p)).is_ok());
+            if freed {
+                break;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+        }
+        assert!(freed, "the ports {all:?} are given back");
         let done = rrx.recv().await.expect("reported");
         assert_eq!(done.interaction, Some(interaction));
         assert_eq!(done.path, path);

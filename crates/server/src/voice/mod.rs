@@ -396,15 +396,19 @@ pub async fn start(state: AppState, addr: SocketAddr) -> anyhow::Result<VoiceHan
     let registry: ivr::Registry = Default::default();
     let (media_tx, media_events) = mpsc::unbounded_channel();
     let (recordings, _) = tokio::sync::broadcast::channel(64);
+    let (quality_tx, quality) = mpsc::unbounded_channel();
     let anchor = media::Anchor::new(
         media_ip,
         vc.rtp_ports.clone(),
         vc.rtp_timeout.as_millis() as u64,
+        vc.rtcp_interval.as_millis() as u64,
+        state.clock.clone(),
         vc.inband_dtmf,
         media_tx,
         registry.clone(),
         prompts.clone(),
         recordings.clone(),
+        quality_tx,
     );
     let ivr_ctx = ivr::IvrContext { prompts, registry };
     let (creds, agents) = load_credentials(&state.store).await?;
@@ -447,6 +451,7 @@ pub async fn start(state: AppState, addr: SocketAddr) -> anyhow::Result<VoiceHan
             agents.clone(),
             state.clock.clone(),
         )),
+        tokio::spawn(quality_loop(state.clone(), quality)),
         tokio::spawn(transport::udp_loop(udp, commands.clone())),
         tokio::spawn(transport::tcp_accept_loop(
             tcp,
@@ -464,6 +469,39 @@ pub async fn start(state: AppState, addr: SocketAddr) -> anyhow::Result<VoiceHan
         tasks,
         recordings,
     })
+}
+
+/// Appends each finished call's `call.quality` event to its interaction (whatever its state by
+/// then: the call may have ended into wrap-up or been ended already).
+async fn quality_loop(state: AppState, mut quality: mpsc::UnboundedReceiver<media::CallQuality>) {
+    while let Some(q) = quality.recv().await {
+        let agent = match state.store.interaction(q.tenant, q.interaction).await {
+            Ok(Some(it)) => it.agent,
+            _ => None,
+        };
+        let event = switchboard_store::NewEvent {
+            tenant: q.tenant,
+            interaction: Some(q.interaction),
+            agent,
+            kind: "call.quality".into(),
+            at: state.clock.wall_ms(),
+            data: q.to_json(),
+        };
+        match state
+            .store
+            .commit(&[switchboard_store::Change::Event(event)])
+            .await
+        {
+            Ok(events) => {
+                for e in events {
+                    state.bus.publish(crate::bus::BusEvent::from(e));
+                }
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, interaction = %q.interaction, "cannot record a call's quality")
+            }
+        }
+    }
 }
 
 fn local_ip_unspecified(a: SocketAddr) -> bool {

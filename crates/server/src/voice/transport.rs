@@ -207,8 +207,8 @@ pub async fn engine_loop(
                     MediaEvent::Recorded { path, frames, paused } => {
                         anchor.finished_recording(call, path, frames, paused)
                     }
-                    MediaEvent::Stopped { .. } => anchor.stopped(call),
-                    MediaEvent::Digit(..) | MediaEvent::Played(..) => {}
+                    MediaEvent::Stopped { caller, agent, .. } => anchor.stopped(call, caller, agent),
+                    MediaEvent::Digit(..) | MediaEvent::Played(..) | MediaEvent::Silent(..) => {}
                 }
                 core.flush_calls(now);
             }

@@ -472,33 +472,37 @@ pub async fn start(state: AppState, addr: SocketAddr) -> anyhow::Result<VoiceHan
 }
 
 /// Appends each finished call's `call.quality` event to its interaction (whatever its state by
-/// then: the call may have ended into wrap-up or been ended already).
+/// then: the call may have ended into wrap-up or been ended already). The reports waiting at
+/// a moment share one commit, so a busy server does not queue one fsync per ended call.
 async fn quality_loop(state: AppState, mut quality: mpsc::UnboundedReceiver<media::CallQuality>) {
-    while let Some(q) = quality.recv().await {
-        let agent = match state.store.interaction(q.tenant, q.interaction).await {
-            Ok(Some(it)) => it.agent,
-            _ => None,
-        };
-        let event = switchboard_store::NewEvent {
-            tenant: q.tenant,
-            interaction: Some(q.interaction),
-            agent,
-            kind: "call.quality".into(),
-            at: state.clock.wall_ms(),
-            data: q.to_json(),
-        };
-        match state
-            .store
-            .commit(&[switchboard_store::Change::Event(event)])
-            .await
-        {
+    const BATCH: usize = 256;
+    let mut waiting = Vec::with_capacity(BATCH);
+    while quality.recv_many(&mut waiting, BATCH).await > 0 {
+        let mut changes = Vec::with_capacity(waiting.len());
+        for q in waiting.drain(..) {
+            let agent = match state.store.interaction(q.tenant, q.interaction).await {
+                Ok(Some(it)) => it.agent,
+                _ => None,
+            };
+            changes.push(switchboard_store::Change::Event(
+                switchboard_store::NewEvent {
+                    tenant: q.tenant,
+                    interaction: Some(q.interaction),
+                    agent,
+                    kind: "call.quality".into(),
+                    at: state.clock.wall_ms(),
+                    data: q.to_json(),
+                },
+            ));
+        }
+        match state.store.commit(&changes).await {
             Ok(events) => {
                 for e in events {
                     state.bus.publish(crate::bus::BusEvent::from(e));
                 }
             }
             Err(e) => {
-                tracing::warn!(error = %e, interaction = %q.interaction, "cannot record a call's quality")
+                tracing::warn!(error = %e, calls = changes.len(), "cannot record calls' quality")
             }
         }
     }

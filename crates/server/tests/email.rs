@@ -2511,3 +2511,115 @@ Subject: Where is my order?\r\nMessage-ID: <order-1@example.test>\r\n\r\nIt has 
     );
     assert_eq!(mails[3].header("Cc"), "sam@example.test");
 }
+
+#[tokio::test]
+async fn a_mail_cut_off_from_its_interaction_by_a_crash_joins_it_when_it_comes_again() {
+    use switchboard_model::{
+        Channel, CustomerId, InteractionId, InteractionState, QueueId, Sensitive,
+    };
+    use switchboard_store::{Change, ContactPoint, Customer, Interaction, NewEvent, Store};
+
+    let dir = TempDir::new("email-cut-off");
+    let s = Server::start(&dir.0);
+    let admin = s.login("admin", "admin").await;
+    let queue: QueueId = support_queue(&admin).await.parse().expect("queue id");
+    s.kill9();
+
+    // What a crash between the router's commit and the mail's leaves behind (the router
+    // commits the new interaction first; the mail, its thread row and its 250 never came):
+    // the sender as a customer, and a queued email interaction made for that Message-ID.
+    let store = Store::open_sqlite(&dir.0.join("switchboard.db"))
+        .await
+        .expect("open the server's database");
+    let tenant = store
+        .tenants()
+        .await
+        .expect("tenants")
+        .into_iter()
+        .find(|t| t.slug == "demo")
+        .expect("the demo tenant")
+        .id;
+    let customer = CustomerId::from_u128(0x5eed);
+    store
+        .create_customer(&Customer {
+            id: customer,
+            tenant,
+            name: "Lale".into(),
+            created_at: 1,
+            contact_points: vec![ContactPoint {
+                kind: "email".into(),
+                value: Sensitive::new("lale@example.test".into()),
+            }],
+        })
+        .await
+        .expect("customer");
+    let orphan = InteractionId::from_u128(0xc0ff);
+    let now = jiff::Timestamp::now().as_millisecond();
+    let it = Interaction {
+        id: orphan,
+        tenant,
+        channel: Channel::Email,
+        state: InteractionState::Queued,
+        queue: Some(queue),
+        priority: 0,
+        subject: Some("Where is my parcel?".into()),
+        customer: Some(customer),
+        attributes: json!({"email_message_id": "cut-off-1@example.test"}),
+        agent: None,
+        disposition: None,
+        notes: None,
+        created_at: now,
+        waiting_since: Some(now),
+        offered_at: None,
+        answered_at: None,
+        ended_at: None,
+        updated_at: now,
+    };
+    store
+        .commit(&[
+            Change::Interaction(it),
+            Change::Event(NewEvent {
+                tenant,
+                interaction: Some(orphan),
+                agent: None,
+                kind: "interaction.created".into(),
+                at: now,
+                data: json!({"channel": "email"}),
+            }),
+        ])
+        .await
+        .expect("the cut-off interaction");
+    store.close().await;
+
+    // The sender had no 250, so it delivers the same mail again: it joins that interaction.
+    let s = Server::start(&dir.0);
+    let admin = s.login("admin", "admin").await;
+    let replies = mail_in(&s, "cut-off-1@example.test", "Where is my parcel?").await;
+    assert!(
+        replies.last().is_some_and(|r| r.starts_with("250")),
+        "{replies:?}"
+    );
+    let list = email_interactions(&admin).await;
+    assert_eq!(list.len(), 1, "no second interaction: {list:?}");
+    assert_eq!(list[0]["id"], orphan.to_string());
+    let view = email_view(&admin, &orphan.to_string()).await;
+    assert_eq!(
+        view["email"]["mails"][0]["rfc_message_id"], "cut-off-1@example.test",
+        "{view}"
+    );
+
+    // A new topic from the same customer is still a new interaction, and a redelivery of the
+    // mail now stored changes nothing.
+    mail_in(&s, "cut-off-2@example.test", "Another question").await;
+    mail_in(&s, "cut-off-1@example.test", "Where is my parcel?").await;
+    let list = email_interactions(&admin).await;
+    assert_eq!(list.len(), 2, "{list:?}");
+    let view = email_view(&admin, &orphan.to_string()).await;
+    let received = view["email"]["mails"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter(|m| m["direction"] == "in")
+        .count();
+    assert_eq!(received, 1, "{view}");
+}

@@ -406,6 +406,62 @@ async fn stored_already(
         .map(|d| d.message_id))
 }
 
+/// Where a received mail goes when it is not a new topic.
+enum Existing {
+    /// The open conversation it replies to.
+    Thread(Interaction),
+    /// The interaction this very mail (by Message-ID) created before a crash cut it off from
+    /// its mail: the router's commit came first, the mail's never did, and no `250` (or
+    /// recorded IMAP UID) told the sender it was taken, so it comes again.
+    CutOff(Interaction),
+}
+
+/// The open email interaction of `customer` created for the mail `message_id` that has no
+/// mail: the thread row is written in the same transaction as the first mail, so an
+/// interaction without one never got its mail.
+async fn cut_off(
+    s: &AppState,
+    tenant: TenantId,
+    customer: switchboard_model::CustomerId,
+    message_id: &str,
+) -> Result<Option<Interaction>, ApiError> {
+    let recent = s
+        .store
+        .interactions(
+            tenant,
+            &switchboard_store::InteractionFilter {
+                channel: Some(Channel::Email),
+                customer: Some(customer),
+                limit: Some(20),
+                ..Default::default()
+            },
+        )
+        .await?;
+    for it in recent {
+        if it.ended_at.is_none()
+            && it.attributes["email_message_id"].as_str() == Some(message_id)
+            && s.store.thread(tenant, it.id).await?.is_none()
+        {
+            tracing::warn!(interaction = %it.id, "email: a mail cut off from its interaction by a crash joins it now");
+            return Ok(Some(it));
+        }
+    }
+    Ok(None)
+}
+
+/// The thread row of a new email conversation with `sender` through `a`.
+fn new_thread(it: &Interaction, a: &ChannelAccount, sender: &str, now: i64) -> MessageThread {
+    MessageThread {
+        interaction: it.id,
+        tenant: it.tenant,
+        channel: Channel::Email,
+        account: Some(a.id),
+        contact_kind: "email".into(),
+        contact_value: Sensitive::new(sender.to_owned()),
+        updated_at: now,
+    }
+}
+
 async fn intake(
     s: &AppState,
     a: &ChannelAccount,
@@ -428,8 +484,19 @@ async fn intake(
             .filter(|i| i.ended_at.is_none()),
         None => None,
     };
+    let existing = match existing {
+        Some(it) => Some(Existing::Thread(it)),
+        None => cut_off(s, tenant, customer, &p.message_id)
+            .await?
+            .map(Existing::CutOff),
+    };
     let (it, ticket_ref, thread) = match existing {
-        Some(it) => (it, None, None),
+        Some(Existing::Thread(it)) => (it, None, None),
+        Some(Existing::CutOff(it)) => {
+            let thread = new_thread(&it, a, sender, now);
+            let t = ticket_for(it.id);
+            (it, Some(t), Some(thread))
+        }
         None => {
             let sla = sla::attributes(s, tenant, a.queue, now).await?;
             let subject: String = if p.subject.is_empty() {
@@ -443,21 +510,13 @@ async fn intake(
                     queue: a.queue,
                     subject: Some(subject),
                     customer: Some(customer),
-                    attributes: json!({"channel_account_id": a.id, "email_auto": p.auto.map(AutoKind::as_str), "email_sla": sla}),
+                    attributes: json!({"channel_account_id": a.id, "email_auto": p.auto.map(AutoKind::as_str), "email_sla": sla, "email_message_id": p.message_id}),
                     priority: None,
                     reply,
                 })
                 .await??;
             // Written with the mail, in one transaction.
-            let thread = MessageThread {
-                interaction: it.id,
-                tenant,
-                channel: Channel::Email,
-                account: Some(a.id),
-                contact_kind: "email".into(),
-                contact_value: Sensitive::new(sender.to_owned()),
-                updated_at: now,
-            };
+            let thread = new_thread(&it, a, sender, now);
             let t = ticket_for(it.id);
             (it, Some(t), Some(thread))
         }

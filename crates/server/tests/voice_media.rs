@@ -11,7 +11,7 @@ mod sipkit;
 
 use common::{Server, Session, TempDir, event_types};
 use helpers::events_of;
-use serde_json::Value;
+use serde_json::{Value, json};
 use sipkit::{Phone, scenario};
 use std::net::{SocketAddr, UdpSocket};
 use std::process::{Command, Stdio};
@@ -1289,6 +1289,48 @@ async fn a_queued_caller_asks_for_a_call_back_and_is_called_back_when_an_agent_a
     );
 }
 
+/// Puts DID 2001 on a flow that is one voicemail node into `support` (`max_s` 20, and `extra`
+/// options), dials it, and waits for the recording that begins after the beep: the caller, the
+/// interaction's id and the recording's id.
+async fn dial_voicemail(
+    admin: &Session,
+    sip: SocketAddr,
+    extra: serde_json::Value,
+) -> (Caller, String, String) {
+    let mut node = json!({"type": "voicemail", "queue": "support", "max_s": 20});
+    if let (Some(n), Some(x)) = (node.as_object_mut(), extra.as_object()) {
+        n.extend(x.clone());
+    }
+    admin
+        .post(
+            "/api/v1/flows",
+            json!({"name": "vm", "definition": {"start": "vm", "nodes": {"vm": node}}}),
+        )
+        .await
+        .expect(201);
+    admin
+        .put(
+            "/api/v1/voice/numbers/2001",
+            json!({"queue": "sales", "flow": "vm"}),
+        )
+        .await
+        .expect(200);
+    let caller = tokio::task::spawn_blocking(move || Caller::dial(sip, "2001"))
+        .await
+        .expect("dial");
+    let it = wait_state(admin, |c| c["state"] == "flow").await;
+    let id = it["id"].as_str().expect("id").to_owned();
+    let recs = admin
+        .poll(
+            &format!("/api/v1/interactions/{id}/recordings"),
+            Duration::from_secs(10),
+            |v| v.as_array().is_some_and(|a| !a.is_empty()),
+        )
+        .await;
+    let rid = recs[0]["id"].as_str().expect("recording id").to_owned();
+    (caller, id, rid)
+}
+
 /// A caller leaves a voicemail: a beep, 2 s of a tone, then `#`; the caller is hung up, the
 /// interaction waits in the node's queue as "Voicemail from <number>", with a complete
 /// recording of about 2 s that can be downloaded, the caller's tone on its left channel.
@@ -1298,35 +1340,7 @@ async fn a_caller_leaves_a_voicemail_that_agents_find_with_its_recording() {
     let s = Server::start(&dir.0);
     let sip = s.sip.expect("sip");
     let admin = s.login("admin", "admin").await;
-    admin
-        .post(
-            "/api/v1/flows",
-            serde_json::json!({"name": "vm", "definition": {"start": "vm", "nodes": {"vm": {
-                "type": "voicemail", "queue": "support", "max_s": 20}}}}),
-        )
-        .await
-        .expect(201);
-    admin
-        .put(
-            "/api/v1/voice/numbers/2001",
-            serde_json::json!({"queue": "sales", "flow": "vm"}),
-        )
-        .await
-        .expect(200);
-    let caller = tokio::task::spawn_blocking(move || Caller::dial(sip, "2001"))
-        .await
-        .expect("dial");
-    let it = wait_state(&admin, |c| c["state"] == "flow").await;
-    let id = it["id"].as_str().expect("id").to_owned();
-    // Recording begins after the beep.
-    let recs = admin
-        .poll(
-            &format!("/api/v1/interactions/{id}/recordings"),
-            Duration::from_secs(10),
-            |v| v.as_array().is_some_and(|a| !a.is_empty()),
-        )
-        .await;
-    let rid = recs[0]["id"].as_str().expect("recording id").to_owned();
+    let (caller, id, rid) = dial_voicemail(&admin, sip, json!({})).await;
     let caller = tokio::task::spawn_blocking(move || {
         caller.ua.stream(caller.our_media, Law::Alaw, 100, 100);
         caller.press('#', 300);
@@ -1726,34 +1740,7 @@ async fn a_voicemail_ends_after_the_callers_silence() {
     let s = Server::start(&dir.0);
     let sip = s.sip.expect("sip");
     let admin = s.login("admin", "admin").await;
-    admin
-        .post(
-            "/api/v1/flows",
-            serde_json::json!({"name": "vm", "definition": {"start": "vm", "nodes": {"vm": {
-                "type": "voicemail", "queue": "support", "max_s": 20, "silence_s": 1}}}}),
-        )
-        .await
-        .expect(201);
-    admin
-        .put(
-            "/api/v1/voice/numbers/2001",
-            serde_json::json!({"queue": "sales", "flow": "vm"}),
-        )
-        .await
-        .expect(200);
-    let caller = tokio::task::spawn_blocking(move || Caller::dial(sip, "2001"))
-        .await
-        .expect("dial");
-    let it = wait_state(&admin, |c| c["state"] == "flow").await;
-    let id = it["id"].as_str().expect("id").to_owned();
-    let recs = admin
-        .poll(
-            &format!("/api/v1/interactions/{id}/recordings"),
-            Duration::from_secs(10),
-            |v| v.as_array().is_some_and(|a| !a.is_empty()),
-        )
-        .await;
-    let rid = recs[0]["id"].as_str().expect("recording id").to_owned();
+    let (caller, id, rid) = dial_voicemail(&admin, sip, json!({"silence_s": 1})).await;
     tokio::task::spawn_blocking(move || {
         caller.ua.stream(caller.our_media, Law::Alaw, 100, 50);
         // A-law silence until we hang up (at most 4 s)

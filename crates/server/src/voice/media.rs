@@ -447,12 +447,8 @@ async fn run(
         while let Some(out) = bridge.poll_output() {
             match out {
                 Output::Send { leg, to, datagram } => {
-                    let sock = match leg {
-                        Leg::Caller => caller,
-                        Leg::Agent => agent,
-                    };
                     // A full socket buffer drops the packet, as the network would.
-                    let _ = sock.try_send_to(&datagram, to);
+                    let _ = sockets.rtp(leg).try_send_to(&datagram, to);
                 }
                 Output::SendRtcp { leg, to, datagram } => {
                     if let Some(sock) = sockets.rtcp(leg) {

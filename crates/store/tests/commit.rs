@@ -2,9 +2,11 @@
 //! events in multi-row statements: the stored events keep the batch's order and their sequence
 //! numbers, across statement boundaries and across batches.
 
+mod common;
+
 use serde_json::json;
 use switchboard_model::{Channel, InteractionId, InteractionState, TenantId};
-use switchboard_store::{Change, Interaction, NewEvent, Store, Tenant};
+use switchboard_store::{Change, Interaction, NewEvent, Store};
 
 fn interaction(tenant: TenantId, n: u128, state: InteractionState, at: i64) -> Interaction {
     Interaction {
@@ -46,16 +48,7 @@ async fn a_batch_keeps_event_order_and_the_last_state_of_each_interaction() {
     let _ = std::fs::remove_dir_all(&dir);
     std::fs::create_dir_all(&dir).expect("dir");
     let store = Store::open_sqlite(&dir.join("t.db")).await.expect("open");
-    let tenant = TenantId::from_u128(1);
-    store
-        .create_tenant(&Tenant {
-            id: tenant,
-            slug: "t".into(),
-            name: "t".into(),
-            created_at: 0,
-        })
-        .await
-        .expect("tenant");
+    let tenant = common::tenant(&store, 1).await;
 
     // 3 interactions, each saved after every one of its events; 150 events in all, so the
     // events take three statements and the interactions' saves outnumber the rows written.

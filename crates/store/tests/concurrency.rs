@@ -1,13 +1,11 @@
 //! Regression: concurrent writers on one SQLite file must wait for each other, never fail with
 //! "database is locked" (a deferred transaction that reads and then writes used to).
 
+mod common;
+
 use serde_json::json;
-use switchboard_model::{
-    Channel, CustomerId, InteractionId, InteractionState, Sensitive, TenantId,
-};
-use switchboard_store::{
-    Change, ChatSession, Customer, Interaction, Message, Sender, Store, Tenant,
-};
+use switchboard_model::{Channel, CustomerId, InteractionId, InteractionState, Sensitive};
+use switchboard_store::{Change, ChatSession, Customer, Interaction, Message, Sender, Store};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn concurrent_messages_and_sessions_all_succeed_with_unique_seqs() {
@@ -15,16 +13,7 @@ async fn concurrent_messages_and_sessions_all_succeed_with_unique_seqs() {
     let _ = std::fs::remove_dir_all(&dir);
     std::fs::create_dir_all(&dir).expect("dir");
     let store = Store::open_sqlite(&dir.join("t.db")).await.expect("open");
-    let tenant = TenantId::from_u128(1);
-    store
-        .create_tenant(&Tenant {
-            id: tenant,
-            slug: "t".into(),
-            name: "t".into(),
-            created_at: 0,
-        })
-        .await
-        .expect("tenant");
+    let tenant = common::tenant(&store, 1).await;
     let it = Interaction {
         id: InteractionId::from_u128(7),
         tenant,

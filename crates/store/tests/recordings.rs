@@ -2,29 +2,18 @@
 //! reads nothing and changes nothing), state changes happen once, and retention deadlines
 //! follow the queue.
 
+mod common;
+
+use common::tenant;
 use serde_json::json;
 use switchboard_model::{
     Channel, InteractionId, InteractionState, PausedSpan, QueueId, RecordingId, RecordingState,
     TenantId,
 };
 use switchboard_store::recordings::{FinishedRecording, Recording, retention_deadline};
-use switchboard_store::{Change, Interaction, NewEvent, Store, Tenant};
+use switchboard_store::{Change, Interaction, NewEvent, Store};
 
 const DAY: i64 = 86_400_000;
-
-async fn tenant(store: &Store, n: u128) -> TenantId {
-    let t = TenantId::from_u128(n);
-    store
-        .create_tenant(&Tenant {
-            id: t,
-            slug: format!("t{n}"),
-            name: "t".into(),
-            created_at: 0,
-        })
-        .await
-        .expect("tenant");
-    t
-}
 
 fn event(tenant: TenantId, it: InteractionId, kind: &str) -> NewEvent {
     NewEvent {

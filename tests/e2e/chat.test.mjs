@@ -4,9 +4,9 @@
 // return, whose new chat shows the earlier one in the agent's customer panel. Screenshots of the
 // agent desktop in English, Arabic and Persian go to artifacts/.
 
-import { after, before, test } from 'node:test';
+import { after, afterEach, before, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { BASE, agentLogin, api, launch, login, person, setPresence, shot, until } from './lib.mjs';
+import { BASE, agentLogin, api, launch, login, person, setPresence, shot, tidy, until } from './lib.mjs';
 
 const W = '#switchboard-chat';
 const FA = 'سلام، سفارش من کجاست؟';
@@ -27,6 +27,9 @@ before(async () => {
 after(async () => {
   if (browser) await browser.close();
 });
+
+// A test that failed half-way leaves nothing behind for the next one.
+afterEach(tidy);
 
 /** Texts of the widget's message bubbles, in order. */
 async function widgetTexts(page) {

@@ -5,12 +5,12 @@
 // desktop shows it, the stored mail through the API, and what the relay (run.sh's SMTP sink)
 // received: the envelope, the Cc header, no trace of the Bcc, and the HTML part.
 
-import { after, before, test } from 'node:test';
+import { after, afterEach, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { connect } from 'node:net';
 import { readFileSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
-import { agentLogin, api, launch, login, person, setPresence, shot, until } from './lib.mjs';
+import { agentLogin, api, launch, login, person, setPresence, shot, tidy, until } from './lib.mjs';
 
 const SMTP = process.env.SWITCHBOARD_SMTP_ADDR;
 const SINK = process.env.E2E_SINK_DIR;
@@ -29,6 +29,9 @@ before(async () => {
 after(async () => {
   if (browser) await browser.close();
 });
+
+// A test that failed half-way leaves nothing behind for the next one.
+afterEach(tidy);
 
 /** One SMTP transaction to the server: the replies, the last one to the data. */
 function smtpSend(from, to, data) {

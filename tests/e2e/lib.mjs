@@ -25,9 +25,14 @@ export async function launch() {
   });
 }
 
+/** The browser contexts a test opened and has not closed; `tidy` closes them. */
+const openContexts = new Set();
+
 /** A new browser context (its own storage: one person) with console errors collected. */
 export async function person(browser, opts = {}) {
   const context = await browser.newContext({ viewport: { width: 1400, height: 860 }, ...opts });
+  openContexts.add(context);
+  context.on('close', () => openContexts.delete(context));
   const page = await context.newPage();
   const errors = [];
   page.on('pageerror', (e) => errors.push(String(e)));
@@ -109,4 +114,31 @@ export async function site(t, html) {
     server.close();
   });
   return `http://127.0.0.1:${server.address().port}/`;
+}
+
+/**
+ * After each test (`afterEach(tidy)`): closes the browser contexts it left open, sets every agent
+ * offline and ends every contact still open, so that a test which failed half-way does not hand
+ * its leftovers (an available agent, a queued chat) to the next one. What it could not tidy is
+ * printed, not thrown: the test's own failure is the one to read.
+ */
+export async function tidy() {
+  for (const c of [...openContexts]) await c.close().catch(() => {});
+  const problems = [];
+  try {
+    const { token } = await login('admin', 'admin');
+    for (const a of await api('GET', '/agents', undefined, token)) {
+      if (a.status?.state !== 'offline') {
+        await api('PUT', `/agents/${a.id}/state`, { state: 'offline' }, token).catch((e) => problems.push(e.message));
+      }
+    }
+    for (const state of ['flow', 'queued', 'offered', 'connected', 'wrap_up']) {
+      for (const it of await api('GET', `/interactions?state=${state}`, undefined, token)) {
+        await api('POST', `/interactions/${it.id}/end`, { disposition: 'no_action' }, token).catch((e) => problems.push(e.message));
+      }
+    }
+  } catch (e) {
+    problems.push(e.message);
+  }
+  if (problems.length) console.error(`tidy: ${problems.join('; ')}`);
 }

@@ -2,9 +2,9 @@
 // the keyboard on tasks (reject, accept, switch, note, transfer, end), the supervisor's live view
 // with a read-only conversation, and how the binary serves the assets.
 
-import { after, before, test } from 'node:test';
+import { after, afterEach, before, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { BASE, agentLogin, api, launch, login, person, setPresence, shot, site, until } from './lib.mjs';
+import { BASE, agentLogin, api, launch, login, person, setPresence, shot, site, tidy, until } from './lib.mjs';
 
 let browser;
 let admin;
@@ -20,6 +20,9 @@ before(async () => {
 after(async () => {
   if (browser) await browser.close();
 });
+
+// A test that failed half-way leaves nothing behind for the next one.
+afterEach(tidy);
 
 const agentId = (name) => agents.find((a) => a.name === name).id;
 
@@ -45,7 +48,7 @@ test('the agent desktop in Persian is right-to-left and writes numbers with Pers
 
   await setPresence(page, 'available');
   const it = await task('بازپرداخت سفارش ۱۰۴۲');
-  const offer = page.locator('.offer').first();
+  const offer = page.locator(`.offer[data-id="${it.id}"]`);
   await offer.waitFor();
   // The countdown and the capacity use Persian digits (Intl), and no ASCII digits.
   const countdown = await offer.locator('.countdown').textContent();

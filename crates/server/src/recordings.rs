@@ -133,6 +133,9 @@ pub struct LiveRequest {
 /// How long [`LiveCalls`] waits for a call task's answer.
 const LIVE_ANSWER_WITHIN: Duration = Duration::from_secs(2);
 
+/// Expired recordings the retention sweep reads at a time.
+const SWEEP_PAGE: i64 = 100;
+
 /// Live calls by interaction: a channel-based [`LiveControl`]. The call task of an interaction
 /// [`LiveCalls::attach`]es when its media is bridged (a second attach replaces the first: a
 /// transfer's new leg), receives [`LiveRequest`]s, acts on its recorder and answers; it
@@ -678,38 +681,32 @@ impl Recordings {
     }
 
     /// Deletes every recording whose retention ended (by the server clock). Returns how many.
+    /// One that cannot be deleted now is passed over (and tried again at the next sweep); the
+    /// sweep goes on with those behind it.
     pub async fn sweep(&self) -> usize {
+        let now = self.clock.wall_ms();
         let mut deleted = 0;
+        let mut after = None;
         loop {
-            let due = match self
-                .store
-                .expired_recordings(self.clock.wall_ms(), 100)
-                .await
-            {
+            let due = match self.store.expired_recordings(now, after, SWEEP_PAGE).await {
                 Ok(d) => d,
                 Err(e) => {
                     tracing::error!(error = %e, "cannot look for expired recordings");
                     return deleted;
                 }
             };
-            if due.is_empty() {
+            let Some(last) = due.last() else {
                 return deleted;
-            }
-            let mut progressed = false;
+            };
+            after = Some((last.retain_until.unwrap_or(now), last.id));
             for r in due {
                 match self.delete(r.tenant, r.id, "retention").await {
-                    Ok(true) => {
-                        deleted += 1;
-                        progressed = true;
-                    }
+                    Ok(true) => deleted += 1,
                     Ok(false) => {}
                     Err(e) => {
                         tracing::warn!(recording = %r.id, error = %e, "recording not deleted; tried again at the next sweep");
                     }
                 }
-            }
-            if !progressed {
-                return deleted;
             }
         }
     }
@@ -1234,6 +1231,52 @@ mod tests {
                 .expect("control"),
             LiveOutcome::NoLiveCall
         );
+        let _ = std::fs::remove_dir_all(dir);
+    }
+
+    #[tokio::test]
+    async fn the_sweep_passes_over_recordings_it_cannot_delete_and_deletes_those_behind_them() {
+        let (r, tenant, it, dir) = world("sweep-stuck").await;
+        // More than a page of recordings, all past their 90 days (ended at the epoch).
+        let total = SWEEP_PAGE as usize + 5;
+        let mut made = Vec::new();
+        for _ in 0..total {
+            let started = r.begin(tenant, it).await.expect("begin");
+            let header = switchboard_media::wav::header(2, 8000, 0);
+            std::fs::write(&started.path, header).expect("write");
+            r.finish_at(tenant, started.id, 0, &[], header.len() as u64, 0)
+                .await
+                .expect("finish");
+            made.push(started);
+        }
+        // The first page and one more (in the sweep's order) cannot be deleted: their files
+        // are directories now, which remove_file refuses.
+        made.sort_by_key(|s| s.id.to_string());
+        let stuck = SWEEP_PAGE as usize + 1;
+        for s in &made[..stuck] {
+            std::fs::remove_file(&s.path).expect("remove");
+            std::fs::create_dir_all(s.path.join("x")).expect("dir");
+        }
+        assert_eq!(r.sweep().await, total - stuck);
+        for (n, s) in made.iter().enumerate() {
+            let row = r
+                .store
+                .recording(tenant, s.id)
+                .await
+                .expect("row")
+                .expect("row");
+            let want = if n < stuck {
+                RecordingState::Complete
+            } else {
+                RecordingState::Deleted
+            };
+            assert_eq!(row.state, want, "recording {n}");
+        }
+        // Once they can go, the next sweep takes them.
+        for s in &made[..stuck] {
+            std::fs::remove_dir_all(&s.path).expect("rmdir");
+        }
+        assert_eq!(r.sweep().await, stuck);
         let _ = std::fs::remove_dir_all(dir);
     }
 

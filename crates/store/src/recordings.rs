@@ -258,13 +258,27 @@ impl Store {
     }
 
     /// Complete recordings of every tenant whose retention ended by `now_ms`, oldest deadline
-    /// first, at most `limit` (the retention sweep).
-    pub async fn expired_recordings(&self, now_ms: i64, limit: i64) -> Result<Vec<Recording>> {
+    /// first, at most `limit` (the retention sweep). `after` is the (deadline, id) of the last
+    /// one a sweep saw: the page goes on past it, so recordings that could not be deleted do not
+    /// hide the ones behind them.
+    pub async fn expired_recordings(
+        &self,
+        now_ms: i64,
+        after: Option<(i64, RecordingId)>,
+        limit: i64,
+    ) -> Result<Vec<Recording>> {
+        let (after_deadline, after_id) = match after {
+            Some((d, id)) => (d, id.to_string()),
+            None => (i64::MIN, String::new()),
+        };
         let rows = sqlx::query(sqlx::AssertSqlSafe(format!(
             "SELECT {COLUMNS} FROM recordings WHERE state = 'complete' AND retain_until IS NOT NULL
-               AND retain_until <= $1 ORDER BY retain_until, id LIMIT $2"
+               AND retain_until <= $1 AND (retain_until > $2 OR (retain_until = $2 AND id > $3))
+               ORDER BY retain_until, id LIMIT $4"
         )))
         .bind(now_ms)
+        .bind(after_deadline)
+        .bind(after_id)
         .bind(limit)
         .fetch_all(self.pool())
         .await?;

@@ -178,13 +178,13 @@ async fn recordings_are_scoped_by_tenant_and_change_state_once() {
     // retention follows the queue; 0 days keeps; the sweep sees only what is due
     assert!(
         store
-            .expired_recordings(2_000 + 5 * DAY - 1, 10)
+            .expired_recordings(2_000 + 5 * DAY - 1, None, 10)
             .await
             .expect("due")
             .is_empty()
     );
     let due = store
-        .expired_recordings(2_000 + 5 * DAY, 10)
+        .expired_recordings(2_000 + 5 * DAY, None, 10)
         .await
         .expect("due");
     assert_eq!(due.iter().map(|r| r.id).collect::<Vec<_>>(), [r1.id]);
@@ -197,7 +197,7 @@ async fn recordings_are_scoped_by_tenant_and_change_state_once() {
     );
     assert!(
         store
-            .expired_recordings(i64::MAX, 10)
+            .expired_recordings(i64::MAX, None, 10)
             .await
             .expect("due")
             .is_empty()

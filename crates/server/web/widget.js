@@ -803,14 +803,18 @@ button { cursor: pointer; }
         el('div', { class: 'meta' }, el('time', { datetime: m.at || '' }, fmtWhen(m.at, lang))));
     }
 
-    /** The bot's choices as buttons; a click answers with the label (typing it works too). */
+    /** The bot's choices as buttons; a click answers with the label (typing it works too).
+     * Made once per menu: every render puts the same buttons back, so a frame that arrives
+     * while the customer presses one does not swap it for a copy and lose the click. */
     function menuButtons(menu) {
+      if (menu.node) return menu.node;
       const buttons = menu.options.map((o) => {
         const b = el('button', { type: 'button', class: 'secondary', 'data-key': String(o.key), dir: 'auto' }, o.label);
         b.addEventListener('click', () => sendText(o.label));
         return b;
       });
-      return el('div', { class: 'choices', role: 'group', 'aria-label': menu.prompt || T('w.choices') }, ...buttons);
+      menu.node = el('div', { class: 'choices', role: 'group', 'aria-label': menu.prompt || T('w.choices') }, ...buttons);
+      return menu.node;
     }
 
     // Start: resume a known session at once (unread replies show on the bubble); a new visitor

@@ -79,6 +79,9 @@ test('a customer chats in Persian, an agent answers in Arabic, ends it; the cust
   await offer.focus();
   await ap.keyboard.press('a');
   await ap.waitForSelector('#composer-text');
+  // A chat's composer has no email tools, and no stray "null" where they would be.
+  assert.equal(await ap.locator('form.composer .fmt-bar').count(), 0);
+  assert.doesNotMatch(await ap.textContent('form.composer'), /null|undefined/);
   await until(async () => (await agentTexts(ap)).includes(FA), 'the Persian message on the desktop');
   assert.equal(await ap.getAttribute('#log .msg.from-customer p', 'dir'), 'auto');
   // Screen pop: the customer panel shows who this is.
@@ -204,6 +207,13 @@ test('a customer chats in Persian, an agent answers in Arabic, ends it; the cust
   assert.match(h0, /Resolved/);
   assert.match(h0, /Order 1042 is on its way/);
   assert.match(h0, /سلام، سفارش من کجاست/);
+  // Its conversation opens under it, read-only: the customer's words, the reply, the note.
+  await history.first().locator('button.hist-open').click();
+  await until(async () => (await ap.locator('#customer .hist-log .msg').count()) > 0, 'the earlier conversation');
+  const earlier = await ap.locator('#customer .hist-log .msg p').allTextContents();
+  assert.ok(earlier.includes(FA) && earlier.includes(AR) && earlier.includes('Order 1042: tracking number sent'), earlier.join(' | '));
+  assert.equal(await history.first().locator('button.hist-open').getAttribute('aria-expanded'), 'true');
+  await shot(ap, 'agent-history-open');
   await ap.fill('#composer-text', AR);
   await ap.keyboard.press('Enter');
   await until(async () => (await widgetTexts(cp)).filter((x) => x === AR).length === 1, 'the reply in the new chat');

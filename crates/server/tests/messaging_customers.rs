@@ -235,3 +235,119 @@ async fn one_customer_across_chat_sms_and_whatsapp_with_merge_and_exact_undo() {
     fake.wait("/Messages.json", 1).await;
     assert_eq!(c.messages(&sms_id).await.len(), 2);
 }
+
+/// The desktop's history: an agent handling a customer's contact reads the customer's earlier
+/// conversations, whoever handled them; not those of other customers, and not once it no longer
+/// handles one of theirs.
+#[tokio::test]
+async fn an_agent_reads_the_earlier_conversations_of_the_customer_it_is_handling() {
+    let dir = TempDir::new("history-read");
+    let s = Server::start(&dir.0);
+    let sup = s.login("supervisor", "supervisor").await;
+    let agent1 = s.login("agent1", "agent").await;
+    let agent2 = s.login("agent2", "agent").await;
+    let new_customer = |name: &'static str| {
+        let sup = &sup;
+        async move {
+            let c = sup
+                .post("/api/v1/customers", json!({"name": name}))
+                .await
+                .expect(201);
+            c["id"].as_str().expect("id").to_owned()
+        }
+    };
+    let (rana, omid) = (new_customer("Rana").await, new_customer("Omid").await);
+    let task_for = |customer: String, subject: &'static str| {
+        let sup = &sup;
+        async move {
+            let t = sup
+                .post(
+                    "/api/v1/interactions",
+                    json!({"queue": "support", "subject": subject, "customer": customer}),
+                )
+                .await
+                .expect(201);
+            t["id"].as_str().expect("id").to_owned()
+        }
+    };
+    let note = |id: &str, text: &str| {
+        let (sup, path) = (&sup, format!("/api/v1/interactions/{id}/messages"));
+        let body = json!({"text": text, "internal": true});
+        async move { sup.post(&path, body).await }
+    };
+
+    // Earlier: agent1 handled one contact of Rana's, another of Omid's is waiting.
+    agent1.set_state("available").await;
+    let earlier = task_for(rana.clone(), "Refund for order 1042").await;
+    agent1.wait_for(&earlier, |v| v["state"] == "offered").await;
+    agent1
+        .post(&format!("/api/v1/interactions/{earlier}/accept"), json!({}))
+        .await
+        .expect(200);
+    note(&earlier, "Refunded by bank transfer")
+        .await
+        .expect(201);
+    agent1
+        .post(
+            &format!("/api/v1/interactions/{earlier}/end"),
+            json!({"disposition": "resolved"}),
+        )
+        .await
+        .expect(200);
+    agent1.set_state("offline").await;
+    let others = task_for(omid.clone(), "Omid's question").await;
+    note(&others, "Omid's private matter").await.expect(201);
+    let messages = |id: &str| format!("/api/v1/interactions/{id}/messages");
+
+    // agent2 handles nothing of Rana's yet: her conversation is not its to read.
+    agent2
+        .get(&messages(&earlier))
+        .await
+        .expect_error(404, "not_found");
+
+    // Rana writes again and agent2 is offered it: now it reads the earlier one, not Omid's.
+    sup.post(
+        &format!("/api/v1/interactions/{others}/end"),
+        json!({"disposition": "no_action"}),
+    )
+    .await
+    .expect(200);
+    agent2.set_state("available").await;
+    let now = task_for(rana.clone(), "The refund has not arrived").await;
+    agent2.wait_for(&now, |v| v["state"] == "offered").await;
+    let read = agent2.get(&messages(&earlier)).await.expect(200);
+    let texts: Vec<&str> = read
+        .as_array()
+        .expect("messages")
+        .iter()
+        .filter_map(|m| m["text"].as_str())
+        .collect();
+    assert_eq!(texts, ["Refunded by bank transfer"], "{read}");
+    agent2
+        .get(&messages(&others))
+        .await
+        .expect_error(404, "not_found");
+    // Reading is all: it cannot write into the earlier one.
+    agent2
+        .post(&messages(&earlier), json!({"text": "hi", "internal": true}))
+        .await
+        .expect_error(404, "not_found");
+
+    // Once its contact with Rana is over, the earlier one is closed to it again.
+    agent2
+        .post(&format!("/api/v1/interactions/{now}/accept"), json!({}))
+        .await
+        .expect(200);
+    agent2
+        .post(
+            &format!("/api/v1/interactions/{now}/end"),
+            json!({"disposition": "resolved"}),
+        )
+        .await
+        .expect(200);
+    agent2.wait_for(&now, |v| v["state"] == "ended").await;
+    agent2
+        .get(&messages(&earlier))
+        .await
+        .expect_error(404, "not_found");
+}

@@ -41,6 +41,8 @@ const S = {
   conn: 'closed',
   view: null,
   pendingId: 0,
+  /** Earlier contacts whose conversation is open in the customer panel's history. */
+  histOpen: new Set(),
 };
 
 // Exposed for the end-to-end tests and for debugging from the console.
@@ -1104,7 +1106,8 @@ function buildComposer(w, canReply) {
     send(w.it.id, text, w.note, files, copies);
   });
   if (mail) requestAnimationFrame(() => { renderCopiesSummary(w); mail.restore(); });
-  form.append(
+  // (Element.append writes a null as the text "null": only the parts this channel has.)
+  form.append(...[
     mail ? mail.copies : null,
     mail ? mail.fields : null,
     chips,
@@ -1117,7 +1120,8 @@ function buildComposer(w, canReply) {
       canAttach ? fileInput : null,
       attachBtn,
       h('span', { class: 'spacer' }),
-      sendBtn));
+      sendBtn),
+  ].filter(Boolean));
   return form;
 }
 
@@ -1300,9 +1304,43 @@ function drawCustomer(panel, c, w) {
             q ? `${q.name} · ` : '',
             h('span', { class: `state st-${x.state}` }, tValue('istate', x.state)),
             x.disposition ? [' · ', h('strong', { class: 'disposition' }, tValue('disposition', x.disposition))] : null),
-          x.notes ? h('p', { class: 'hist-notes', dir: 'auto' }, x.notes) : null);
+          x.notes ? h('p', { class: 'hist-notes', dir: 'auto' }, x.notes) : null,
+          x.channel === 'voice' ? null : historyToggle(x));
       }))
       : h('p', { class: 'muted' }, t('agent.no_history')));
+}
+
+/** Opens (and closes) an earlier contact's conversation under its history entry, read-only. The
+ * server lets an agent read it while handling another contact of the same customer. Opened ones
+ * stay open when the panel is drawn again. */
+function historyToggle(x) {
+  const box = h('div', { class: 'hist-log', role: 'log', 'aria-label': t('msg.log'), hidden: true });
+  const btn = h('button', { type: 'button', class: 'link hist-open', 'aria-expanded': 'false', dataset: { id: x.id } }, t('agent.show_conversation'));
+  const show = async (open) => {
+    btn.setAttribute('aria-expanded', open ? 'true' : 'false');
+    btn.textContent = t(open ? 'agent.hide_conversation' : 'agent.show_conversation');
+    box.hidden = !open;
+    if (open) S.histOpen.add(x.id);
+    else S.histOpen.delete(x.id);
+    if (!open) return;
+    box.replaceChildren(h('p', { class: 'muted' }, t('agent.loading')));
+    try {
+      const msgs = await api('GET', `/interactions/${x.id}/messages`);
+      box.replaceChildren(...(msgs.length ? msgs.map((m) => historyMessage(x, m)) : [h('p', { class: 'muted' }, t('agent.no_messages'))]));
+    } catch (e) {
+      box.replaceChildren(h('p', { class: 'error' }, e.status === 404 ? t('agent.messages_unavailable') : t('error.generic', { message: e.message })));
+    }
+  };
+  btn.addEventListener('click', () => show(btn.getAttribute('aria-expanded') !== 'true'));
+  if (S.histOpen.has(x.id)) show(true);
+  return [btn, box];
+}
+
+function historyMessage(x, m) {
+  const who = m.internal ? t('msg.internal') : m.from === 'customer' ? (m.name || t('msg.customer')) : m.from === 'system' ? t('msg.system') : (m.name || t('w.agent'));
+  return h('div', { class: `msg from-${m.from}${m.internal ? ' internal' : ''}` },
+    h('div', { class: 'bubble' }, m.text ? h('p', { dir: 'auto' }, m.text) : null, renderFiles(x.id, m.attachments)),
+    h('div', { class: 'msg-meta' }, h('span', { dir: 'auto' }, who), ' · ', h('time', { datetime: m.at || '' }, fmtDateTime(m.at))));
 }
 
 /** Once a second: offer countdowns and conversation timers. */

@@ -11,7 +11,7 @@ use axum::http::StatusCode;
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 use switchboard_model::{InteractionId, InteractionState};
-use switchboard_store::{Interaction, Sender};
+use switchboard_store::{Interaction, InteractionFilter, Sender};
 use utoipa::ToSchema;
 
 /// A message of a conversation.
@@ -128,7 +128,45 @@ async fn conversation(
     }
 }
 
-/// Messages and internal notes of an interaction, in order.
+/// The interaction, if the caller may read its conversation: who may work on it, or an agent
+/// now handling (offered, connected or in wrap-up) another contact of the same customer, who
+/// reads the customer's earlier conversations from the desktop's history.
+async fn readable(
+    s: &AppState,
+    caller: &Caller,
+    id: InteractionId,
+) -> Result<Interaction, ApiError> {
+    let it = s
+        .store
+        .interaction(caller.user.tenant, id)
+        .await?
+        .ok_or_else(|| ApiError::not_found("interaction"))?;
+    if caller.is_supervisor() || (caller.agent.is_some() && it.agent == caller.agent) {
+        return Ok(it);
+    }
+    if let (Some(agent), Some(customer)) = (caller.agent, it.customer) {
+        for state in [
+            InteractionState::Offered,
+            InteractionState::Connected,
+            InteractionState::WrapUp,
+        ] {
+            let f = InteractionFilter {
+                state: Some(state),
+                customer: Some(customer),
+                agent: Some(agent),
+                limit: Some(1),
+                ..InteractionFilter::default()
+            };
+            if !s.store.interactions(it.tenant, &f).await?.is_empty() {
+                return Ok(it);
+            }
+        }
+    }
+    Err(ApiError::not_found("interaction"))
+}
+
+/// Messages and internal notes of an interaction, in order: for its agent and supervisors, and
+/// for an agent handling another contact of the same customer (the history).
 #[utoipa::path(get, path = "/api/v1/interactions/{id}/messages", tag = "interactions", params(("id" = String, Path)),
     responses((status = 200, body = Vec<MessageView>), (status = 404, body = ErrorBody)))]
 pub async fn list(
@@ -136,15 +174,15 @@ pub async fn list(
     caller: Caller,
     ApiPath(id): ApiPath<InteractionId>,
 ) -> ApiResult<ApiJson<Vec<MessageView>>> {
-    let it = conversation(&s, &caller, id).await?;
+    let it = readable(&s, &caller, id).await?;
     let msgs = s.store.messages(it.tenant, id, true).await?;
     Ok(ApiJson(
         msgs.iter().map(|m| view(message_json(m))).collect(),
     ))
 }
 
-/// Downloads a file of a message of the interaction (who may read its messages may read its
-/// files). Images come `inline`, everything else as `attachment`, always with `nosniff`.
+/// Downloads a file of a message of the interaction (who may read its messages, as for the
+/// list, may read its files). Images come `inline`, everything else as `attachment`, always with `nosniff`.
 #[utoipa::path(get, path = "/api/v1/interactions/{id}/attachments/{attachment_id}", tag = "interactions",
     params(("id" = String, Path), ("attachment_id" = String, Path)),
     responses((status = 200, description = "The file's bytes, with its content type"), (status = 404, body = ErrorBody)))]
@@ -153,7 +191,7 @@ pub async fn attachment(
     caller: Caller,
     ApiPath((id, attachment_id)): ApiPath<(InteractionId, String)>,
 ) -> ApiResult<axum::response::Response> {
-    let it = conversation(&s, &caller, id).await?;
+    let it = readable(&s, &caller, id).await?;
     let a = s
         .store
         .attachment(it.tenant, &attachment_id)

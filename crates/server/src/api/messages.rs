@@ -110,18 +110,27 @@ pub struct ReadBody {
     pub seq: i64,
 }
 
-/// The interaction, if the caller may work on its conversation: its agent, or a supervisor.
-async fn conversation(
+/// The interaction of the caller's tenant (`404` if there is none).
+async fn fetch(s: &AppState, caller: &Caller, id: InteractionId) -> Result<Interaction, ApiError> {
+    s.store
+        .interaction(caller.user.tenant, id)
+        .await?
+        .ok_or_else(|| ApiError::not_found("interaction"))
+}
+
+/// Whether the caller works on the interaction's conversation: its agent, or a supervisor.
+fn works_on(caller: &Caller, it: &Interaction) -> bool {
+    caller.is_supervisor() || (caller.agent.is_some() && it.agent == caller.agent)
+}
+
+/// The interaction, if the caller may work on its conversation (else `404`).
+pub(super) async fn conversation(
     s: &AppState,
     caller: &Caller,
     id: InteractionId,
 ) -> Result<Interaction, ApiError> {
-    let it = s
-        .store
-        .interaction(caller.user.tenant, id)
-        .await?
-        .ok_or_else(|| ApiError::not_found("interaction"))?;
-    if caller.is_supervisor() || (caller.agent.is_some() && it.agent == caller.agent) {
+    let it = fetch(s, caller, id).await?;
+    if works_on(caller, &it) {
         Ok(it)
     } else {
         Err(ApiError::not_found("interaction"))
@@ -136,12 +145,8 @@ async fn readable(
     caller: &Caller,
     id: InteractionId,
 ) -> Result<Interaction, ApiError> {
-    let it = s
-        .store
-        .interaction(caller.user.tenant, id)
-        .await?
-        .ok_or_else(|| ApiError::not_found("interaction"))?;
-    if caller.is_supervisor() || (caller.agent.is_some() && it.agent == caller.agent) {
+    let it = fetch(s, caller, id).await?;
+    if works_on(caller, &it) {
         return Ok(it);
     }
     if let (Some(agent), Some(customer)) = (caller.agent, it.customer) {

@@ -448,24 +448,6 @@ async fn messaging_view(s: &AppState, it: &Interaction) -> Result<MessagingView,
     })
 }
 
-/// The interaction if the caller works on its conversation: its agent, or a supervisor.
-async fn conversation(
-    s: &AppState,
-    caller: &Caller,
-    id: InteractionId,
-) -> Result<Interaction, ApiError> {
-    let it = s
-        .store
-        .interaction(caller.user.tenant, id)
-        .await?
-        .ok_or_else(|| ApiError::not_found("interaction"))?;
-    if caller.is_supervisor() || (caller.agent.is_some() && it.agent == caller.agent) {
-        Ok(it)
-    } else {
-        Err(ApiError::not_found("interaction"))
-    }
-}
-
 /// A conversation's reply route: channel, account, 24-hour window, opt-out, delivery states.
 #[utoipa::path(get, path = "/api/v1/interactions/{id}/messaging", tag = "messaging", params(("id" = String, Path)),
     responses((status = 200, body = MessagingView), (status = 404, body = ErrorBody)))]
@@ -474,7 +456,7 @@ pub async fn get_messaging(
     caller: Caller,
     ApiPath(id): ApiPath<InteractionId>,
 ) -> ApiResult<ApiJson<MessagingView>> {
-    let it = conversation(&s, &caller, id).await?;
+    let it = super::messages::conversation(&s, &caller, id).await?;
     Ok(ApiJson(messaging_view(&s, &it).await?))
 }
 
@@ -500,7 +482,7 @@ pub async fn send_template(
     ApiPath(id): ApiPath<InteractionId>,
     ApiJson(b): ApiJson<TemplateBody>,
 ) -> ApiResult<(StatusCode, ApiJson<super::messages::MessageView>)> {
-    let it = conversation(&s, &caller, id).await?;
+    let it = super::messages::conversation(&s, &caller, id).await?;
     let ok_name = |n: &str| {
         !n.is_empty()
             && n.len() <= 512
@@ -577,7 +559,7 @@ pub async fn continue_on(
     ApiPath(id): ApiPath<InteractionId>,
     ApiJson(b): ApiJson<ContinueBody>,
 ) -> ApiResult<ApiJson<MessagingView>> {
-    let it = conversation(&s, &caller, id).await?;
+    let it = super::messages::conversation(&s, &caller, id).await?;
     if it.state == InteractionState::Ended {
         return Err(ApiError::conflict(
             "wrong_state",
